@@ -1,0 +1,161 @@
+# PX: ./configure && make          builds into build/
+#     make SAN=1                   the ASan + UBSan build, into build-asan/
+#     make test                    unit + sanitizer + integration + SDK tests
+#     make up | status | down      the local stack (README.md)
+
+ifeq ($(wildcard config.mk),)
+$(error config.mk is missing: run ./configure first)
+endif
+include config.mk
+
+SAN ?= 0
+ifeq ($(SAN),1)
+BUILD    ?= build-asan
+SANFLAGS := -fsanitize=address,undefined -fno-sanitize-recover=undefined \
+            -fno-omit-frame-pointer
+OPT      := -O1
+else
+BUILD    ?= build
+SANFLAGS :=
+OPT      := -O2
+endif
+
+SHELL    := /bin/bash
+CC       ?= cc
+WARN     := -Wall -Wextra -Werror -Wshadow -Wpointer-arith -Wstrict-prototypes
+CFLAGS   := -std=c11 -D_GNU_SOURCE $(WARN) $(OPT) -g -fPIC $(SANFLAGS)
+LDFLAGS  := $(SANFLAGS)
+
+DEP_CFLAGS := $(RDKAFKA_CFLAGS) $(YAJL_CFLAGS) $(ZLIB_CFLAGS) \
+    $(HIREDIS_CFLAGS) $(MMDB_CFLAGS) $(CURL_CFLAGS) $(PCRE2_CFLAGS) \
+    $(YAML_CFLAGS) $(SYSTEMD_CFLAGS)
+WORKER_LIBS := $(RDKAFKA_LIBS) $(HIREDIS_LIBS) $(MMDB_LIBS) $(CURL_LIBS) \
+    $(PCRE2_LIBS) $(YAML_LIBS) $(YAJL_LIBS) $(ZLIB_LIBS) $(SYSTEMD_LIBS) \
+    -lpthread -lm
+
+# --- libpx: the core both C parts build from -------------------------------
+LIBPX_SRCS := $(wildcard libpx/*.c)
+LIBPX_OBJS := $(LIBPX_SRCS:%.c=$(BUILD)/obj/%.o)
+LIBPX      := $(BUILD)/libpx.a
+
+# --- px-worker ---------------------------------------------------------------
+WORKER_SRCS := $(filter-out px-worker/src/main.c,$(wildcard px-worker/src/*.c))
+WORKER_OBJS := $(WORKER_SRCS:%.c=$(BUILD)/obj/%.o)
+LIBWORKER   := $(BUILD)/libpxworker.a
+WORKER      := $(BUILD)/px-worker
+
+# --- unit tests (Check): one driver, a suite per tests/unit/test_<name>.c ----
+UNIT_SRCS  := $(wildcard tests/unit/test_*.c)
+UNIT_OBJS  := $(UNIT_SRCS:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/tests/unit/check_main.o
+UNIT_BIN   := $(BUILD)/check_px
+SUITES_H   := $(BUILD)/tests/unit/suites.h
+
+# --- tools --------------------------------------------------------------------
+TOOL_SRCS  := $(wildcard tools/*.c)
+TOOL_BINS  := $(TOOL_SRCS:tools/%.c=$(BUILD)/%)
+
+# --- the nginx module ---------------------------------------------------------
+NGX_DIR    := $(BUILD)/nginx
+NGX_MOD    := $(BUILD)/ngx_http_px_module.so
+NGX_SRCS   := $(wildcard ngx_px_module/src/*.c ngx_px_module/src/*.h) \
+              ngx_px_module/config
+
+.PHONY: all module worker unit asan test test-unit test-integration \
+        test-sdk up down status install clean fuzz
+
+all: $(LIBPX) $(WORKER) $(NGX_MOD) $(UNIT_BIN) $(TOOL_BINS)
+
+module: $(NGX_MOD)
+worker: $(WORKER)
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(DEP_CFLAGS) $(CHECK_CFLAGS) -Ilibpx -Ipx-worker/src \
+	    -I$(BUILD)/tests/unit -MMD -MP -c $< -o $@
+
+$(LIBPX): $(LIBPX_OBJS)
+	$(AR) rcs $@ $^
+
+$(LIBWORKER): $(WORKER_OBJS)
+	$(AR) rcs $@ $^
+
+$(WORKER): $(BUILD)/obj/px-worker/src/main.o $(LIBWORKER) $(LIBPX)
+	$(CC) $(LDFLAGS) -o $@ $^ $(WORKER_LIBS)
+
+$(BUILD)/%: tools/%.c $(LIBWORKER) $(LIBPX)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(DEP_CFLAGS) -Ilibpx -Ipx-worker/src -o $@ $^ \
+	    $(LDFLAGS) $(WORKER_LIBS)
+
+$(SUITES_H): $(UNIT_SRCS)
+	@mkdir -p $(dir $@)
+	@for f in $(notdir $(basename $(UNIT_SRCS))); do \
+	    echo "PX_SUITE($${f#test_})"; done > $@.tmp && mv $@.tmp $@
+
+$(BUILD)/obj/tests/unit/check_main.o: $(SUITES_H)
+
+$(UNIT_BIN): $(UNIT_OBJS) $(LIBWORKER) $(LIBPX)
+	$(CC) $(LDFLAGS) -o $@ $^ $(WORKER_LIBS) $(CHECK_LIBS)
+
+# nginx: a private copy of the sources configured like the stock binary
+# (--with-compat), so the module loads into /usr/sbin/nginx.
+$(NGX_DIR)/objs/Makefile: ngx_px_module/config
+	rm -rf $(NGX_DIR) && mkdir -p $(NGX_DIR)
+	cp -r $(NGINX_SRC)/. $(NGX_DIR)/
+	cd $(NGX_DIR) && NGX_CONF_FLAGS=(--with-compat) && \
+	    { [ ! -f conf_flags ] || . ./conf_flags; } && \
+	    PX_ROOT=$(CURDIR) PX_LIBPX=$(abspath $(LIBPX)) \
+	    PX_LIBS="$(RDKAFKA_LIBS) $(YAJL_LIBS) $(ZLIB_LIBS)" \
+	    ./configure "$${NGX_CONF_FLAGS[@]}" --with-compat \
+	    --with-cc-opt="-g $(OPT) -fPIC $(SANFLAGS) $(YAJL_CFLAGS)" \
+	    --with-ld-opt="$(SANFLAGS)" \
+	    --add-dynamic-module=$(CURDIR)/ngx_px_module > configure.log 2>&1 \
+	    || { tail -20 configure.log; exit 1; }
+
+$(NGX_MOD): $(NGX_DIR)/objs/Makefile $(NGX_SRCS) $(LIBPX)
+	$(MAKE) -C $(NGX_DIR) -f objs/Makefile modules
+	cp $(NGX_DIR)/objs/ngx_http_px_module.so $@
+
+unit: $(UNIT_BIN)
+	PX_GEOIP_TESTDATA=$(abspath ../shared/testdata/geoip) \
+	PX_SOURCE_DIR=$(CURDIR) $(UNIT_BIN)
+
+asan:
+	$(MAKE) SAN=1
+
+# The test command of README.md: everything, as CI runs it.
+test: all asan
+	$(MAKE) test-unit
+	$(MAKE) SAN=1 test-unit
+	$(MAKE) test-integration
+	$(MAKE) test-sdk
+
+test-unit: unit
+
+test-integration:
+	python3 -m pytest -q tests/integration
+
+test-sdk:
+	cd sdk-web && npm test
+
+up: all
+	python3 tools/pxstack/cli.py up
+down:
+	python3 tools/pxstack/cli.py down
+status:
+	python3 tools/pxstack/cli.py status
+
+DESTDIR ?=
+install: all
+	install -D -m 0755 $(WORKER) $(DESTDIR)$(PREFIX)/bin/px-worker
+	install -D -m 0644 $(NGX_MOD) \
+	    $(DESTDIR)$(PREFIX)/lib/nginx/modules/ngx_http_px_module.so
+	install -d $(DESTDIR)$(PREFIX)/share/px/conf
+	install -m 0644 conf/* $(DESTDIR)$(PREFIX)/share/px/conf/
+	install -D -m 0644 px-worker/px-worker.service \
+	    $(DESTDIR)$(PREFIX)/lib/systemd/system/px-worker.service
+
+clean:
+	rm -rf build build-asan
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -1,0 +1,215 @@
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "px_buf.h"
+
+void
+px_buf_init(px_buf_t *b, const px_alloc_t *alloc, size_t max)
+{
+    b->data = NULL;
+    b->len = 0;
+    b->cap = 0;
+    b->max = max != 0 ? max : SIZE_MAX / 2;
+    b->alloc = PX_ALLOC(alloc);
+}
+
+void
+px_buf_free(px_buf_t *b)
+{
+    if (b->data != NULL) {
+        b->alloc->free(b->alloc->ctx, b->data);
+    }
+
+    b->data = NULL;
+    b->len = 0;
+    b->cap = 0;
+}
+
+int
+px_buf_reserve(px_buf_t *b, size_t n)
+{
+    size_t  need, cap;
+    char   *p;
+
+    if (n > b->max || b->len > b->max - n) {
+        return -1;
+    }
+
+    need = b->len + n;
+    if (need <= b->cap) {
+        return 0;
+    }
+
+    cap = b->cap != 0 ? b->cap : 256;
+    while (cap < need) {
+        cap = cap > SIZE_MAX / 4 ? need : cap * 2;
+    }
+
+    p = b->alloc->realloc(b->alloc->ctx, b->data, cap);
+    if (p == NULL) {
+        return -1;
+    }
+
+    b->data = p;
+    b->cap = cap;
+    return 0;
+}
+
+int
+px_buf_append(px_buf_t *b, const void *p, size_t n)
+{
+    if (n == 0) {
+        return 0;
+    }
+
+    if (px_buf_reserve(b, n) != 0) {
+        return -1;
+    }
+
+    memcpy(b->data + b->len, p, n);
+    b->len += n;
+    return 0;
+}
+
+int
+px_buf_append_str(px_buf_t *b, const char *s)
+{
+    return px_buf_append(b, s, strlen(s));
+}
+
+/* Length of the well-formed UTF-8 sequence at s (1..4), or 0. */
+static size_t
+px_utf8_seq_len(const unsigned char *s, size_t n)
+{
+    size_t    len, i;
+    uint32_t  cp;
+
+    if (s[0] < 0x80) {
+        return 1;
+    } else if ((s[0] & 0xe0) == 0xc0) {
+        len = 2;
+        cp = s[0] & 0x1f;
+    } else if ((s[0] & 0xf0) == 0xe0) {
+        len = 3;
+        cp = s[0] & 0x0f;
+    } else if ((s[0] & 0xf8) == 0xf0) {
+        len = 4;
+        cp = s[0] & 0x07;
+    } else {
+        return 0;
+    }
+
+    if (len > n) {
+        return 0;
+    }
+
+    for (i = 1; i < len; i++) {
+        if ((s[i] & 0xc0) != 0x80) {
+            return 0;
+        }
+        cp = (cp << 6) | (s[i] & 0x3f);
+    }
+
+    if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800)
+        || (len == 4 && (cp < 0x10000 || cp > 0x10ffff))
+        || (cp >= 0xd800 && cp <= 0xdfff))
+    {
+        return 0;
+    }
+
+    return len;
+}
+
+int
+px_buf_append_json_str(px_buf_t *b, const char *s, size_t n)
+{
+    static const char  hex[] = "0123456789abcdef";
+    size_t             i, run, seq;
+    unsigned char      c;
+    char               esc[6];
+
+    if (px_buf_append(b, "\"", 1) != 0) {
+        return -1;
+    }
+
+    run = 0;
+    for (i = 0; i < n; i++) {
+        c = (unsigned char) s[i];
+        if (c >= 0x80) {
+            seq = px_utf8_seq_len((const unsigned char *) s + i, n - i);
+            if (seq > 0) {
+                i += seq - 1;
+                continue;
+            }
+
+            /* not UTF-8 (a header, a raw Kafka message): U+FFFD */
+            if (px_buf_append(b, s + run, i - run) != 0
+                || px_buf_append(b, "\\ufffd", 6) != 0)
+            {
+                return -1;
+            }
+            run = i + 1;
+            continue;
+        }
+
+        if (c >= 0x20 && c != '"' && c != '\\') {
+            continue;
+        }
+
+        if (px_buf_append(b, s + run, i - run) != 0) {
+            return -1;
+        }
+        run = i + 1;
+
+        esc[0] = '\\';
+        switch (c) {
+        case '"':  esc[1] = '"'; break;
+        case '\\': esc[1] = '\\'; break;
+        case '\n': esc[1] = 'n'; break;
+        case '\r': esc[1] = 'r'; break;
+        case '\t': esc[1] = 't'; break;
+        case '\b': esc[1] = 'b'; break;
+        case '\f': esc[1] = 'f'; break;
+        default:
+            memcpy(esc, "\\u00", 4);
+            esc[4] = hex[c >> 4];
+            esc[5] = hex[c & 0xf];
+            if (px_buf_append(b, esc, 6) != 0) {
+                return -1;
+            }
+            continue;
+        }
+
+        if (px_buf_append(b, esc, 2) != 0) {
+            return -1;
+        }
+    }
+
+    if (px_buf_append(b, s + run, n - run) != 0) {
+        return -1;
+    }
+
+    return px_buf_append(b, "\"", 1);
+}
+
+int
+px_buf_append_i64(px_buf_t *b, int64_t v)
+{
+    char  tmp[24];
+    int   n;
+
+    n = snprintf(tmp, sizeof(tmp), "%" PRId64, v);
+    return px_buf_append(b, tmp, (size_t) n);
+}
+
+int
+px_buf_terminate(px_buf_t *b)
+{
+    if (px_buf_reserve(b, 1) != 0) {
+        return -1;
+    }
+
+    b->data[b->len] = '\0';
+    return 0;
+}

@@ -1,0 +1,40 @@
+/*
+ * A growable byte buffer with a hard cap, and JSON writing helpers on it.
+ */
+#ifndef PX_BUF_H
+#define PX_BUF_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "px_alloc.h"
+
+typedef struct {
+    char             *data;
+    size_t            len;
+    size_t            cap;
+    size_t            max;      /* 0: no cap beyond SIZE_MAX / 2 */
+    const px_alloc_t *alloc;
+} px_buf_t;
+
+void px_buf_init(px_buf_t *b, const px_alloc_t *alloc, size_t max);
+void px_buf_free(px_buf_t *b);
+
+/* Make room for n more bytes.  Returns 0, or -1 when out of memory or the
+ * cap would be passed (the buffer is left as it was). */
+int px_buf_reserve(px_buf_t *b, size_t n);
+
+int px_buf_append(px_buf_t *b, const void *p, size_t n);
+int px_buf_append_str(px_buf_t *b, const char *s);
+
+/* Append s as a quoted JSON string, escaping what JSON requires; a byte
+ * that is not part of well-formed UTF-8 becomes U+FFFD, so the output is
+ * always valid JSON whatever the input. */
+int px_buf_append_json_str(px_buf_t *b, const char *s, size_t n);
+
+int px_buf_append_i64(px_buf_t *b, int64_t v);
+
+/* NUL-terminate without counting the NUL in len. */
+int px_buf_terminate(px_buf_t *b);
+
+#endif

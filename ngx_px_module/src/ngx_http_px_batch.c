@@ -1,0 +1,670 @@
+/*
+ * POST /api/v1/events/batch: authenticate, read and validate the body,
+ * produce one Kafka message per valid event (invalid ones to the DLQ), and
+ * answer 202 once the broker has them (px_ack kafka) or once they are
+ * queued (px_ack local).
+ */
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "px_batch.h"
+#include "px_message.h"
+#include "ngx_http_px_module.h"
+#include "ngx_http_px_body.h"
+#include "ngx_http_px_kafka.h"
+#include "ngx_http_px_keys.h"
+#include "ngx_http_px_reply.h"
+#include "ngx_http_px_stats.h"
+
+typedef struct {
+    ngx_http_px_key_t   *key;
+    ngx_uint_t           gzip;          /* Content-Encoding: gzip */
+    ngx_http_px_ack_t   *ack;
+    ngx_event_t          timeout;
+    ngx_str_t            reply;         /* the 202 body, ready to send */
+    ngx_uint_t           accepted;
+} ngx_http_px_ctx_t;
+
+static void ngx_http_px_batch_body_handler(ngx_http_request_t *r);
+static ngx_int_t ngx_http_px_batch_auth(ngx_http_request_t *r,
+    ngx_http_px_key_t **key, ngx_http_px_error_t *err);
+static ngx_int_t ngx_http_px_batch_check_type(ngx_http_request_t *r,
+    ngx_uint_t *gzip, ngx_http_px_error_t *err);
+static ngx_int_t ngx_http_px_fail(ngx_http_px_error_t *err,
+    ngx_uint_t status, const char *code, const char *message);
+static ngx_int_t ngx_http_px_batch_produce(ngx_http_request_t *r,
+    ngx_http_px_ctx_t *ctx, ngx_http_px_key_t *key, px_batch_t *batch);
+static ngx_int_t ngx_http_px_batch_reply(ngx_http_request_t *r,
+    ngx_http_px_ctx_t *ctx, px_batch_t *batch);
+static void ngx_http_px_batch_acked(ngx_http_px_ack_t *ack, void *data,
+    ngx_uint_t failed);
+static void ngx_http_px_batch_timeout(ngx_event_t *ev);
+static void ngx_http_px_batch_cleanup(void *data);
+static ngx_int_t ngx_http_px_batch_finish(ngx_http_request_t *r,
+    ngx_http_px_ctx_t *ctx, ngx_uint_t failed);
+static ngx_int_t ngx_http_px_batch_unavailable(ngx_http_request_t *r,
+    const char *message);
+static ngx_int_t ngx_http_px_batch_cors(ngx_http_request_t *r,
+    ngx_uint_t preflight);
+static ngx_table_elt_t *ngx_http_px_header(ngx_http_request_t *r,
+    const char *lowcase_name);
+
+ngx_int_t
+ngx_http_px_batch_handler(ngx_http_request_t *r)
+{
+    ngx_int_t                rc;
+    ngx_str_t                allow = ngx_string("POST, OPTIONS");
+    ngx_http_px_ctx_t       *ctx;
+    ngx_http_px_error_t      err;
+    ngx_http_px_loc_conf_t  *plcf;
+
+    plcf = ngx_http_get_module_loc_conf(r, ngx_http_px_module);
+
+    if (r->method == NGX_HTTP_OPTIONS) {
+        return ngx_http_px_batch_cors(r, 1);
+    }
+
+    if (r->method != NGX_HTTP_POST) {
+        if (ngx_http_discard_request_body(r) != NGX_OK) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+        if (ngx_http_px_add_header(r, "Allow", &allow) != NGX_OK) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+        return ngx_http_px_send_error(r, NGX_HTTP_NOT_ALLOWED,
+                                      "method_not_allowed",
+                                      "use POST for event batches");
+    }
+
+    if (ngx_http_px_batch_cors(r, 0) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_http_px_stats_add(NGX_HTTP_PX_STAT_REQUESTS, 1);
+
+    ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_px_ctx_t));
+    if (ctx == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+    ngx_http_set_ctx(r, ctx, ngx_http_px_module);
+
+    /* refuse before reading a body that would be thrown away */
+    if (ngx_http_px_batch_auth(r, &ctx->key, &err) != NGX_OK
+        || ngx_http_px_batch_check_type(r, &ctx->gzip, &err) != NGX_OK
+        || (r->headers_in.content_length_n > (off_t) plcf->max_body
+            && ngx_http_px_fail(&err, NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
+                                "body_too_large",
+                                "the body is over the size limit")))
+    {
+        if (ngx_http_discard_request_body(r) != NGX_OK) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+        return ngx_http_px_send_error(r, err.status, err.code, err.message);
+    }
+
+    r->request_body_in_single_buf = 0;
+
+    rc = ngx_http_read_client_request_body(r, ngx_http_px_batch_body_handler);
+    if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
+        return rc;
+    }
+
+    return NGX_DONE;
+}
+
+static void
+ngx_http_px_batch_body_handler(ngx_http_request_t *r)
+{
+    ngx_int_t                 rc;
+    px_batch_t                batch;
+    ngx_http_px_ctx_t        *ctx;
+    ngx_http_px_error_t       err;
+    ngx_http_px_loc_conf_t   *plcf;
+
+    plcf = ngx_http_get_module_loc_conf(r, ngx_http_px_module);
+    ctx = ngx_http_get_module_ctx(r, ngx_http_px_module);
+
+    if (ngx_http_px_body_parse(r, plcf, ctx->gzip, &batch, &err) != NGX_OK) {
+        px_batch_free(&batch);
+        ngx_http_finalize_request(r, ngx_http_px_send_error(r, err.status,
+                                                   err.code, err.message));
+        return;
+    }
+
+    ngx_http_px_stats_add(NGX_HTTP_PX_STAT_RECEIVED, batch.nevents);
+
+    rc = ngx_http_px_batch_produce(r, ctx, ctx->key, &batch);
+    if (rc == NGX_OK) {
+        rc = ngx_http_px_batch_reply(r, ctx, &batch);
+    }
+    px_batch_free(&batch);
+
+    if (rc != NGX_OK) {
+        ngx_http_finalize_request(r, rc);
+        return;
+    }
+
+    if (plcf->ack == NGX_HTTP_PX_ACK_LOCAL) {
+        ngx_http_px_ack_detach(ctx->ack);
+        ctx->ack = NULL;
+        ngx_http_finalize_request(r, ngx_http_px_batch_finish(r, ctx, 0));
+        return;
+    }
+
+    {
+        ngx_uint_t          failed;
+        ngx_pool_cleanup_t *cln;
+
+        if (ngx_http_px_ack_seal(ctx->ack, &failed) == NGX_OK) {
+            ctx->ack = NULL;
+            ngx_http_finalize_request(r,
+                                      ngx_http_px_batch_finish(r, ctx, failed));
+            return;
+        }
+
+        /* wait, suspended, for the delivery reports */
+        cln = ngx_pool_cleanup_add(r->pool, 0);
+        if (cln == NULL) {
+            ngx_http_px_ack_detach(ctx->ack);
+            ctx->ack = NULL;
+            ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+            return;
+        }
+        cln->handler = ngx_http_px_batch_cleanup;
+        cln->data = ctx;
+
+        ctx->timeout.handler = ngx_http_px_batch_timeout;
+        ctx->timeout.data = r;
+        ctx->timeout.log = r->connection->log;
+        ngx_add_timer(&ctx->timeout, plcf->ack_timeout);
+    }
+}
+
+/* Key from Authorization: Bearer, X-PX-API-Key or ?api_key=; project from
+ * X-PX-Project-ID or ?project_id= (else the key's own). */
+static ngx_int_t
+ngx_http_px_batch_auth(ngx_http_request_t *r, ngx_http_px_key_t **key,
+    ngx_http_px_error_t *err)
+{
+    ngx_str_t                 k, project, origin;
+    ngx_table_elt_t          *h;
+    ngx_http_px_main_conf_t  *pmcf;
+
+    pmcf = ngx_http_get_module_main_conf(r, ngx_http_px_module);
+
+    ngx_str_null(&k);
+    h = r->headers_in.authorization;
+    if (h != NULL && h->value.len > 7
+        && ngx_strncasecmp(h->value.data, (u_char *) "Bearer ", 7) == 0)
+    {
+        k.data = h->value.data + 7;
+        k.len = h->value.len - 7;
+
+    } else if ((h = ngx_http_px_header(r, "x-px-api-key")) != NULL) {
+        k = h->value;
+
+    } else if (ngx_http_arg(r, (u_char *) "api_key", 7, &k) != NGX_OK) {
+        ngx_str_null(&k);
+    }
+
+    if (k.len == 0) {
+        return ngx_http_px_fail(err, NGX_HTTP_UNAUTHORIZED,
+                                "missing_api_key",
+                                "send the key in Authorization: Bearer,"
+                                " X-PX-API-Key or ?api_key=");
+    }
+
+    *key = ngx_http_px_keys_find(pmcf->keys, &k);
+    if (*key == NULL) {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "px: unknown api key from %V", &r->connection->addr_text);
+        return ngx_http_px_fail(err, NGX_HTTP_UNAUTHORIZED,
+                                "invalid_api_key", "unknown API key");
+    }
+
+    if ((h = ngx_http_px_header(r, "x-px-project-id")) != NULL) {
+        project = h->value;
+    } else if (ngx_http_arg(r, (u_char *) "project_id", 10, &project)
+               != NGX_OK)
+    {
+        project = (*key)->project;
+    }
+
+    if (project.len != (*key)->project.len
+        || ngx_strncmp(project.data, (*key)->project.data, project.len) != 0)
+    {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "px: key %*s is not valid for the project asked for",
+                      (size_t) NGX_HTTP_PX_KEY_ID_LEN, (*key)->id);
+        return ngx_http_px_fail(err, NGX_HTTP_FORBIDDEN,
+                                "project_mismatch",
+                                "the key is not valid for this project");
+    }
+
+    if ((h = ngx_http_px_header(r, "origin")) != NULL) {
+        origin = h->value;
+        if (!ngx_http_px_key_origin_allowed(*key, &origin)) {
+            return ngx_http_px_fail(err, NGX_HTTP_FORBIDDEN,
+                                          "origin_not_allowed",
+                                          "the key is not valid for this "
+                                          "origin");
+        }
+    }
+
+    return NGX_OK;
+}
+
+/* application/json or text/plain (sendBeacon); identity or gzip. */
+static ngx_int_t
+ngx_http_px_batch_check_type(ngx_http_request_t *r, ngx_uint_t *gzip,
+    ngx_http_px_error_t *err)
+{
+    size_t            len;
+    u_char           *p;
+    ngx_table_elt_t  *h;
+
+    h = r->headers_in.content_type;
+    if (h != NULL) {
+        p = ngx_strlchr(h->value.data, h->value.data + h->value.len, ';');
+        len = (p != NULL ? p : h->value.data + h->value.len) - h->value.data;
+        while (len > 0 && h->value.data[len - 1] == ' ') {
+            len--;
+        }
+
+        if (!(len == 16 && ngx_strncasecmp(h->value.data,
+                                     (u_char *) "application/json", 16) == 0)
+            && !(len == 10 && ngx_strncasecmp(h->value.data,
+                                           (u_char *) "text/plain", 10) == 0))
+        {
+            return ngx_http_px_fail(err,
+                                NGX_HTTP_UNSUPPORTED_MEDIA_TYPE,
+                                          "unsupported_media_type",
+                                          "send application/json or "
+                                          "text/plain");
+        }
+    }
+
+    *gzip = 0;
+    h = ngx_http_px_header(r, "content-encoding");
+    if (h == NULL || (h->value.len == 8
+                      && ngx_strncasecmp(h->value.data, (u_char *) "identity",
+                                         8) == 0))
+    {
+        return NGX_OK;
+    }
+
+    if (h->value.len == 4
+        && ngx_strncasecmp(h->value.data, (u_char *) "gzip", 4) == 0)
+    {
+        *gzip = 1;
+        return NGX_OK;
+    }
+
+    return ngx_http_px_fail(err, NGX_HTTP_UNSUPPORTED_MEDIA_TYPE,
+                                  "unsupported_encoding",
+                                  "Content-Encoding must be gzip or identity");
+}
+
+static ngx_int_t
+ngx_http_px_batch_produce(ngx_http_request_t *r, ngx_http_px_ctx_t *ctx,
+    ngx_http_px_key_t *key, px_batch_t *batch)
+{
+    size_t             i;
+    ngx_int_t          rc;
+    px_buf_t           value, kbuf, dlq;
+    px_event_t        *ev;
+    px_server_info_t   srv;
+
+    ctx->ack = ngx_http_px_ack_create(ngx_http_px_batch_acked, r);
+    if (ctx->ack == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (!ngx_http_px_kafka_ready()) {
+        return ngx_http_px_batch_unavailable(r, "no Kafka producer");
+    }
+
+    srv.project_id = (const char *) key->project.data;
+    srv.project_id_len = key->project.len;
+    srv.received_ms = (int64_t) r->start_sec * 1000 + r->start_msec;
+    srv.ip = (const char *) r->connection->addr_text.data;
+    srv.ip_len = r->connection->addr_text.len;
+    srv.user_agent = r->headers_in.user_agent
+                     ? (const char *) r->headers_in.user_agent->value.data
+                     : "";
+    srv.user_agent_len = r->headers_in.user_agent
+                         ? r->headers_in.user_agent->value.len : 0;
+
+    px_buf_init(&value, NULL, 0);
+    px_buf_init(&kbuf, NULL, 0);
+    px_buf_init(&dlq, NULL, 0);
+    rc = NGX_OK;
+
+    for (i = 0; i < batch->nevents && rc == NGX_OK; i++) {
+        ev = &batch->events[i];
+        value.len = 0;
+        kbuf.len = 0;
+
+        if (px_message_value(batch, ev, &srv, &value) != 0
+            || px_message_key(batch, ev, &srv, &kbuf) != 0)
+        {
+            rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
+            break;
+        }
+
+        if (ev->error != NULL) {
+            dlq.len = 0;
+            ngx_http_px_stats_reason(ev->error);
+            if (px_message_dead_letter(ev->error, "ingest", srv.received_ms,
+                                       value.data, value.len, 1, &dlq) != 0)
+            {
+                rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
+                break;
+            }
+            /* best effort: the reject is in the answer either way */
+            if (ngx_http_px_kafka_produce(ctx->ack, NGX_HTTP_PX_TOPIC_DLQ,
+                                          kbuf.data, kbuf.len, dlq.data,
+                                          dlq.len) == NGX_OK)
+            {
+                ngx_http_px_stats_add(NGX_HTTP_PX_STAT_DEAD_LETTERED, 1);
+            }
+            continue;
+        }
+
+        switch (ngx_http_px_kafka_produce(ctx->ack, NGX_HTTP_PX_TOPIC_RAW,
+                                          kbuf.data, kbuf.len, value.data,
+                                          value.len))
+        {
+        case NGX_OK:
+            ctx->accepted++;
+            break;
+        case NGX_BUSY:
+            rc = ngx_http_px_batch_unavailable(r, "the Kafka queue is full");
+            break;
+        default:
+            rc = ngx_http_px_batch_unavailable(r, "Kafka refused the events");
+        }
+    }
+
+    px_buf_free(&value);
+    px_buf_free(&kbuf);
+    px_buf_free(&dlq);
+
+    if (rc != NGX_OK) {
+        /* what was queued may still arrive: the client's retry is deduped */
+        ngx_http_px_ack_detach(ctx->ack);
+        ctx->ack = NULL;
+    }
+
+    ngx_http_px_stats_add(NGX_HTTP_PX_STAT_REJECTED, batch->nrejected);
+    return rc;
+}
+
+/* {"accepted":N,"rejected":[{"index":i,"event_id":…,"error":…}]} */
+static ngx_int_t
+ngx_http_px_batch_reply(ngx_http_request_t *r, ngx_http_px_ctx_t *ctx,
+    px_batch_t *batch)
+{
+    size_t       i, n;
+    px_buf_t     out;
+    px_event_t  *ev;
+
+    px_buf_init(&out, NULL, 0);
+
+    if (px_buf_append_str(&out, "{\"accepted\":")
+        || px_buf_append_i64(&out, (int64_t) ctx->accepted)
+        || px_buf_append_str(&out, ",\"rejected\":["))
+    {
+        goto nomem;
+    }
+
+    for (i = 0, n = 0; i < batch->nevents; i++) {
+        ev = &batch->events[i];
+        if (ev->error == NULL) {
+            continue;
+        }
+
+        if ((n++ > 0 && px_buf_append_str(&out, ","))
+            || px_buf_append_str(&out, "{\"index\":")
+            || px_buf_append_i64(&out, (int64_t) i)
+            || px_buf_append_str(&out, ",\"event_id\":")
+            || (ev->event_id[0] != '\0'
+                ? px_buf_append_json_str(&out, ev->event_id,
+                                         ngx_strlen(ev->event_id))
+                : px_buf_append_str(&out, "null"))
+            || px_buf_append_str(&out, ",\"error\":")
+            || px_buf_append_json_str(&out, ev->error, ngx_strlen(ev->error))
+            || px_buf_append_str(&out, "}"))
+        {
+            goto nomem;
+        }
+    }
+
+    if (px_buf_append_str(&out, "]}\n")) {
+        goto nomem;
+    }
+
+    ctx->reply.data = ngx_pnalloc(r->pool, out.len);
+    if (ctx->reply.data == NULL) {
+        goto nomem;
+    }
+    ctx->reply.len = out.len;
+    ngx_memcpy(ctx->reply.data, out.data, out.len);
+    px_buf_free(&out);
+    return NGX_OK;
+
+nomem:
+
+    px_buf_free(&out);
+    return NGX_HTTP_INTERNAL_SERVER_ERROR;
+}
+
+/* The answer once the broker has spoken (or at once with px_ack local). */
+static ngx_int_t
+ngx_http_px_batch_finish(ngx_http_request_t *r, ngx_http_px_ctx_t *ctx,
+    ngx_uint_t failed)
+{
+    ngx_time_t  *tp;
+
+    tp = ngx_timeofday();
+    ngx_http_px_stats_latency((ngx_msec_t) ((tp->sec - r->start_sec) * 1000
+                                            + tp->msec - r->start_msec));
+
+    if (failed) {
+        return ngx_http_px_batch_unavailable(r,
+                                        "Kafka did not confirm the events");
+    }
+
+    ngx_http_px_stats_add(NGX_HTTP_PX_STAT_ACCEPTED, ctx->accepted);
+    return ngx_http_px_send_json(r, NGX_HTTP_ACCEPTED, ctx->reply.data,
+                                 ctx->reply.len);
+}
+
+static ngx_int_t
+ngx_http_px_batch_unavailable(ngx_http_request_t *r, const char *message)
+{
+    if (ngx_http_px_add_header_num(r, "Retry-After", 1) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_http_px_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                  "kafka_unavailable", message);
+}
+
+static void
+ngx_http_px_batch_acked(ngx_http_px_ack_t *ack, void *data,
+    ngx_uint_t failed)
+{
+    ngx_connection_t    *c;
+    ngx_http_request_t  *r = data;
+    ngx_http_px_ctx_t   *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_px_module);
+    ctx->ack = NULL;  /* freed by the caller when this returns */
+
+    if (ctx->timeout.timer_set) {
+        ngx_del_timer(&ctx->timeout);
+    }
+
+    c = r->connection;
+    ngx_http_finalize_request(r, ngx_http_px_batch_finish(r, ctx, failed));
+    ngx_http_run_posted_requests(c);
+}
+
+static void
+ngx_http_px_batch_timeout(ngx_event_t *ev)
+{
+    ngx_connection_t    *c;
+    ngx_http_request_t  *r = ev->data;
+    ngx_http_px_ctx_t   *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_px_module);
+    ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                  "px: kafka did not acknowledge %ui events in time",
+                  ctx->accepted);
+
+    if (ctx->ack != NULL) {
+        ngx_http_px_ack_detach(ctx->ack);
+        ctx->ack = NULL;
+    }
+
+    c = r->connection;
+    ngx_http_finalize_request(r, ngx_http_px_batch_finish(r, ctx, 1));
+    ngx_http_run_posted_requests(c);
+}
+
+/* The request's pool is going away: forget the ack, stop the timer. */
+static void
+ngx_http_px_batch_cleanup(void *data)
+{
+    ngx_http_px_ctx_t  *ctx = data;
+
+    if (ctx->timeout.timer_set) {
+        ngx_del_timer(&ctx->timeout);
+    }
+
+    if (ctx->ack != NULL) {
+        ngx_http_px_ack_detach(ctx->ack);
+        ctx->ack = NULL;
+    }
+}
+
+/* CORS for the allowed origins (px_cors_origins); preflight answered 204. */
+static ngx_int_t
+ngx_http_px_batch_cors(ngx_http_request_t *r, ngx_uint_t preflight)
+{
+    ngx_str_t                *o, origin;
+    ngx_uint_t                i, allowed;
+    ngx_table_elt_t          *h;
+    ngx_http_px_loc_conf_t   *plcf;
+
+    static ngx_str_t  methods = ngx_string("POST, OPTIONS");
+    static ngx_str_t  headers = ngx_string("Content-Type, Content-Encoding, "
+                                           "Authorization, X-PX-API-Key, "
+                                           "X-PX-Project-ID");
+    static ngx_str_t  max_age = ngx_string("86400");
+    static ngx_str_t  expose = ngx_string("Retry-After, X-RateLimit-Limit, "
+                                          "X-RateLimit-Remaining, "
+                                          "X-RateLimit-Reset");
+    static ngx_str_t  vary = ngx_string("Origin");
+
+    plcf = ngx_http_get_module_loc_conf(r, ngx_http_px_module);
+    h = ngx_http_px_header(r, "origin");
+    allowed = 0;
+
+    if (h != NULL && plcf->cors_origins != NULL) {
+        o = plcf->cors_origins->elts;
+        for (i = 0; i < plcf->cors_origins->nelts; i++) {
+            if ((o[i].len == 1 && o[i].data[0] == '*')
+                || (o[i].len == h->value.len
+                    && ngx_strncasecmp(o[i].data, h->value.data, o[i].len)
+                       == 0))
+            {
+                allowed = 1;
+                break;
+            }
+        }
+    }
+
+    if (allowed) {
+        origin = h->value;
+        if (ngx_http_px_add_header(r, "Access-Control-Allow-Origin", &origin)
+            != NGX_OK
+            || ngx_http_px_add_header(r, "Vary", &vary) != NGX_OK
+            || ngx_http_px_add_header(r, "Access-Control-Expose-Headers",
+                                      &expose) != NGX_OK)
+        {
+            return preflight ? NGX_HTTP_INTERNAL_SERVER_ERROR : NGX_ERROR;
+        }
+    }
+
+    if (!preflight) {
+        return NGX_OK;
+    }
+
+    if (ngx_http_discard_request_body(r) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (!allowed) {
+        return ngx_http_px_send_error(r, NGX_HTTP_FORBIDDEN,
+                                "origin_not_allowed",
+                                      "this origin may not send events");
+    }
+
+    if (ngx_http_px_add_header(r, "Access-Control-Allow-Methods", &methods)
+        != NGX_OK
+        || ngx_http_px_add_header(r, "Access-Control-Allow-Headers", &headers)
+           != NGX_OK
+        || ngx_http_px_add_header(r, "Access-Control-Max-Age", &max_age)
+           != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_http_px_send_json(r, NGX_HTTP_NO_CONTENT, NULL, 0);
+}
+
+/* Record an error for the caller to send; returns NGX_ERROR (nonzero), so
+ * it can stand in a condition. */
+static ngx_int_t
+ngx_http_px_fail(ngx_http_px_error_t *err, ngx_uint_t status,
+    const char *code, const char *message)
+{
+    err->status = status;
+    err->code = code;
+    err->message = message;
+    return NGX_ERROR;
+}
+
+static ngx_table_elt_t *
+ngx_http_px_header(ngx_http_request_t *r, const char *lowcase_name)
+{
+    size_t            len;
+    ngx_uint_t        i;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h;
+
+    len = ngx_strlen(lowcase_name);
+    part = &r->headers_in.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */; i++) {
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                return NULL;
+            }
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (h[i].key.len == len
+            && ngx_strncasecmp(h[i].key.data, (u_char *) lowcase_name, len)
+               == 0)
+        {
+            return &h[i];
+        }
+    }
+}

@@ -1,0 +1,240 @@
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "px_inflate.h"
+#include "ngx_http_px_body.h"
+
+#define NGX_HTTP_PX_FILE_CHUNK  16384
+
+typedef struct {
+    px_batch_parser_t    *parser;
+    px_inflate_t          inflate;
+    ngx_uint_t            gzip;         /* -1 until the first bytes */
+    ngx_uint_t            gzip_header;
+    size_t                raw;          /* bytes as sent */
+    size_t                max_body;
+    size_t                max_inflated;
+    px_batch_status_t     batch_status;
+    ngx_http_px_error_t  *err;
+} ngx_http_px_body_t;
+
+static ngx_int_t ngx_http_px_body_feed(ngx_http_px_body_t *pb, u_char *p,
+    size_t len);
+static ngx_int_t ngx_http_px_body_fail(ngx_http_px_body_t *pb,
+    ngx_uint_t status, const char *code, const char *message);
+static ngx_int_t ngx_http_px_body_batch_error(ngx_http_px_body_t *pb);
+
+static int
+ngx_http_px_body_sink(void *ctx, const void *data, size_t len)
+{
+    ngx_http_px_body_t  *pb = ctx;
+
+    pb->batch_status = px_batch_feed(pb->parser, data, len);
+    return pb->batch_status == PX_BATCH_OK ? 0 : -1;
+}
+
+ngx_int_t
+ngx_http_px_body_parse(ngx_http_request_t *r, ngx_http_px_loc_conf_t *plcf,
+    ngx_uint_t gzip_header, px_batch_t *batch, ngx_http_px_error_t *err)
+{
+    u_char              *chunk;
+    off_t                off;
+    ssize_t              n;
+    ngx_int_t            rc;
+    ngx_buf_t           *b;
+    ngx_chain_t         *cl;
+    ngx_http_px_body_t   pb;
+
+    ngx_memzero(&pb, sizeof(pb));
+    pb.gzip = (ngx_uint_t) -1;
+    pb.gzip_header = gzip_header;
+    pb.max_body = plcf->max_body;
+    pb.max_inflated = plcf->max_inflated;
+    pb.err = err;
+
+    pb.parser = px_batch_parser_new(&plcf->limits, NULL, batch);
+    if (pb.parser == NULL) {
+        ngx_memzero(batch, sizeof(*batch));
+        return ngx_http_px_body_fail(&pb, NGX_HTTP_INTERNAL_SERVER_ERROR,
+                                     "internal_error", "out of memory");
+    }
+
+    rc = NGX_OK;
+    chunk = NULL;
+
+    for (cl = r->request_body ? r->request_body->bufs : NULL;
+         cl && rc == NGX_OK;
+         cl = cl->next)
+    {
+        b = cl->buf;
+
+        if (!b->in_file) {
+            rc = ngx_http_px_body_feed(&pb, b->pos, b->last - b->pos);
+            continue;
+        }
+
+        if (chunk == NULL) {
+            chunk = ngx_palloc(r->pool, NGX_HTTP_PX_FILE_CHUNK);
+            if (chunk == NULL) {
+                rc = ngx_http_px_body_fail(&pb,
+                                           NGX_HTTP_INTERNAL_SERVER_ERROR,
+                                           "internal_error", "out of memory");
+                break;
+            }
+        }
+
+        for (off = b->file_pos; off < b->file_last && rc == NGX_OK; off += n) {
+            n = ngx_read_file(b->file, chunk,
+                              ngx_min(NGX_HTTP_PX_FILE_CHUNK,
+                                      (size_t) (b->file_last - off)), off);
+            if (n <= 0) {
+                rc = ngx_http_px_body_fail(&pb,
+                                           NGX_HTTP_INTERNAL_SERVER_ERROR,
+                                           "internal_error",
+                                           "could not read the body");
+                break;
+            }
+            rc = ngx_http_px_body_feed(&pb, chunk, n);
+        }
+    }
+
+    if (rc == NGX_OK && pb.raw == 0) {
+        rc = ngx_http_px_body_fail(&pb, NGX_HTTP_BAD_REQUEST, "empty_body",
+                                   "the request has no body");
+    }
+
+    if (rc == NGX_OK && pb.gzip == 1
+        && px_inflate_finish(&pb.inflate) != PX_INFLATE_OK)
+    {
+        rc = ngx_http_px_body_fail(&pb, NGX_HTTP_BAD_REQUEST, "invalid_gzip",
+                                   "the gzip body is truncated");
+    }
+
+    if (rc == NGX_OK) {
+        pb.batch_status = px_batch_finish(pb.parser);
+        rc = ngx_http_px_body_batch_error(&pb);
+    }
+
+    if (pb.gzip == 1) {
+        px_inflate_free(&pb.inflate);
+    }
+
+    px_batch_parser_free(pb.parser);
+    return rc;
+}
+
+/* The first bytes decide: gzip magic, or plain JSON. */
+static ngx_int_t
+ngx_http_px_body_start(ngx_http_px_body_t *pb, u_char *p, size_t len)
+{
+    pb->gzip = px_inflate_is_gzip(p, len);
+
+    if (pb->gzip_header && !pb->gzip) {
+        return ngx_http_px_body_fail(pb, NGX_HTTP_BAD_REQUEST,
+                                     "content_encoding_mismatch",
+                                     "Content-Encoding is gzip but the body "
+                                     "is not gzip");
+    }
+
+    if (pb->gzip
+        && px_inflate_init(&pb->inflate, pb->max_inflated, 0, NULL) != 0)
+    {
+        pb->gzip = 0;
+        return ngx_http_px_body_fail(pb, NGX_HTTP_INTERNAL_SERVER_ERROR,
+                                     "internal_error", "out of memory");
+    }
+
+    return NGX_OK;
+}
+
+static ngx_int_t
+ngx_http_px_body_feed(ngx_http_px_body_t *pb, u_char *p, size_t len)
+{
+    px_inflate_status_t  st;
+
+    if (len == 0) {
+        return NGX_OK;
+    }
+
+    pb->raw += len;
+    if (pb->raw > pb->max_body) {
+        return ngx_http_px_body_fail(pb, NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
+                                     "body_too_large",
+                                     "the body is over the size limit");
+    }
+
+    /* a single-byte first buffer cannot show the magic: treat as plain */
+    if (pb->gzip == (ngx_uint_t) -1
+        && ngx_http_px_body_start(pb, p, len) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    if (!pb->gzip) {
+        if (pb->raw > pb->max_inflated) {
+            return ngx_http_px_body_fail(pb,
+                                         NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
+                                         "body_too_large",
+                                         "the body is over the size limit");
+        }
+        pb->batch_status = px_batch_feed(pb->parser, p, len);
+        return ngx_http_px_body_batch_error(pb);
+    }
+
+    st = px_inflate_feed(&pb->inflate, p, len, ngx_http_px_body_sink, pb);
+
+    switch (st) {
+    case PX_INFLATE_OK:
+        return NGX_OK;
+    case PX_INFLATE_ERR_SINK:
+        return ngx_http_px_body_batch_error(pb);
+    case PX_INFLATE_ERR_TOO_LARGE:
+        return ngx_http_px_body_fail(pb, NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
+                                     "inflated_body_too_large",
+                                     "the body inflates past the limit");
+    case PX_INFLATE_ERR_NOMEM:
+        return ngx_http_px_body_fail(pb, NGX_HTTP_INTERNAL_SERVER_ERROR,
+                                     "internal_error", "out of memory");
+    default:
+        return ngx_http_px_body_fail(pb, NGX_HTTP_BAD_REQUEST, "invalid_gzip",
+                                     "the gzip body is corrupt");
+    }
+}
+
+static ngx_int_t
+ngx_http_px_body_batch_error(ngx_http_px_body_t *pb)
+{
+    ngx_uint_t  status;
+
+    switch (pb->batch_status) {
+    case PX_BATCH_OK:
+        return NGX_OK;
+    case PX_BATCH_ERR_TOO_MANY:
+        status = NGX_HTTP_REQUEST_ENTITY_TOO_LARGE;
+        break;
+    case PX_BATCH_ERR_NOMEM:
+        status = NGX_HTTP_INTERNAL_SERVER_ERROR;
+        break;
+    default:
+        status = NGX_HTTP_BAD_REQUEST;
+    }
+
+    ngx_cpystrn((u_char *) pb->err->buf,
+                (u_char *) px_batch_error_message(pb->parser),
+                sizeof(pb->err->buf));
+
+    return ngx_http_px_body_fail(pb, status,
+                                 px_batch_status_code(pb->batch_status),
+                                 pb->err->buf);
+}
+
+static ngx_int_t
+ngx_http_px_body_fail(ngx_http_px_body_t *pb, ngx_uint_t status,
+    const char *code, const char *message)
+{
+    pb->err->status = status;
+    pb->err->code = code;
+    pb->err->message = message;
+    return NGX_ERROR;
+}

@@ -1,0 +1,30 @@
+/*
+ * The request body, from nginx's buffers (memory or temp file), through
+ * gzip inflate when it is gzip (by its magic bytes), into the streaming
+ * batch parser, under the location's size and ratio limits.
+ */
+#ifndef NGX_HTTP_PX_BODY_H
+#define NGX_HTTP_PX_BODY_H
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "px_batch.h"
+#include "ngx_http_px_module.h"
+
+typedef struct {
+    ngx_uint_t   status;        /* HTTP status of the error */
+    const char  *code;          /* {"error":code, */
+    const char  *message;       /*  "message":message} */
+    char         buf[160];      /* message storage when not static */
+} ngx_http_px_error_t;
+
+/* Parse the whole body into batch (the caller frees it).  gzip_header: the
+ * request said Content-Encoding: gzip.  NGX_OK, or NGX_ERROR with err
+ * filled in. */
+ngx_int_t ngx_http_px_body_parse(ngx_http_request_t *r,
+    ngx_http_px_loc_conf_t *plcf, ngx_uint_t gzip_header, px_batch_t *batch,
+    ngx_http_px_error_t *err);
+
+#endif

@@ -1,0 +1,45 @@
+/*
+ * API keys, read from the file named by px_keys at start and on reload.
+ * File lines: "<key> <project_id> <tier> [origin ...]"; '#' starts a
+ * comment.  Keys are held only as SHA-256 digests, compared in constant
+ * time, and named in logs by a short key id (the digest's first 8 hex).
+ */
+#ifndef NGX_HTTP_PX_KEYS_H
+#define NGX_HTTP_PX_KEYS_H
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_http_px_module.h"
+
+#define NGX_HTTP_PX_KEY_DIGEST_LEN  32
+#define NGX_HTTP_PX_KEY_ID_LEN      8
+
+typedef struct {
+    u_char       digest[NGX_HTTP_PX_KEY_DIGEST_LEN];
+    u_char       id[NGX_HTTP_PX_KEY_ID_LEN];
+    ngx_str_t    project;
+    ngx_str_t    tier;
+    ngx_array_t  origins;           /* of ngx_str_t; empty: any */
+} ngx_http_px_key_t;
+
+struct ngx_http_px_keys_s {
+    ngx_str_t    file;
+    ngx_array_t  keys;              /* of ngx_http_px_key_t */
+};
+
+/* Read the key file at configuration time; errors name the file and line
+ * (nginx -t shows them).  Returns NGX_CONF_OK or NGX_CONF_ERROR. */
+char *ngx_http_px_keys_load(ngx_conf_t *cf, ngx_http_px_keys_t *keys);
+
+/* The entry of a presented key, or NULL.  Every entry is compared, in
+ * constant time, whatever matches. */
+ngx_http_px_key_t *ngx_http_px_keys_find(ngx_http_px_keys_t *keys,
+    ngx_str_t *key);
+
+/* 1 when origin may send with this key (no origins listed: any). */
+ngx_uint_t ngx_http_px_key_origin_allowed(ngx_http_px_key_t *k,
+    ngx_str_t *origin);
+
+#endif

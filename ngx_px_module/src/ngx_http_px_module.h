@@ -1,0 +1,56 @@
+/*
+ * ngx_http_px_module: event ingestion inside nginx.  Shared types of the
+ * module's files; each file has one concern (keys, body, batch, kafka,
+ * stats, status, reply).
+ */
+#ifndef NGX_HTTP_PX_MODULE_H
+#define NGX_HTTP_PX_MODULE_H
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "px_limits.h"
+
+#define NGX_HTTP_PX_VERSION      "0.1.0"
+
+#define NGX_HTTP_PX_ACK_KAFKA    0
+#define NGX_HTTP_PX_ACK_LOCAL    1
+
+typedef struct ngx_http_px_keys_s  ngx_http_px_keys_t;
+
+typedef struct {
+    ngx_str_t            brokers;
+    ngx_str_t            topic;
+    ngx_str_t            dlq_topic;
+    ngx_array_t         *kafka_props;       /* of ngx_keyval_t */
+    ngx_msec_t           flush_timeout;     /* on reload and quit */
+    ngx_http_px_keys_t  *keys;
+    ngx_shm_zone_t      *stats_zone;
+} ngx_http_px_main_conf_t;
+
+typedef struct {
+    ngx_uint_t           ack;
+    ngx_msec_t           ack_timeout;
+    size_t               max_body;          /* as sent (maybe gzip) */
+    size_t               max_inflated;
+    ngx_uint_t           max_ratio;
+    ngx_uint_t           max_events;
+    size_t               max_event_size;
+    ngx_uint_t           max_depth;
+    ngx_uint_t           max_keys;
+    size_t               max_string;
+    ngx_uint_t           max_event_name;
+    px_limits_t          limits;            /* the above, for libpx */
+    ngx_array_t         *cors_origins;      /* of ngx_str_t; "*" = any */
+} ngx_http_px_loc_conf_t;
+
+extern ngx_module_t  ngx_http_px_module;
+
+ngx_int_t ngx_http_px_batch_handler(ngx_http_request_t *r);
+ngx_int_t ngx_http_px_health_handler(ngx_http_request_t *r);
+ngx_int_t ngx_http_px_ready_handler(ngx_http_request_t *r);
+ngx_int_t ngx_http_px_queue_status_handler(ngx_http_request_t *r);
+ngx_int_t ngx_http_px_metrics_handler(ngx_http_request_t *r);
+
+#endif /* NGX_HTTP_PX_MODULE_H */

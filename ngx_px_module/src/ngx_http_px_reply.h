@@ -1,0 +1,33 @@
+/*
+ * JSON answers.  Every error body is {"error":"code","message":"..."}.
+ */
+#ifndef NGX_HTTP_PX_REPLY_H
+#define NGX_HTTP_PX_REPLY_H
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+/* Send status with a JSON body (copied into the request pool).  Returns
+ * what the output filter returned, for ngx_http_finalize_request(). */
+ngx_int_t ngx_http_px_send_json(ngx_http_request_t *r, ngx_uint_t status,
+    const u_char *body, size_t len);
+
+/* The same with another content type (NULL: application/json). */
+ngx_int_t ngx_http_px_send_body(ngx_http_request_t *r, ngx_uint_t status,
+    const char *type, const u_char *body, size_t len);
+
+/* Send {"error":code,"message":message}; message is JSON-escaped. */
+ngx_int_t ngx_http_px_send_error(ngx_http_request_t *r, ngx_uint_t status,
+    const char *code, const char *message);
+
+/* Add a response header; name and value must outlive the request (static
+ * strings) or be pool memory. */
+ngx_int_t ngx_http_px_add_header(ngx_http_request_t *r, const char *name,
+    ngx_str_t *value);
+
+/* Add a header with a number value. */
+ngx_int_t ngx_http_px_add_header_num(ngx_http_request_t *r,
+    const char *name, ngx_int_t value);
+
+#endif

@@ -1,0 +1,254 @@
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <curl/curl.h>
+#include <zlib.h>
+
+#include "clickhouse.h"
+
+#define PX_CH_MAX_ANSWER  (16 * 1024 * 1024)
+
+struct px_clickhouse_s {
+    CURL     *curl;
+    char      url[512];
+    char      userpwd[1024];
+    long      timeout_ms;
+    px_buf_t  gz;               /* reused compressed body */
+    size_t    last_body;
+};
+
+px_clickhouse_t *
+px_ch_new(const char *url, const char *user, const char *password,
+    long timeout_ms, char *err, size_t errlen)
+{
+    px_clickhouse_t  *ch;
+
+    ch = calloc(1, sizeof(*ch));
+    if (ch == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+
+    if (snprintf(ch->url, sizeof(ch->url), "%s", url) >= (int) sizeof(ch->url)
+        || snprintf(ch->userpwd, sizeof(ch->userpwd), "%s:%s", user,
+                    password) >= (int) sizeof(ch->userpwd))
+    {
+        snprintf(err, errlen, "ClickHouse URL or credentials too long");
+        free(ch);
+        return NULL;
+    }
+
+    /* a trailing slash would make "//?query=" */
+    while (ch->url[0] != '\0' && ch->url[strlen(ch->url) - 1] == '/') {
+        ch->url[strlen(ch->url) - 1] = '\0';
+    }
+
+    ch->curl = curl_easy_init();
+    if (ch->curl == NULL) {
+        snprintf(err, errlen, "curl_easy_init() failed");
+        free(ch);
+        return NULL;
+    }
+
+    ch->timeout_ms = timeout_ms;
+    px_buf_init(&ch->gz, NULL, 0);
+    return ch;
+}
+
+void
+px_ch_free(px_clickhouse_t *ch)
+{
+    if (ch == NULL) {
+        return;
+    }
+
+    curl_easy_cleanup(ch->curl);
+    px_buf_free(&ch->gz);
+    free(ch);
+}
+
+static size_t
+px_ch_write_cb(char *data, size_t size, size_t n, void *ctx)
+{
+    px_buf_t  *out = ctx;
+
+    if (px_buf_append(out, data, size * n) != 0) {
+        return 0;  /* curl reports CURLE_WRITE_ERROR */
+    }
+
+    return size * n;
+}
+
+/* ClickHouse's exception codes that are about the data or the statement:
+ * retrying cannot help, so the rows go to the dead-letter topic. */
+static int
+px_ch_is_data_error(const char *answer)
+{
+    static const int  codes[] = {
+        6, 26, 27, 38, 41, 53, 62, 69, 70, 72, 73, 117, 130, 131, 135, 190,
+        241 /* memory limit for one query: the batch is too big */
+    };
+    const char       *p;
+    size_t            i;
+    int               code;
+
+    p = strstr(answer, "Code: ");
+    if (p == NULL) {
+        return 0;
+    }
+
+    code = atoi(p + 6);
+    for (i = 0; i < sizeof(codes) / sizeof(codes[0]); i++) {
+        if (codes[i] == code) {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+static px_ch_status_t
+px_ch_post(px_clickhouse_t *ch, const char *query_url, const char *body,
+    size_t len, int gzip, px_buf_t *out, char *err, size_t errlen)
+{
+    CURLcode            rc;
+    long                status;
+    px_buf_t            answer;
+    px_ch_status_t      st;
+    struct curl_slist  *headers;
+
+    px_buf_init(&answer, NULL, PX_CH_MAX_ANSWER);
+    headers = NULL;
+
+    if (gzip) {
+        headers = curl_slist_append(headers, "Content-Encoding: gzip");
+        if (headers == NULL) {
+            snprintf(err, errlen, "out of memory");
+            return PX_CH_RETRY;
+        }
+    }
+
+    curl_easy_reset(ch->curl);
+    curl_easy_setopt(ch->curl, CURLOPT_URL, query_url);
+    curl_easy_setopt(ch->curl, CURLOPT_POST, 1L);
+    curl_easy_setopt(ch->curl, CURLOPT_POSTFIELDS, body);
+    curl_easy_setopt(ch->curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t) len);
+    curl_easy_setopt(ch->curl, CURLOPT_HTTPHEADER, headers);
+    curl_easy_setopt(ch->curl, CURLOPT_USERPWD, ch->userpwd);
+    curl_easy_setopt(ch->curl, CURLOPT_TIMEOUT_MS, ch->timeout_ms);
+    curl_easy_setopt(ch->curl, CURLOPT_CONNECTTIMEOUT_MS, 2000L);
+    curl_easy_setopt(ch->curl, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(ch->curl, CURLOPT_WRITEFUNCTION, px_ch_write_cb);
+    curl_easy_setopt(ch->curl, CURLOPT_WRITEDATA, &answer);
+
+    rc = curl_easy_perform(ch->curl);
+    curl_slist_free_all(headers);
+
+    if (rc != CURLE_OK) {
+        snprintf(err, errlen, "ClickHouse unreachable: %s",
+                 curl_easy_strerror(rc));
+        px_buf_free(&answer);
+        return PX_CH_RETRY;
+    }
+
+    curl_easy_getinfo(ch->curl, CURLINFO_RESPONSE_CODE, &status);
+
+    if (px_buf_terminate(&answer) != 0) {
+        px_buf_free(&answer);
+        snprintf(err, errlen, "out of memory");
+        return PX_CH_RETRY;
+    }
+
+    if (status == 200) {
+        st = PX_CH_OK;
+        if (out != NULL && px_buf_append(out, answer.data, answer.len) != 0) {
+            snprintf(err, errlen, "out of memory");
+            st = PX_CH_RETRY;
+        }
+
+    } else {
+        snprintf(err, errlen, "ClickHouse HTTP %ld: %.300s", status,
+                 answer.data != NULL ? answer.data : "");
+        st = (status >= 400 && status < 500)
+             || px_ch_is_data_error(answer.data != NULL ? answer.data : "")
+             ? PX_CH_REJECTED : PX_CH_RETRY;
+    }
+
+    px_buf_free(&answer);
+    return st;
+}
+
+px_ch_status_t
+px_ch_query(px_clickhouse_t *ch, const char *sql, px_buf_t *out, char *err,
+    size_t errlen)
+{
+    return px_ch_post(ch, ch->url, sql, strlen(sql), 0, out, err, errlen);
+}
+
+/* gzip rows into ch->gz */
+static int
+px_ch_gzip(px_clickhouse_t *ch, const char *data, size_t len)
+{
+    z_stream  zs;
+    int       rc;
+
+    memset(&zs, 0, sizeof(zs));
+    if (deflateInit2(&zs, 1, Z_DEFLATED, 16 + MAX_WBITS, 8,
+                     Z_DEFAULT_STRATEGY) != Z_OK)
+    {
+        return -1;
+    }
+
+    ch->gz.len = 0;
+    if (px_buf_reserve(&ch->gz, deflateBound(&zs, len)) != 0) {
+        deflateEnd(&zs);
+        return -1;
+    }
+
+    zs.next_in = (Bytef *) data;
+    zs.avail_in = (uInt) len;
+    zs.next_out = (Bytef *) ch->gz.data;
+    zs.avail_out = (uInt) ch->gz.cap;
+
+    rc = deflate(&zs, Z_FINISH);
+    ch->gz.len = zs.total_out;
+    deflateEnd(&zs);
+
+    return rc == Z_STREAM_END ? 0 : -1;
+}
+
+px_ch_status_t
+px_ch_insert(px_clickhouse_t *ch, const char *table, const char *rows,
+    size_t len, char *err, size_t errlen)
+{
+    char   url[1024], *q;
+    char   sql[512];
+    CURL  *c = ch->curl;
+
+    snprintf(sql, sizeof(sql), "INSERT INTO %s FORMAT JSONEachRow", table);
+
+    q = curl_easy_escape(c, sql, 0);
+    if (q == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return PX_CH_RETRY;
+    }
+
+    snprintf(url, sizeof(url), "%s/?input_format_skip_unknown_fields=1"
+             "&query=%s", ch->url, q);
+    curl_free(q);
+
+    if (len > UINT32_MAX || px_ch_gzip(ch, rows, len) != 0) {
+        snprintf(err, errlen, "could not compress the insert");
+        return PX_CH_RETRY;
+    }
+
+    ch->last_body = ch->gz.len;
+    return px_ch_post(ch, url, ch->gz.data, ch->gz.len, 1, NULL, err, errlen);
+}
+
+size_t
+px_ch_last_body_bytes(const px_clickhouse_t *ch)
+{
+    return ch->last_body;
+}

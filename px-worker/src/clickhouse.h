@@ -1,0 +1,38 @@
+/*
+ * ClickHouse over its HTTP interface (libcurl): statements and
+ * JSONEachRow inserts with gzip request bodies.
+ */
+#ifndef PX_CLICKHOUSE_H
+#define PX_CLICKHOUSE_H
+
+#include <stddef.h>
+
+#include "px_buf.h"
+
+typedef enum {
+    PX_CH_OK = 0,
+    PX_CH_RETRY,        /* network error, 5xx not about the data: try again */
+    PX_CH_REJECTED      /* ClickHouse refused the statement or the data */
+} px_ch_status_t;
+
+typedef struct px_clickhouse_s  px_clickhouse_t;
+
+/* url: http://host:port; user and password may be empty. */
+px_clickhouse_t *px_ch_new(const char *url, const char *user,
+    const char *password, long timeout_ms, char *err, size_t errlen);
+void px_ch_free(px_clickhouse_t *ch);
+
+/* Run one statement; its answer goes to out when out is not NULL.  The
+ * reason of a failure (ClickHouse's own message) goes to err. */
+px_ch_status_t px_ch_query(px_clickhouse_t *ch, const char *sql,
+    px_buf_t *out, char *err, size_t errlen);
+
+/* INSERT INTO table FORMAT JSONEachRow, rows being one JSON object a line;
+ * sent gzip-compressed. */
+px_ch_status_t px_ch_insert(px_clickhouse_t *ch, const char *table,
+    const char *rows, size_t len, char *err, size_t errlen);
+
+/* Last insert's sizes, for metrics and the bench. */
+size_t px_ch_last_body_bytes(const px_clickhouse_t *ch);
+
+#endif

@@ -1,0 +1,147 @@
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "enrich.h"
+#include "log.h"
+
+/* Tried in this order: production names first, then MaxMind's test data. */
+static const char  *px_city_names[] = {
+    "GeoIP2-City.mmdb", "GeoLite2-City.mmdb",
+    "GeoIP2-City-Test.mmdb", "GeoLite2-City-Test.mmdb", NULL
+};
+
+static const char  *px_asn_names[] = {
+    "GeoLite2-ASN.mmdb", "GeoIP2-ASN.mmdb", "GeoLite2-ASN-Test.mmdb", NULL
+};
+
+static void
+px_find_first(const char *dir, const char **names, char *out, size_t len)
+{
+    size_t  i;
+
+    out[0] = '\0';
+    for (i = 0; names[i] != NULL; i++) {
+        snprintf(out, len, "%s/%s", dir, names[i]);
+        if (access(out, R_OK) == 0) {
+            return;
+        }
+    }
+
+    out[0] = '\0';
+}
+
+void
+px_enrich_find_geoip(const char *dir, char *city, char *asn, size_t len)
+{
+    city[0] = '\0';
+    asn[0] = '\0';
+
+    if (dir == NULL || dir[0] == '\0') {
+        return;
+    }
+
+    px_find_first(dir, px_city_names, city, len);
+    px_find_first(dir, px_asn_names, asn, len);
+}
+
+int
+px_enrich_open(px_enrich_t *e, const px_config_t *cfg, char *err,
+    size_t errlen)
+{
+    char  city[PX_CONFIG_STR + 64], asn[PX_CONFIG_STR + 64];
+
+    memset(e, 0, sizeof(*e));
+    e->ip_mode = cfg->ip_mode;
+
+    px_enrich_find_geoip(cfg->geoip_dir, city, asn, sizeof(city));
+    if (cfg->geoip_city[0] != '\0') {
+        snprintf(city, sizeof(city), "%s", cfg->geoip_city);
+    }
+    if (cfg->geoip_asn[0] != '\0') {
+        snprintf(asn, sizeof(asn), "%s", cfg->geoip_asn);
+    }
+
+    if (city[0] == '\0' && asn[0] == '\0') {
+        px_log(PX_LOG_WARN, "enrich", "no GeoIP database configured "
+               "(PX_GEOIP_DIR): geo columns stay empty");
+
+    } else if (px_geo_open(&e->geo, city, asn, err, errlen) != 0) {
+        return -1;
+
+    } else {
+        px_log(PX_LOG_INFO, "enrich", "geo: city=%s asn=%s",
+               city[0] ? city : "-", asn[0] ? asn : "-");
+    }
+
+    if (px_ua_db_load(cfg->uap_regexes, px_ua_db_env_flags(), &e->ua_db,
+                      err, errlen) != 0
+        || px_ua_cache_create(e->ua_db, (size_t) cfg->ua_cache_size,
+                              &e->ua_cache, err, errlen) != 0)
+    {
+        px_enrich_close(e);
+        return -1;
+    }
+
+    px_log(PX_LOG_INFO, "enrich", "user agents: %zu rules from %s",
+           px_ua_db_rules(e->ua_db), cfg->uap_regexes);
+    return 0;
+}
+
+int
+px_enrich_reload(px_enrich_t *e, const px_config_t *cfg, char *err,
+    size_t errlen)
+{
+    px_enrich_t  fresh;
+
+    if (px_enrich_open(&fresh, cfg, err, errlen) != 0) {
+        return -1;
+    }
+
+    px_enrich_close(e);
+    *e = fresh;
+    return 0;
+}
+
+void
+px_enrich_row(px_enrich_t *e, px_event_row_t *row)
+{
+    const char  *ua = row->user_agent != NULL ? row->user_agent : "";
+    const char  *ip = row->ip != NULL ? row->ip : "";
+
+    if (e->geo != NULL && ip[0] != '\0') {
+        (void) px_geo_lookup(e->geo, ip, &row->geo);
+    }
+
+    switch (e->ip_mode) {
+    case PX_IP_FULL:
+        snprintf(row->ip_stored, sizeof(row->ip_stored), "%s", ip);
+        break;
+    case PX_IP_ANONYMIZE:
+        (void) px_ip_anon(ip, row->ip_stored, sizeof(row->ip_stored));
+        break;
+    case PX_IP_DROP:
+        row->ip_stored[0] = '\0';
+        break;
+    }
+
+    (void) px_ua_cache_parse(e->ua_cache, ua, strlen(ua), &row->ua);
+
+    px_referrer_classify(row->referrer != NULL ? row->referrer : "",
+                         row->page_url != NULL ? row->page_url : "",
+                         &row->ref);
+
+    (void) px_utm_parse(row->page_url != NULL ? row->page_url : "",
+                        &row->utm);
+}
+
+void
+px_enrich_close(px_enrich_t *e)
+{
+    px_ua_cache_free(e->ua_cache);
+    px_ua_db_free(e->ua_db);
+    if (e->geo != NULL) {
+        px_geo_close(e->geo);
+    }
+    memset(e, 0, sizeof(*e));
+}

@@ -1,0 +1,133 @@
+/* libpx/px_message: Kafka key/value of an event, skew correction, DLQ. */
+#include <string.h>
+
+#include <check.h>
+
+#include "px_batch.h"
+#include "px_message.h"
+
+static px_limits_t       lim;
+static px_batch_t        batch;
+static px_buf_t          out;
+static px_server_info_t  srv;
+
+#define RECEIVED  1796032800000LL   /* 2026-11-30T10:00:00.000Z */
+
+static void
+setup(void)
+{
+    px_limits_default(&lim);
+    px_buf_init(&out, NULL, 0);
+    memset(&srv, 0, sizeof(srv));
+    srv.project_id = "proj";
+    srv.project_id_len = 4;
+    srv.received_ms = RECEIVED;
+    srv.ip = "81.2.69.142";
+    srv.ip_len = strlen(srv.ip);
+    srv.user_agent = "UA \"quoted\"\xff";
+    srv.user_agent_len = strlen(srv.user_agent);
+}
+
+static void
+teardown(void)
+{
+    px_batch_free(&batch);
+    px_buf_free(&out);
+}
+
+static void
+parse(const char *json)
+{
+    char  err[128];
+
+    ck_assert_int_eq(px_batch_parse(&lim, NULL, json, strlen(json), &batch,
+                                    err, sizeof(err)), PX_BATCH_OK);
+}
+
+static const char *
+value(size_t i)
+{
+    out.len = 0;
+    ck_assert_int_eq(px_message_value(&batch, &batch.events[i], &srv, &out),
+                     0);
+    ck_assert_int_eq(px_buf_terminate(&out), 0);
+    return out.data;
+}
+
+START_TEST(test_message__value_with_skew_correction)
+{
+    /* the client clock is 1 h fast: sent_at - timestamp = 2 s */
+    parse("{\"sent_at\":\"2026-11-30T11:00:02.000Z\",\"events\":[{\"event\":"
+          "\"e\",\"event_id\":\"0b5c7a4e-2f61-4c1e-9a43-6f1d2c3b4a51\","
+          "\"timestamp\":\"2026-11-30T11:00:00.000Z\"}]}");
+    ck_assert_str_eq(value(0),
+        "{\"event\":\"e\",\"event_id\":\"0b5c7a4e-2f61-4c1e-9a43-6f1d2c3b4a51\""
+        ",\"timestamp\":\"2026-11-30T09:59:58.000Z\""
+        ",\"client_timestamp\":\"2026-11-30T11:00:00.000Z\""
+        ",\"project_id\":\"proj\",\"received_at\":\"2026-11-30T10:00:00.000Z\""
+        ",\"ip\":\"81.2.69.142\",\"user_agent\":\"UA \\\"quoted\\\"\\ufffd\""
+        ",\"schema_version\":1}");
+}
+END_TEST
+
+START_TEST(test_message__future_time_clamped)
+{
+    /* no sent_at: the client time is taken as it is, and it is ahead */
+    parse("{\"events\":[{\"event\":\"e\",\"timestamp\":"
+          "\"2026-11-30T12:00:00Z\"}]}");
+    ck_assert_ptr_nonnull(strstr(value(0),
+                    "\"timestamp\":\"2026-11-30T10:00:00.000Z\""));
+    ck_assert_ptr_nonnull(strstr(out.data, "\"timestamp_clamped\":true}"));
+}
+END_TEST
+
+START_TEST(test_message__no_time_is_received_at)
+{
+    parse("{\"events\":[{\"event\":\"e\"}]}");
+    ck_assert_ptr_nonnull(strstr(value(0),
+                          "\"timestamp\":\"2026-11-30T10:00:00.000Z\","
+                          "\"client_timestamp\":null"));
+}
+END_TEST
+
+START_TEST(test_message__key)
+{
+    parse("{\"events\":[{\"event\":\"e\",\"anonymous_id\":\"v1\"},"
+          "{\"event\":\"e\",\"event_id\":"
+          "\"0b5c7a4e-2f61-4c1e-9a43-6f1d2c3b4a51\"}]}");
+    ck_assert_int_eq(px_message_key(&batch, &batch.events[0], &srv, &out), 0);
+    ck_assert_int_eq(px_buf_terminate(&out), 0);
+    ck_assert_str_eq(out.data, "proj/v1");
+    out.len = 0;
+    ck_assert_int_eq(px_message_key(&batch, &batch.events[1], &srv, &out), 0);
+    ck_assert_int_eq(px_buf_terminate(&out), 0);
+    ck_assert_str_eq(out.data, "proj/0b5c7a4e-2f61-4c1e-9a43-6f1d2c3b4a51");
+}
+END_TEST
+
+START_TEST(test_message__dead_letter)
+{
+    ck_assert_int_eq(px_message_dead_letter("bad", "worker", RECEIVED,
+                                            "not \"json\"", 10, 0, &out), 0);
+    ck_assert_int_eq(px_buf_terminate(&out), 0);
+    ck_assert_str_eq(out.data, "{\"reason\":\"bad\",\"source\":\"worker\","
+                     "\"at\":\"2026-11-30T10:00:00.000Z\","
+                     "\"payload\":\"not \\\"json\\\"\"}");
+}
+END_TEST
+
+Suite *
+make_suite_message(void)
+{
+    Suite  *s = suite_create("message");
+    TCase  *tc = tcase_create("message");
+
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, test_message__value_with_skew_correction);
+    tcase_add_test(tc, test_message__future_time_clamped);
+    tcase_add_test(tc, test_message__no_time_is_received_at);
+    tcase_add_test(tc, test_message__key);
+    tcase_add_test(tc, test_message__dead_letter);
+    suite_add_tcase(s, tc);
+    return s;
+}
