@@ -4,8 +4,20 @@
 #     make up | status | down      the local stack (README.md)
 
 ifeq ($(wildcard config.mk),)
-$(error config.mk is missing: run ./configure first)
-endif
+
+# A fresh clone: install what the machine lacks, configure, then go on with
+# the goal asked for (make up, make test, make).
+.DEFAULT_GOAL := all
+BOOTSTRAP_GOALS := $(or $(MAKECMDGOALS),all)
+.PHONY: $(BOOTSTRAP_GOALS) bootstrap
+$(BOOTSTRAP_GOALS): bootstrap
+	$(MAKE) $@
+bootstrap:
+	bash scripts/install-deps.sh
+	./configure
+
+else
+
 include config.mk
 
 SAN ?= 0
@@ -61,7 +73,7 @@ NGX_SRCS   := $(wildcard ngx_px_module/src/*.c ngx_px_module/src/*.h) \
               ngx_px_module/config
 
 .PHONY: all module worker unit asan test test-unit test-integration \
-        test-sdk up down status install clean fuzz
+        test-sdk up down status install clean fuzz deps
 
 all: $(LIBPX) $(WORKER) $(NGX_MOD) $(UNIT_BIN) $(TOOL_BINS)
 
@@ -123,8 +135,13 @@ unit: $(UNIT_BIN)
 asan:
 	$(MAKE) SAN=1
 
+deps:
+	bash scripts/install-deps.sh
+
 # The test command of README.md: everything, as CI runs it.
-test: all asan
+test: deps
+	$(MAKE) all
+	$(MAKE) asan
 	$(MAKE) test-unit
 	$(MAKE) SAN=1 test-unit
 	$(MAKE) test-integration
@@ -138,7 +155,8 @@ test-integration:
 test-sdk:
 	cd sdk-web && npm test
 
-up: all
+up: deps
+	$(MAKE) all
 	python3 tools/pxstack/cli.py up
 down:
 	python3 tools/pxstack/cli.py down
@@ -159,3 +177,5 @@ clean:
 	rm -rf build build-asan
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+
+endif

@@ -14,6 +14,7 @@
 #include "ngx_http_px_body.h"
 #include "ngx_http_px_kafka.h"
 #include "ngx_http_px_keys.h"
+#include "ngx_http_px_limit.h"
 #include "ngx_http_px_reply.h"
 #include "ngx_http_px_stats.h"
 
@@ -31,6 +32,8 @@ static ngx_int_t ngx_http_px_batch_auth(ngx_http_request_t *r,
     ngx_http_px_key_t **key, ngx_http_px_error_t *err);
 static ngx_int_t ngx_http_px_batch_check_type(ngx_http_request_t *r,
     ngx_uint_t *gzip, ngx_http_px_error_t *err);
+static ngx_int_t ngx_http_px_batch_limit(ngx_http_request_t *r,
+    ngx_http_px_ctx_t *ctx, ngx_uint_t n, ngx_int_t *rc);
 static ngx_int_t ngx_http_px_fail(ngx_http_px_error_t *err,
     ngx_uint_t status, const char *code, const char *message);
 static ngx_int_t ngx_http_px_batch_produce(ngx_http_request_t *r,
@@ -133,6 +136,14 @@ ngx_http_px_batch_body_handler(ngx_http_request_t *r)
     }
 
     ngx_http_px_stats_add(NGX_HTTP_PX_STAT_RECEIVED, batch.nevents);
+
+    if (ngx_http_px_batch_limit(r, ctx, batch.nevents - batch.nrejected, &rc)
+        != NGX_OK)
+    {
+        px_batch_free(&batch);
+        ngx_http_finalize_request(r, rc);
+        return;
+    }
 
     rc = ngx_http_px_batch_produce(r, ctx, ctx->key, &batch);
     if (rc == NGX_OK) {
@@ -399,6 +410,73 @@ ngx_http_px_batch_produce(ngx_http_request_t *r, ngx_http_px_ctx_t *ctx,
 
     ngx_http_px_stats_add(NGX_HTTP_PX_STAT_REJECTED, batch->nrejected);
     return rc;
+}
+
+/*
+ * The project's quota (px_limit, the key's px_tier): all of the batch's
+ * valid events or none.  X-RateLimit-* headers on every answer of a limited
+ * tier; NGX_DECLINED after sending 429 (its result in *rc).
+ */
+static ngx_int_t
+ngx_http_px_batch_limit(ngx_http_request_t *r, ngx_http_px_ctx_t *ctx,
+    ngx_uint_t n, ngx_int_t *rc)
+{
+    ngx_http_px_loc_conf_t      *plcf;
+    ngx_http_px_limit_result_t   res;
+
+    plcf = ngx_http_get_module_loc_conf(r, ngx_http_px_module);
+
+    if (plcf->limit_zone == NULL || ctx->key->rate == NULL
+        || ctx->key->rate->unlimited)
+    {
+        return NGX_OK;
+    }
+
+    if (ngx_http_px_limit_take(plcf->limit_zone, ctx->key->rate,
+                               &ctx->key->project, n, &res) != NGX_OK)
+    {
+        /* no room even after eviction: fail closed */
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "px: rate limit zone \"%V\" is full",
+                      &plcf->limit_zone->shm.name);
+        res.allowed = 0;
+        res.limit = ctx->key->rate->per_hour;
+        res.remaining = 0;
+        res.reset = 1;
+    }
+
+    if (res.evicted) {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "px: %ui projects evicted from rate limit zone \"%V\"",
+                      res.evicted, &plcf->limit_zone->shm.name);
+    }
+
+    if (ngx_http_px_add_header_num(r, "X-RateLimit-Limit", res.limit)
+        != NGX_OK
+        || ngx_http_px_add_header_num(r, "X-RateLimit-Remaining",
+                                      res.remaining) != NGX_OK
+        || ngx_http_px_add_header_num(r, "X-RateLimit-Reset", res.reset)
+           != NGX_OK)
+    {
+        *rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
+        return NGX_DECLINED;
+    }
+
+    if (res.allowed) {
+        return NGX_OK;
+    }
+
+    ngx_http_px_stats_add(NGX_HTTP_PX_STAT_RATE_LIMITED, n);
+
+    if (ngx_http_px_add_header_num(r, "Retry-After", res.reset) != NGX_OK) {
+        *rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
+        return NGX_DECLINED;
+    }
+
+    *rc = ngx_http_px_send_error(r, NGX_HTTP_TOO_MANY_REQUESTS,
+                                 "rate_limited",
+                                 "the project's event quota is used up");
+    return NGX_DECLINED;
 }
 
 /* {"accepted":N,"rejected":[{"index":i,"event_id":…,"error":…}]} */

@@ -15,6 +15,7 @@ typedef struct {
     size_t                raw;          /* bytes as sent */
     size_t                max_body;
     size_t                max_inflated;
+    size_t                max_ratio;
     px_batch_status_t     batch_status;
     ngx_http_px_error_t  *err;
 } ngx_http_px_body_t;
@@ -51,6 +52,7 @@ ngx_http_px_body_parse(ngx_http_request_t *r, ngx_http_px_loc_conf_t *plcf,
     pb.gzip_header = gzip_header;
     pb.max_body = plcf->max_body;
     pb.max_inflated = plcf->max_inflated;
+    pb.max_ratio = plcf->max_ratio;
     pb.err = err;
 
     pb.parser = px_batch_parser_new(&plcf->limits, NULL, batch);
@@ -138,7 +140,8 @@ ngx_http_px_body_start(ngx_http_px_body_t *pb, u_char *p, size_t len)
     }
 
     if (pb->gzip
-        && px_inflate_init(&pb->inflate, pb->max_inflated, 0, NULL) != 0)
+        && px_inflate_init(&pb->inflate, pb->max_inflated, pb->max_ratio,
+                            NULL) != 0)
     {
         pb->gzip = 0;
         return ngx_http_px_body_fail(pb, NGX_HTTP_INTERNAL_SERVER_ERROR,

@@ -236,3 +236,30 @@ ngx_http_px_key_origin_allowed(ngx_http_px_key_t *k, ngx_str_t *origin)
 
     return 0;
 }
+
+char *
+ngx_http_px_keys_resolve_tiers(ngx_conf_t *cf, ngx_http_px_keys_t *keys,
+    ngx_array_t *tiers)
+{
+    ngx_uint_t          i;
+    ngx_http_px_key_t  *k;
+
+    if (keys == NULL || tiers == NULL) {
+        return NGX_CONF_OK;
+    }
+
+    k = keys->keys.elts;
+    for (i = 0; i < keys->keys.nelts; i++) {
+        k[i].rate = ngx_http_px_tier_find(tiers, &k[i].tier);
+        if (k[i].rate == NULL) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "unknown tier \"%V\" for key %*s in key file "
+                               "\"%V\"", &k[i].tier,
+                               (size_t) NGX_HTTP_PX_KEY_ID_LEN, k[i].id,
+                               &keys->file);
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    return NGX_CONF_OK;
+}

@@ -12,6 +12,7 @@
 #include <ngx_http.h>
 
 #include "ngx_http_px_module.h"
+#include "ngx_http_px_limit.h"
 
 #define NGX_HTTP_PX_KEY_DIGEST_LEN  32
 #define NGX_HTTP_PX_KEY_ID_LEN      8
@@ -21,6 +22,7 @@ typedef struct {
     u_char       id[NGX_HTTP_PX_KEY_ID_LEN];
     ngx_str_t    project;
     ngx_str_t    tier;
+    ngx_http_px_tier_t  *rate;      /* tier resolved; NULL: unlimited */
     ngx_array_t  origins;           /* of ngx_str_t; empty: any */
 } ngx_http_px_key_t;
 
@@ -32,6 +34,12 @@ struct ngx_http_px_keys_s {
 /* Read the key file at configuration time; errors name the file and line
  * (nginx -t shows them).  Returns NGX_CONF_OK or NGX_CONF_ERROR. */
 char *ngx_http_px_keys_load(ngx_conf_t *cf, ngx_http_px_keys_t *keys);
+
+/* Resolve every key's tier against the px_tier list (after the whole
+ * configuration is read).  An unknown tier is an error when tiers are
+ * configured; without any px_tier, keys are unlimited. */
+char *ngx_http_px_keys_resolve_tiers(ngx_conf_t *cf, ngx_http_px_keys_t *keys,
+    ngx_array_t *tiers);
 
 /* The entry of a presented key, or NULL.  Every entry is compared, in
  * constant time, whatever matches. */

@@ -19,6 +19,7 @@
 #include "ngx_http_px_module.h"
 #include "ngx_http_px_kafka.h"
 #include "ngx_http_px_keys.h"
+#include "ngx_http_px_limit.h"
 #include "ngx_http_px_stats.h"
 
 static void *ngx_http_px_create_main_conf(ngx_conf_t *cf);
@@ -83,6 +84,27 @@ static ngx_command_t  ngx_http_px_commands[] = {
       ngx_http_px_keys_directive,
       NGX_HTTP_MAIN_CONF_OFFSET,
       0,
+      NULL },
+
+    { ngx_string("px_limit_zone"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_px_limit_zone,
+      0,
+      0,
+      NULL },
+
+    { ngx_string("px_tier"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE23,
+      ngx_http_px_tier,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_px_main_conf_t, tiers),
+      NULL },
+
+    { ngx_string("px_limit"),
+      NGX_HTTP_PX_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_px_limit,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_px_loc_conf_t, limit_zone),
       NULL },
 
     { ngx_string("px_batch"),
@@ -232,6 +254,7 @@ ngx_http_px_create_main_conf(ngx_conf_t *cf)
      *     pmcf->dlq_topic = { 0, NULL };
      *     pmcf->kafka_props = NULL;
      *     pmcf->keys = NULL;
+     *     pmcf->tiers = NULL;
      *     pmcf->stats_zone = NULL;
      */
 
@@ -253,7 +276,8 @@ ngx_http_px_init_main_conf(ngx_conf_t *cf, void *conf)
     }
 
     ngx_conf_init_msec_value(pmcf->flush_timeout, 5000);
-    return NGX_CONF_OK;
+
+    return ngx_http_px_keys_resolve_tiers(cf, pmcf->keys, pmcf->tiers);
 }
 
 static void *
@@ -278,6 +302,7 @@ ngx_http_px_create_loc_conf(ngx_conf_t *cf)
     plcf->max_string = NGX_CONF_UNSET_SIZE;
     plcf->max_event_name = NGX_CONF_UNSET_UINT;
     plcf->cors_origins = NGX_CONF_UNSET_PTR;
+    plcf->limit_zone = NGX_CONF_UNSET_PTR;
 
     return plcf;
 }
@@ -310,6 +335,7 @@ ngx_http_px_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_uint_value(conf->max_event_name, prev->max_event_name,
                               def.max_name);
     ngx_conf_merge_ptr_value(conf->cors_origins, prev->cors_origins, NULL);
+    ngx_conf_merge_ptr_value(conf->limit_zone, prev->limit_zone, NULL);
 
     if (conf->max_depth < 4 || conf->max_depth > PX_LIMIT_DEPTH_MAX) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,

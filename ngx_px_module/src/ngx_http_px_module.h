@@ -26,6 +26,7 @@ typedef struct {
     ngx_array_t         *kafka_props;       /* of ngx_keyval_t */
     ngx_msec_t           flush_timeout;     /* on reload and quit */
     ngx_http_px_keys_t  *keys;
+    ngx_array_t         *tiers;             /* of ngx_http_px_tier_t */
     ngx_shm_zone_t      *stats_zone;
 } ngx_http_px_main_conf_t;
 
@@ -43,6 +44,7 @@ typedef struct {
     ngx_uint_t           max_event_name;
     px_limits_t          limits;            /* the above, for libpx */
     ngx_array_t         *cors_origins;      /* of ngx_str_t; "*" = any */
+    ngx_shm_zone_t      *limit_zone;        /* px_limit; NULL: off */
 } ngx_http_px_loc_conf_t;
 
 extern ngx_module_t  ngx_http_px_module;

@@ -22,6 +22,7 @@
 #include "log.h"
 #include "pipeline.h"
 #include "schema.h"
+#include "status_server.h"
 
 #define PX_WORKER_VERSION  "0.1.0"
 
@@ -144,6 +145,7 @@ main(int argc, char **argv)
     int                   rc, check = 0, print = 0;
     px_config_t           cfg;
     px_pipeline_t        *p;
+    px_status_server_t   *status = NULL;
     struct sigaction      sa;
 
     px_config_defaults(&cfg);
@@ -189,6 +191,20 @@ main(int argc, char **argv)
         return 1;
     }
 
+    if (cfg.health_port > 0) {
+        status = px_status_server_start((int) cfg.health_port, err,
+                                        sizeof(err));
+        if (status == NULL) {
+            px_log(PX_LOG_ERROR, "main", "%s", err);
+            px_pipeline_free(p);
+            curl_global_cleanup();
+            return 1;
+        }
+        px_pipeline_set_status_server(p, status);
+        px_log(PX_LOG_INFO, "main", "health and metrics on "
+               "http://127.0.0.1:%ld/", cfg.health_port);
+    }
+
 #ifdef PX_HAVE_SYSTEMD
     sd_notify(0, "READY=1");
 #endif
@@ -203,6 +219,8 @@ main(int argc, char **argv)
            "dead_lettered=%lu", px_pipeline_stats(p)->consumed,
            px_pipeline_stats(p)->stored, px_pipeline_stats(p)->dead_lettered);
 
+    px_pipeline_set_status_server(p, NULL);
+    px_status_server_stop(status);
     px_pipeline_free(p);
     curl_global_cleanup();
     return rc == 0 ? 0 : 1;

@@ -4,6 +4,7 @@
 #include <time.h>
 
 #include <librdkafka/rdkafka.h>
+#include <yajl/yajl_tree.h>
 
 #include "clickhouse.h"
 #include "dlq.h"
@@ -36,7 +37,9 @@ struct px_pipeline_s {
     int64_t                  retry_at_ms;
     long                     backoff_ms;
 
-    px_pipeline_stats_t      stats;
+    px_status_t              stats;
+    px_status_server_t      *status;
+    int64_t                  published_ms;
 };
 
 static int64_t
@@ -65,6 +68,88 @@ px_batch_clear(px_pipeline_t *p)
 
     p->nrows = 0;
     px_offsets_clear(&p->offsets);
+}
+
+static void
+px_note_batch_latency(px_pipeline_t *p, double ms)
+{
+    size_t  i;
+
+    for (i = 0; i < PX_STATUS_BUCKETS && ms > px_status_bucket_ms[i]; i++) {
+        /* find the bucket */
+    }
+
+    p->stats.batch_ms_buckets[i]++;
+    p->stats.batch_ms_sum += ms;
+    p->stats.batches++;
+}
+
+/* At most every 100 ms: hand the counters to the status thread. */
+static void
+px_publish(px_pipeline_t *p, int force)
+{
+    int64_t              now = px_now_ms();
+    px_ua_cache_stats_t  ua;
+
+    if (p->status == NULL || (!force && now - p->published_ms < 100)) {
+        return;
+    }
+
+    px_ua_cache_stats(p->enrich.ua_cache, &ua);
+    p->stats.ua_cache_hits = ua.hits;
+    p->stats.ua_cache_misses = ua.misses;
+    p->stats.paused = p->paused;
+    p->published_ms = now;
+    px_status_publish(p->status, &p->stats);
+}
+
+void
+px_pipeline_set_status_server(px_pipeline_t *p, px_status_server_t *s)
+{
+    p->status = s;
+    px_publish(p, 1);
+}
+
+/* Consumer lag per partition, from librdkafka's statistics JSON. */
+static int
+px_stats_cb(rd_kafka_t *rk, char *json, size_t len, void *opaque)
+{
+    char            errbuf[128];
+    size_t          i;
+    px_pipeline_t  *p = opaque;
+    yajl_val        root, parts, part, lag;
+    const char     *path[4] = { "topics", NULL, "partitions", NULL };
+    const char     *lag_path[] = { "consumer_lag", NULL };
+
+    (void) rk;
+    (void) len;
+
+    root = yajl_tree_parse(json, errbuf, sizeof(errbuf));
+    if (root == NULL) {
+        return 0;
+    }
+
+    path[1] = p->cfg->kafka_topic;
+    parts = yajl_tree_get(root, path, yajl_t_object);
+    p->stats.nlag = 0;
+
+    for (i = 0; parts != NULL && i < parts->u.object.len
+                && p->stats.nlag < PX_STATUS_MAX_PARTITIONS; i++)
+    {
+        part = parts->u.object.values[i];
+        lag = yajl_tree_get(part, lag_path, yajl_t_number);
+        if (atoi(parts->u.object.keys[i]) < 0 || lag == NULL
+            || !YAJL_IS_INTEGER(lag) || YAJL_GET_INTEGER(lag) < 0)
+        {
+            continue;
+        }
+        p->stats.lag_partition[p->stats.nlag] = atoi(parts->u.object.keys[i]);
+        p->stats.lag[p->stats.nlag] = YAJL_GET_INTEGER(lag);
+        p->stats.nlag++;
+    }
+
+    yajl_tree_free(root);
+    return 0;
 }
 
 /* Pause or resume every assigned partition (ClickHouse down / back). */
@@ -191,8 +276,7 @@ px_flush(px_pipeline_t *p)
         return -1;
     }
 
-    p->stats.last_batch_ms = (double) (px_now_ms() - t0);
-    p->stats.batches++;
+    px_note_batch_latency(p, (double) (px_now_ms() - t0));
 
     if (px_offsets_commit(p->rk, p->cfg->kafka_topic, &p->offsets, err,
                           sizeof(err)) != 0)
@@ -204,7 +288,8 @@ px_flush(px_pipeline_t *p)
     }
 
     px_log(PX_LOG_DEBUG, "pipeline", "stored %zu rows of %zu messages in "
-           "%.0f ms", p->nrows, p->offsets.messages, p->stats.last_batch_ms);
+           "%lld ms", p->nrows, p->offsets.messages,
+           (long long) (px_now_ms() - t0));
 
     px_batch_clear(p);
     p->backoff_ms = 0;
@@ -242,6 +327,7 @@ px_rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 
     case RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS:
         px_log(PX_LOG_INFO, "consumer", "assigned %d partitions", parts->cnt);
+        p->stats.assigned += parts->cnt;
         if (cooperative) {
             error = rd_kafka_incremental_assign(rk, parts);
         } else {
@@ -254,6 +340,7 @@ px_rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 
     case RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS:
         px_log(PX_LOG_INFO, "consumer", "revoked %d partitions", parts->cnt);
+        p->stats.assigned -= parts->cnt;
         /* store and commit what we hold before another worker takes over;
          * if that fails, it is read again (here or there) */
         if (px_flush(p) != 0) {
@@ -311,6 +398,8 @@ px_consumer_new(px_pipeline_t *p, char *err, size_t errlen)
         || rd_kafka_conf_set(conf, "session.timeout.ms", "10000", err,
                              errlen)
         || rd_kafka_conf_set(conf, "heartbeat.interval.ms", "1000", err,
+                             errlen)
+        || rd_kafka_conf_set(conf, "statistics.interval.ms", "5000", err,
                              errlen))
     {
         rd_kafka_conf_destroy(conf);
@@ -319,6 +408,7 @@ px_consumer_new(px_pipeline_t *p, char *err, size_t errlen)
 
     rd_kafka_conf_set_opaque(conf, p);
     rd_kafka_conf_set_rebalance_cb(conf, px_rebalance_cb);
+    rd_kafka_conf_set_stats_cb(conf, px_stats_cb);
 
     rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, errlen);
     if (rk == NULL) {
@@ -541,6 +631,8 @@ px_pipeline_run(px_pipeline_t *p, volatile sig_atomic_t *reload)
         {
             (void) px_flush(p);
         }
+
+        px_publish(p, 0);
     }
 
     px_log(PX_LOG_INFO, "pipeline", "stopping: flushing %zu messages",
@@ -554,7 +646,7 @@ px_pipeline_run(px_pipeline_t *p, volatile sig_atomic_t *reload)
     return 0;
 }
 
-const px_pipeline_stats_t *
+const px_status_t *
 px_pipeline_stats(const px_pipeline_t *p)
 {
     return &p->stats;

@@ -12,31 +12,23 @@
 #include <stddef.h>
 
 #include "config.h"
+#include "status_server.h"
 
 typedef struct px_pipeline_s  px_pipeline_t;
-
-/* Counters, for metrics and logs. */
-typedef struct {
-    unsigned long  consumed;        /* messages read */
-    unsigned long  stored;          /* rows inserted */
-    unsigned long  dead_lettered;   /* sent to the DLQ */
-    unsigned long  duplicates;      /* dropped by dedupe */
-    unsigned long  batches;
-    unsigned long  clickhouse_errors;
-    unsigned long  commits;
-    double         last_batch_ms;   /* insert latency of the last batch */
-} px_pipeline_stats_t;
 
 /* Connect everything and apply the schema (retrying while ClickHouse is
  * unreachable, until *stop).  NULL with the reason in err. */
 px_pipeline_t *px_pipeline_new(const px_config_t *cfg,
     volatile sig_atomic_t *stop, char *err, size_t errlen);
 
+/* Publish the counters to this status server (may be NULL). */
+void px_pipeline_set_status_server(px_pipeline_t *p, px_status_server_t *s);
+
 /* Run until *stop; then flush and commit what is in hand.  0, or -1 on a
  * fatal error. */
 int px_pipeline_run(px_pipeline_t *p, volatile sig_atomic_t *reload);
 
-const px_pipeline_stats_t *px_pipeline_stats(const px_pipeline_t *p);
+const px_status_t *px_pipeline_stats(const px_pipeline_t *p);
 
 void px_pipeline_free(px_pipeline_t *p);
 

@@ -1,0 +1,513 @@
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_http_px_module.h"
+#include "ngx_http_px_limit.h"
+
+typedef struct {
+    u_char                       color;
+    u_char                       dummy;
+    u_short                      len;
+    ngx_queue_t                  queue;
+    time_t                       hour;          /* start of its window */
+    time_t                       minute;
+    ngx_uint_t                   hour_count;
+    ngx_uint_t                   minute_count;
+    u_char                       data[1];       /* the project id */
+} ngx_http_px_limit_node_t;
+
+typedef struct {
+    ngx_rbtree_t                 rbtree;
+    ngx_rbtree_node_t            sentinel;
+    ngx_queue_t                  queue;         /* LRU: most recent first */
+} ngx_http_px_limit_shctx_t;
+
+typedef struct {
+    ngx_http_px_limit_shctx_t   *sh;
+    ngx_slab_pool_t             *shpool;
+} ngx_http_px_limit_ctx_t;
+
+static ngx_int_t ngx_http_px_limit_init_zone(ngx_shm_zone_t *shm_zone,
+    void *data);
+static void ngx_http_px_limit_rbtree_insert_value(ngx_rbtree_node_t *temp,
+    ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel);
+static ngx_http_px_limit_node_t *ngx_http_px_limit_lookup(
+    ngx_http_px_limit_ctx_t *ctx, ngx_str_t *project, uint32_t hash);
+static ngx_http_px_limit_node_t *ngx_http_px_limit_alloc(
+    ngx_http_px_limit_ctx_t *ctx, ngx_str_t *project, uint32_t hash,
+    ngx_uint_t *evicted);
+
+ngx_int_t
+ngx_http_px_limit_take(ngx_shm_zone_t *zone, ngx_http_px_tier_t *tier,
+    ngx_str_t *project, ngx_uint_t n, ngx_http_px_limit_result_t *res)
+{
+    time_t                     now, hour, minute;
+    uint32_t                   hash;
+    ngx_uint_t                 hour_left, minute_left;
+    ngx_http_px_limit_ctx_t   *ctx;
+    ngx_http_px_limit_node_t  *lr;
+
+    ngx_memzero(res, sizeof(*res));
+
+    if (tier == NULL || tier->unlimited || zone == NULL) {
+        res->allowed = 1;
+        return NGX_OK;
+    }
+
+    ctx = zone->data;
+    now = ngx_time();
+    hour = now - now % 3600;
+    minute = now - now % 60;
+    hash = ngx_crc32_short(project->data, project->len);
+
+    ngx_shmtx_lock(&ctx->shpool->mutex);
+
+    lr = ngx_http_px_limit_lookup(ctx, project, hash);
+    if (lr == NULL) {
+        lr = ngx_http_px_limit_alloc(ctx, project, hash, &res->evicted);
+        if (lr == NULL) {
+            ngx_shmtx_unlock(&ctx->shpool->mutex);
+            return NGX_ERROR;
+        }
+    }
+
+    ngx_queue_remove(&lr->queue);
+    ngx_queue_insert_head(&ctx->sh->queue, &lr->queue);
+
+    if (lr->hour != hour) {
+        lr->hour = hour;
+        lr->hour_count = 0;
+    }
+
+    if (lr->minute != minute) {
+        lr->minute = minute;
+        lr->minute_count = 0;
+    }
+
+    hour_left = tier->per_hour > lr->hour_count
+                ? tier->per_hour - lr->hour_count : 0;
+    minute_left = tier->per_minute == 0
+                  ? hour_left
+                  : (tier->per_minute > lr->minute_count
+                     ? tier->per_minute - lr->minute_count : 0);
+
+    res->limit = tier->per_hour;
+
+    if (n <= hour_left && n <= minute_left) {
+        lr->hour_count += n;
+        lr->minute_count += n;
+        hour_left -= n;
+        minute_left -= n;
+        res->allowed = 1;
+    }
+
+    res->remaining = ngx_min(hour_left, minute_left);
+
+    /* when the window that binds opens again */
+    if (res->allowed) {
+        res->reset = (tier->per_minute != 0 && minute_left < hour_left)
+                     ? minute + 60 - now : hour + 3600 - now;
+
+    } else if (n > hour_left) {
+        res->reset = hour + 3600 - now;
+
+    } else {
+        res->reset = minute + 60 - now;
+    }
+
+    ngx_shmtx_unlock(&ctx->shpool->mutex);
+    return NGX_OK;
+}
+
+static ngx_http_px_limit_node_t *
+ngx_http_px_limit_lookup(ngx_http_px_limit_ctx_t *ctx, ngx_str_t *project,
+    uint32_t hash)
+{
+    ngx_int_t                  rc;
+    ngx_rbtree_node_t         *node, *sentinel;
+    ngx_http_px_limit_node_t  *lr;
+
+    node = ctx->sh->rbtree.root;
+    sentinel = ctx->sh->rbtree.sentinel;
+
+    while (node != sentinel) {
+        if (hash < node->key) {
+            node = node->left;
+            continue;
+        }
+
+        if (hash > node->key) {
+            node = node->right;
+            continue;
+        }
+
+        lr = (ngx_http_px_limit_node_t *) &node->color;
+        rc = ngx_memn2cmp(project->data, lr->data, project->len,
+                          (size_t) lr->len);
+        if (rc == 0) {
+            return lr;
+        }
+
+        node = (rc < 0) ? node->left : node->right;
+    }
+
+    return NULL;
+}
+
+/* A node for a new project; when the zone is full, the least recently
+ * used projects make room. */
+static ngx_http_px_limit_node_t *
+ngx_http_px_limit_alloc(ngx_http_px_limit_ctx_t *ctx, ngx_str_t *project,
+    uint32_t hash, ngx_uint_t *evicted)
+{
+    size_t                     size;
+    ngx_uint_t                 tries;
+    ngx_queue_t               *q;
+    ngx_rbtree_node_t         *node;
+    ngx_http_px_limit_node_t  *lr;
+
+    size = offsetof(ngx_rbtree_node_t, color)
+           + offsetof(ngx_http_px_limit_node_t, data)
+           + ngx_min(project->len, 65535);
+
+    for (tries = 0; tries < 16; tries++) {
+        node = ngx_slab_alloc_locked(ctx->shpool, size);
+        if (node != NULL) {
+            break;
+        }
+
+        if (ngx_queue_empty(&ctx->sh->queue)) {
+            return NULL;
+        }
+
+        q = ngx_queue_last(&ctx->sh->queue);
+        lr = ngx_queue_data(q, ngx_http_px_limit_node_t, queue);
+        ngx_queue_remove(q);
+        node = (ngx_rbtree_node_t *)
+                   ((u_char *) lr - offsetof(ngx_rbtree_node_t, color));
+        ngx_rbtree_delete(&ctx->sh->rbtree, node);
+        ngx_slab_free_locked(ctx->shpool, node);
+        (*evicted)++;
+        node = NULL;
+    }
+
+    if (node == NULL) {
+        return NULL;
+    }
+
+    node->key = hash;
+    lr = (ngx_http_px_limit_node_t *) &node->color;
+    lr->len = (u_short) ngx_min(project->len, 65535);
+    ngx_memcpy(lr->data, project->data, lr->len);
+    lr->hour = 0;
+    lr->minute = 0;
+    lr->hour_count = 0;
+    lr->minute_count = 0;
+
+    ngx_rbtree_insert(&ctx->sh->rbtree, node);
+    ngx_queue_insert_head(&ctx->sh->queue, &lr->queue);
+    return lr;
+}
+
+static void
+ngx_http_px_limit_rbtree_insert_value(ngx_rbtree_node_t *temp,
+    ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel)
+{
+    ngx_rbtree_node_t         **p;
+    ngx_http_px_limit_node_t   *lrn, *lrnt;
+
+    for ( ;; ) {
+
+        if (node->key < temp->key) {
+            p = &temp->left;
+
+        } else if (node->key > temp->key) {
+            p = &temp->right;
+
+        } else { /* node->key == temp->key */
+
+            lrn = (ngx_http_px_limit_node_t *) &node->color;
+            lrnt = (ngx_http_px_limit_node_t *) &temp->color;
+
+            p = (ngx_memn2cmp(lrn->data, lrnt->data, lrn->len, lrnt->len) < 0)
+                ? &temp->left : &temp->right;
+        }
+
+        if (*p == sentinel) {
+            break;
+        }
+
+        temp = *p;
+    }
+
+    *p = node;
+    node->parent = temp;
+    node->left = sentinel;
+    node->right = sentinel;
+    ngx_rbt_red(node);
+}
+
+static ngx_int_t
+ngx_http_px_limit_init_zone(ngx_shm_zone_t *shm_zone, void *data)
+{
+    ngx_http_px_limit_ctx_t  *octx = data;
+
+    size_t                    len;
+    ngx_http_px_limit_ctx_t  *ctx;
+
+    ctx = shm_zone->data;
+
+    if (octx) {
+        /* reload: the counters go on */
+        ctx->sh = octx->sh;
+        ctx->shpool = octx->shpool;
+        return NGX_OK;
+    }
+
+    ctx->shpool = (ngx_slab_pool_t *) shm_zone->shm.addr;
+
+    if (shm_zone->shm.exists) {
+        ctx->sh = ctx->shpool->data;
+        return NGX_OK;
+    }
+
+    ctx->sh = ngx_slab_alloc(ctx->shpool, sizeof(ngx_http_px_limit_shctx_t));
+    if (ctx->sh == NULL) {
+        return NGX_ERROR;
+    }
+
+    ctx->shpool->data = ctx->sh;
+
+    ngx_rbtree_init(&ctx->sh->rbtree, &ctx->sh->sentinel,
+                    ngx_http_px_limit_rbtree_insert_value);
+    ngx_queue_init(&ctx->sh->queue);
+
+    len = sizeof(" in px_limit_zone \"\"") + shm_zone->shm.name.len;
+
+    ctx->shpool->log_ctx = ngx_slab_alloc(ctx->shpool, len);
+    if (ctx->shpool->log_ctx == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_sprintf(ctx->shpool->log_ctx, " in px_limit_zone \"%V\"%Z",
+                &shm_zone->shm.name);
+
+    /* eviction is expected, not an error worth a log line each time */
+    ctx->shpool->log_nomem = 0;
+
+    return NGX_OK;
+}
+
+char *
+ngx_http_px_limit_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    u_char                   *p;
+    ssize_t                   size;
+    ngx_str_t                *value, name, s;
+    ngx_shm_zone_t           *shm_zone;
+    ngx_http_px_limit_ctx_t  *ctx;
+
+    value = cf->args->elts;
+
+    if (ngx_strncmp(value[1].data, "name=", 5) != 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid parameter \"%V\", expected "
+                           "name=NAME:SIZE", &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    name.data = value[1].data + 5;
+    p = (u_char *) ngx_strchr(name.data, ':');
+    if (p == NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid zone size \"%V\"", &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    name.len = p - name.data;
+    s.data = p + 1;
+    s.len = value[1].data + value[1].len - s.data;
+
+    size = ngx_parse_size(&s);
+    if (size == NGX_ERROR || name.len == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid zone \"%V\"", &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    if (size < (ssize_t) (8 * ngx_pagesize)) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "zone \"%V\" is too small", &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    ctx = ngx_pcalloc(cf->pool, sizeof(ngx_http_px_limit_ctx_t));
+    if (ctx == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    shm_zone = ngx_shared_memory_add(cf, &name, size, &ngx_http_px_module);
+    if (shm_zone == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (shm_zone->data) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "duplicate zone \"%V\"", &name);
+        return NGX_CONF_ERROR;
+    }
+
+    shm_zone->init = ngx_http_px_limit_init_zone;
+    shm_zone->data = ctx;
+
+    return NGX_CONF_OK;
+}
+
+/* "N/h" or "N/m": events per hour, or per minute. */
+static ngx_int_t
+ngx_http_px_parse_rate(ngx_str_t *s, ngx_uint_t *n, ngx_uint_t *per_hour)
+{
+    ngx_int_t  v;
+
+    if (s->len < 3 || s->data[s->len - 2] != '/') {
+        return NGX_ERROR;
+    }
+
+    v = ngx_atoi(s->data, s->len - 2);
+    if (v == NGX_ERROR || v == 0) {
+        return NGX_ERROR;
+    }
+
+    *n = (ngx_uint_t) v;
+
+    switch (s->data[s->len - 1]) {
+    case 'h':
+        *per_hour = 1;
+        return NGX_OK;
+    case 'm':
+        *per_hour = 0;
+        return NGX_OK;
+    default:
+        return NGX_ERROR;
+    }
+}
+
+char *
+ngx_http_px_tier(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_array_t       **tiers = (ngx_array_t **) ((char *) conf
+                                                  + cmd->offset);
+    ngx_str_t           *value, burst;
+    ngx_uint_t           hourly;
+    ngx_http_px_tier_t  *t;
+
+    value = cf->args->elts;
+
+    if (*tiers == NULL) {
+        *tiers = ngx_array_create(cf->pool, 4, sizeof(ngx_http_px_tier_t));
+        if (*tiers == NULL) {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    if (ngx_http_px_tier_find(*tiers, &value[1]) != NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "duplicate tier \"%V\"",
+                           &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    t = ngx_array_push(*tiers);
+    if (t == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_memzero(t, sizeof(ngx_http_px_tier_t));
+    t->name = value[1];
+
+    if (cf->args->nelts == 3 && ngx_strcmp(value[2].data, "unlimited") == 0)
+    {
+        t->unlimited = 1;
+        return NGX_CONF_OK;
+    }
+
+    if (ngx_http_px_parse_rate(&value[2], &t->per_hour, &hourly) != NGX_OK
+        || !hourly)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid quota \"%V\", expected N/h or unlimited",
+                           &value[2]);
+        return NGX_CONF_ERROR;
+    }
+
+    if (cf->args->nelts == 4) {
+        if (ngx_strncmp(value[3].data, "burst=", 6) != 0) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid parameter \"%V\"", &value[3]);
+            return NGX_CONF_ERROR;
+        }
+
+        burst.data = value[3].data + 6;
+        burst.len = value[3].len - 6;
+
+        if (ngx_http_px_parse_rate(&burst, &t->per_minute, &hourly)
+            != NGX_OK || hourly || t->per_minute > t->per_hour)
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid burst \"%V\", expected N/m no more "
+                               "than the hourly quota", &value[3]);
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    return NGX_CONF_OK;
+}
+
+char *
+ngx_http_px_limit(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_shm_zone_t  **zone = (ngx_shm_zone_t **) ((char *) conf
+                                                  + cmd->offset);
+    ngx_str_t        *value;
+
+    if (*zone != NGX_CONF_UNSET_PTR) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (ngx_strcmp(value[1].data, "off") == 0) {
+        *zone = NULL;
+        return NGX_CONF_OK;
+    }
+
+    /* size 0: a reference, checked once every zone is known */
+    *zone = ngx_shared_memory_add(cf, &value[1], 0, &ngx_http_px_module);
+    if (*zone == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+ngx_http_px_tier_t *
+ngx_http_px_tier_find(ngx_array_t *tiers, ngx_str_t *name)
+{
+    ngx_uint_t           i;
+    ngx_http_px_tier_t  *t;
+
+    if (tiers == NULL) {
+        return NULL;
+    }
+
+    t = tiers->elts;
+    for (i = 0; i < tiers->nelts; i++) {
+        if (t[i].name.len == name->len
+            && ngx_strncmp(t[i].name.data, name->data, name->len) == 0)
+        {
+            return &t[i];
+        }
+    }
+
+    return NULL;
+}
