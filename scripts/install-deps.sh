@@ -1,0 +1,168 @@
+#!/usr/bin/env bash
+# Install everything PX needs to build, run its local stack and run its tests
+# on a fresh Debian 12 machine (as root, or with sudo available):
+#
+#   - Debian packages (compilers, nginx + nginx-dev, C libraries, Redis,
+#     ClickHouse, kcat, Chromium, docker-compose, Java 17, Maven, ...);
+#   - Apache Kafka, pinned (tools/kafka/pom.xml), from Maven Central into a
+#     cache outside the checkout: $PX_KAFKA_HOME/libs
+#     (default ~/.cache/px/kafka-3.9.1);
+#   - the npm packages of sdk-web (npm ci) when its lock file is newer than
+#     node_modules;
+#   - pytest and requests for python3.
+#
+# Idempotent and quick when everything is present: apt-get runs only when a
+# package is missing, Maven only when the Kafka jars are missing, npm only
+# when node_modules is missing or older than package-lock.json.
+#
+# Environment:
+#   PX_KAFKA_HOME   where the Kafka jars go (default ~/.cache/px/kafka-3.9.1)
+#   PX_SKIP_APT=1   do not check/install Debian packages
+#   PX_SKIP_NPM=1   do not run npm ci in sdk-web
+set -euo pipefail
+
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+kafka_version=3.9.1
+kafka_home="${PX_KAFKA_HOME:-${HOME}/.cache/px/kafka-${kafka_version}}"
+
+log() { printf 'install-deps: %s\n' "$*" >&2; }
+die() { printf 'install-deps: error: %s\n' "$*" >&2; exit 1; }
+
+sudo_cmd=()
+if [ "$(id -u)" -ne 0 ]; then
+    command -v sudo >/dev/null 2>&1 || die "not root and no sudo"
+    sudo_cmd=(sudo)
+fi
+
+# --- Debian packages ---------------------------------------------------------
+
+apt_packages=(
+    # build
+    build-essential pkg-config make gcc
+    nginx nginx-dev libpcre2-dev zlib1g-dev libssl-dev
+    librdkafka-dev libhiredis-dev libyajl-dev libmaxminddb-dev
+    libcurl4-openssl-dev libsystemd-dev libyaml-dev check
+    # run and test
+    nginx redis-server clickhouse-server clickhouse-client
+    mmdb-bin uap-core kcat wrk chromium docker-compose
+    curl jq valgrind ca-certificates
+    # Kafka runs on the JVM, fetched with Maven
+    openjdk-17-jre-headless maven
+    python3 python3-pip
+)
+
+install_apt() {
+    local missing=() p status
+    for p in "${apt_packages[@]}"; do
+        status="$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)"
+        case "$status" in
+            *" installed") ;;
+            *) missing+=("$p") ;;
+        esac
+    done
+    # node 20 may come from another source than Debian's nodejs package:
+    # only ask apt for it when there is no node at all.
+    command -v node >/dev/null 2>&1 || missing+=(nodejs npm)
+    if [ "${#missing[@]}" -eq 0 ]; then
+        log "Debian packages: all present"
+        return
+    fi
+    log "Debian packages missing: ${missing[*]}"
+    # Keep the packages' own services (redis on 6379, clickhouse on
+    # 8123/9000, nginx on 80) from being started by their postinst: PX starts
+    # its own instances and the local stack wants those ports.
+    local made_policy=0
+    if [ ! -e /usr/sbin/policy-rc.d ]; then
+        printf '#!/bin/sh\nexit 101\n' | "${sudo_cmd[@]}" tee /usr/sbin/policy-rc.d >/dev/null
+        "${sudo_cmd[@]}" chmod 755 /usr/sbin/policy-rc.d
+        made_policy=1
+    fi
+    local rc=0
+    "${sudo_cmd[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -q || rc=$?
+    if [ "$rc" -eq 0 ]; then
+        "${sudo_cmd[@]}" env DEBIAN_FRONTEND=noninteractive \
+            apt-get install -y -q --no-install-recommends "${missing[@]}" || rc=$?
+    fi
+    if [ "$made_policy" -eq 1 ]; then
+        "${sudo_cmd[@]}" rm -f /usr/sbin/policy-rc.d
+    fi
+    [ "$rc" -eq 0 ] || die "apt-get failed (exit $rc)"
+}
+
+# --- Apache Kafka from Maven Central -------------------------------------------
+
+kafka_ok() {
+    [ -f "$kafka_home/libs/kafka_2.13-${kafka_version}.jar" ] &&
+    [ -f "$kafka_home/libs/kafka-tools-${kafka_version}.jar" ] &&
+    [ -f "$kafka_home/libs/reload4j-1.2.25.jar" ] &&
+    [ -f "$kafka_home/.complete" ] &&
+    cmp -s "$kafka_home/.complete" "$repo/tools/kafka/pom.xml"
+}
+
+install_kafka() {
+    if kafka_ok; then
+        log "Kafka ${kafka_version}: present in $kafka_home/libs"
+        return
+    fi
+    log "Kafka ${kafka_version}: resolving from Maven Central into $kafka_home/libs"
+    local tmp="$kafka_home/libs.tmp"
+    rm -rf "$tmp"
+    mkdir -p "$kafka_home"
+    local mvn_log="$kafka_home/mvn.log"
+    if ! mvn -B -Dstyle.color=never -f "$repo/tools/kafka/pom.xml" \
+            org.apache.maven.plugins:maven-dependency-plugin:3.6.1:copy-dependencies \
+            -DincludeScope=runtime -DoutputDirectory="$tmp" >"$mvn_log" 2>&1; then
+        grep -E 'ERROR|FAIL|Could not' "$mvn_log" | head -40 >&2 || tail -40 "$mvn_log" >&2
+        rm -rf "$tmp"
+        die "Maven could not resolve Kafka ${kafka_version} (full log: $mvn_log)"
+    fi
+    rm -rf "$kafka_home/libs"
+    mv "$tmp" "$kafka_home/libs"
+    # a check that the jars load: the storage tool prints a cluster id
+    local id
+    id="$(java -cp "$kafka_home/libs/*" kafka.tools.StorageTool random-uuid 2>/dev/null | tail -n1)" ||
+        die "the Kafka jars in $kafka_home/libs do not run (java -cp ... kafka.tools.StorageTool)"
+    [ -n "$id" ] || die "kafka.tools.StorageTool printed no cluster id"
+    cp "$repo/tools/kafka/pom.xml" "$kafka_home/.complete"
+    log "Kafka ${kafka_version}: $(ls "$kafka_home/libs" | wc -l) jars"
+}
+
+# --- sdk-web npm packages --------------------------------------------------------
+
+install_npm() {
+    local sdk="$repo/sdk-web"
+    if [ ! -f "$sdk/package-lock.json" ]; then
+        log "sdk-web: no package-lock.json, nothing to install"
+        return
+    fi
+    if [ -d "$sdk/node_modules" ] && [ "$sdk/node_modules" -nt "$sdk/package-lock.json" ]; then
+        log "sdk-web: node_modules up to date"
+        return
+    fi
+    log "sdk-web: npm ci"
+    (cd "$sdk" && npm ci --no-audit --no-fund --loglevel=error)
+    touch "$sdk/node_modules"
+}
+
+# --- python test tools ---------------------------------------------------------
+
+install_python() {
+    if python3 -c 'import pytest, requests' 2>/dev/null; then
+        log "python3: pytest and requests present"
+        return
+    fi
+    log "python3: installing pytest and requests with pip"
+    python3 -m pip install -q pytest requests ||
+        python3 -m pip install -q --break-system-packages pytest requests
+}
+
+main() {
+    local t0=$SECONDS
+    [ "${PX_SKIP_APT:-0}" = 1 ] || install_apt
+    install_kafka
+    [ "${PX_SKIP_NPM:-0}" = 1 ] || install_npm
+    install_python
+    log "done in $((SECONDS - t0))s"
+}
+
+main "$@"
