@@ -47,6 +47,8 @@ struct px_batch_parser_s {
     px_event_t         *ev;         /* the event being read, or NULL */
     unsigned            field;      /* PX_F_* of the member being read */
     px_batch_status_t   status;
+    size_t              fed;        /* bytes fed before this chunk */
+    size_t              chunk;      /* bytes of this chunk */
     char                msg[160];
 };
 
@@ -78,15 +80,28 @@ px_reject(px_batch_parser_t *p, const char *reason)
     }
 }
 
+/* Past max_event_bytes the event is rejected and its members dropped, so
+ * memory stays bounded; its dead letter keeps the reason and the server's
+ * fields. */
+static void
+px_truncate(px_batch_parser_t *p)
+{
+    px_reject(p, "event_too_large");
+    p->b->json.len = p->ev->off;
+    p->ev->truncated = 1;
+}
+
+/* Rejected events are still written (their dead letter carries them), so
+ * the output stays well-formed JSON whatever was refused. */
 static int
 px_out(px_batch_parser_t *p, const void *data, size_t len)
 {
-    if (p->ev->error != NULL) {
+    if (p->ev->truncated) {
         return 1;
     }
 
     if (p->b->json.len - p->ev->off + len > p->lim->max_event_bytes) {
-        px_reject(p, "event_too_large");
+        px_truncate(p);
         return 1;
     }
 
@@ -113,17 +128,22 @@ px_out_sep(px_batch_parser_t *p)
 static int
 px_out_str(px_batch_parser_t *p, const unsigned char *s, size_t len)
 {
-    if (p->ev->error != NULL) {
+    if (p->ev->truncated) {
         return 1;
     }
 
+    /* the escaped string is at least len + 2 bytes: refuse before copying */
     if (p->b->json.len - p->ev->off + len + 2 > p->lim->max_event_bytes) {
-        px_reject(p, "event_too_large");
+        px_truncate(p);
         return 1;
     }
 
     if (px_buf_append_json_str(&p->b->json, (const char *) s, len) != 0) {
         return px_fail(p, PX_BATCH_ERR_NOMEM, "out of memory");
+    }
+
+    if (p->b->json.len - p->ev->off > p->lim->max_event_bytes) {
+        px_truncate(p);
     }
 
     return 1;
@@ -178,7 +198,7 @@ px_end_event(px_batch_parser_t *p)
 {
     px_event_t  *ev = p->ev;
 
-    ev->len = p->b->json.len - ev->off;
+    ev->len = ev->truncated ? 0 : p->b->json.len - ev->off;
 
     if (!(ev->seen & PX_F_EVENT)) {
         px_reject(p, "missing_event_name");
@@ -215,6 +235,7 @@ px_save_visitor(px_batch_parser_t *p, const unsigned char *s, size_t len)
 
     ev->visitor_off = p->b->aux.len;
     ev->visitor_len = len;
+    ev->visitor_user = p->field == PX_F_USER;
     if (px_buf_append(&p->b->aux, s, len) != 0) {
         return px_fail(p, PX_BATCH_ERR_NOMEM, "out of memory");
     }
@@ -456,6 +477,10 @@ px_open(px_batch_parser_t *p, unsigned is_map)
         if (p->field & ~(PX_F_PROPS | PX_F_CONTEXT | PX_F_RESERVED)) {
             px_reject(p, px_field_type_error(p->field));
             p->skip_base = p->depth;
+            /* a copied member's key is out already: give it a value */
+            if ((p->field & PX_F_COPIED) && !px_out(p, "null", 4)) {
+                return 0;
+            }
         } else if ((p->field & (PX_F_PROPS | PX_F_CONTEXT)) && !is_map) {
             px_reject(p, px_field_type_error(p->field));
         } else if (p->field == PX_F_RESERVED) {
@@ -659,7 +684,7 @@ px_yajl_result(px_batch_parser_t *p, yajl_status st)
     }
 
     snprintf(p->msg, sizeof(p->msg), "invalid JSON near byte %zu",
-             yajl_get_bytes_consumed(p->yajl));
+             p->fed + yajl_get_bytes_consumed(p->yajl));
     p->status = PX_BATCH_ERR_JSON;
     return p->status;
 }
@@ -667,7 +692,11 @@ px_yajl_result(px_batch_parser_t *p, yajl_status st)
 px_batch_status_t
 px_batch_feed(px_batch_parser_t *p, const void *data, size_t len)
 {
-    return px_yajl_result(p, yajl_parse(p->yajl, data, len));
+    px_batch_status_t  st;
+
+    st = px_yajl_result(p, yajl_parse(p->yajl, data, len));
+    p->fed += len;
+    return st;
 }
 
 px_batch_status_t

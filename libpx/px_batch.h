@@ -35,6 +35,8 @@ typedef struct {
     int64_t      ts_ms;         /* client timestamp, -1 when absent */
     size_t       visitor_off;   /* anonymous_id, else user_id, in */
     size_t       visitor_len;   /* batch->aux; len 0 when neither */
+    unsigned     visitor_user;  /* the visitor id is user_id */
+    unsigned     truncated;     /* over max_event_bytes: members dropped */
     unsigned     seen;          /* PX_F_* bits of the known members */
 } px_event_t;
 

@@ -44,6 +44,20 @@ px_append_member(px_buf_t *out, const char *name, const char *s, size_t n)
     return px_buf_append_str(out, name) || px_buf_append_json_str(out, s, n);
 }
 
+/* A truncated event keeps who sent it, for its dead letter. */
+static int
+px_message_visitor(const px_batch_t *b, const px_event_t *ev, px_buf_t *out)
+{
+    if (ev->visitor_len == 0) {
+        return 0;
+    }
+
+    return px_append_member(out, ev->visitor_user ? "\"user_id\":"
+                                                  : "\"anonymous_id\":",
+                            b->aux.data + ev->visitor_off, ev->visitor_len)
+           || px_buf_append(out, ",", 1);
+}
+
 int
 px_message_value(const px_batch_t *b, const px_event_t *ev,
     const px_server_info_t *srv, px_buf_t *out)
@@ -54,8 +68,10 @@ px_message_value(const px_batch_t *b, const px_event_t *ev,
     t = px_message_event_time(b, ev, srv->received_ms, &clamped);
 
     if (px_buf_append(out, "{", 1)
-        || px_buf_append(out, b->json.data + ev->off, ev->len)
-        || (ev->len > 0 && px_buf_append(out, ",", 1))
+        || (ev->len > 0
+            && (px_buf_append(out, b->json.data + ev->off, ev->len)
+                || px_buf_append(out, ",", 1)))
+        || (ev->truncated && px_message_visitor(b, ev, out))
         || px_append_member(out, "\"event_id\":", ev->event_id,
                             strlen(ev->event_id))
         || px_append_iso(out, ",\"timestamp\":", t))

@@ -10,6 +10,7 @@
  * timestamp is the client's, corrected for the client clock's skew:
  * received_at - (sent_at - client_timestamp); received_at when the event
  * has no time; never later than received_at (then timestamp_clamped).
+ * An event over max_event_bytes loses its members but for its visitor id.
  * Key: "<project_id>/<anonymous_id, else user_id, else event_id>".
  */
 #ifndef PX_MESSAGE_H

@@ -131,7 +131,9 @@ px_time_parse_iso(const char *s, size_t len, int64_t *ms)
     t = px_time_days_from_civil(y, mo, d) * 86400
         + (int64_t) h * 3600 + (int64_t) mi * 60 + sec;
     *ms = t * 1000 + frac + offset;
-    return *ms >= 0 ? 0 : -1;
+
+    /* up to 9999-12-31T23:59:59.999Z, what px_time_format_iso can write */
+    return *ms >= 0 && *ms <= 253402300799999LL ? 0 : -1;
 }
 
 size_t

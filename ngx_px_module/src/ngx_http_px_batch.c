@@ -18,15 +18,6 @@
 #include "ngx_http_px_reply.h"
 #include "ngx_http_px_stats.h"
 
-typedef struct {
-    ngx_http_px_key_t   *key;
-    ngx_uint_t           gzip;          /* Content-Encoding: gzip */
-    ngx_http_px_ack_t   *ack;
-    ngx_event_t          timeout;
-    ngx_str_t            reply;         /* the 202 body, ready to send */
-    ngx_uint_t           accepted;
-} ngx_http_px_ctx_t;
-
 static void ngx_http_px_batch_body_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_px_batch_auth(ngx_http_request_t *r,
     ngx_http_px_key_t **key, ngx_http_px_error_t *err);

@@ -11,6 +11,8 @@ typedef struct {
     px_batch_parser_t    *parser;
     px_inflate_t          inflate;
     ngx_uint_t            gzip;         /* -1 until the first bytes */
+    u_char                head[2];      /* the first bytes, until 2 */
+    size_t                nhead;
     ngx_uint_t            gzip_header;
     size_t                raw;          /* bytes as sent */
     size_t                max_body;
@@ -21,6 +23,10 @@ typedef struct {
 } ngx_http_px_body_t;
 
 static ngx_int_t ngx_http_px_body_feed(ngx_http_px_body_t *pb, u_char *p,
+    size_t len);
+static ngx_int_t ngx_http_px_body_start(ngx_http_px_body_t *pb, u_char *p,
+    size_t len);
+static ngx_int_t ngx_http_px_body_decoded(ngx_http_px_body_t *pb, u_char *p,
     size_t len);
 static ngx_int_t ngx_http_px_body_fail(ngx_http_px_body_t *pb,
     ngx_uint_t status, const char *code, const char *message);
@@ -101,6 +107,14 @@ ngx_http_px_body_parse(ngx_http_request_t *r, ngx_http_px_loc_conf_t *plcf,
         }
     }
 
+    if (rc == NGX_OK && pb.gzip == (ngx_uint_t) -1 && pb.nhead == 1) {
+        /* a one-byte body: not gzip */
+        rc = ngx_http_px_body_start(&pb, pb.head, 1);
+        if (rc == NGX_OK) {
+            rc = ngx_http_px_body_decoded(&pb, pb.head, 1);
+        }
+    }
+
     if (rc == NGX_OK && pb.raw == 0) {
         rc = ngx_http_px_body_fail(&pb, NGX_HTTP_BAD_REQUEST, "empty_body",
                                    "the request has no body");
@@ -154,8 +168,6 @@ ngx_http_px_body_start(ngx_http_px_body_t *pb, u_char *p, size_t len)
 static ngx_int_t
 ngx_http_px_body_feed(ngx_http_px_body_t *pb, u_char *p, size_t len)
 {
-    px_inflate_status_t  st;
-
     if (len == 0) {
         return NGX_OK;
     }
@@ -167,12 +179,36 @@ ngx_http_px_body_feed(ngx_http_px_body_t *pb, u_char *p, size_t len)
                                      "the body is over the size limit");
     }
 
-    /* a single-byte first buffer cannot show the magic: treat as plain */
-    if (pb->gzip == (ngx_uint_t) -1
-        && ngx_http_px_body_start(pb, p, len) != NGX_OK)
-    {
-        return NGX_ERROR;
+    /* the magic is two bytes, and a first buffer may hold only one */
+    if (pb->gzip == (ngx_uint_t) -1) {
+        while (pb->nhead < 2 && len > 0) {
+            pb->head[pb->nhead++] = *p++;
+            len--;
+        }
+
+        if (pb->nhead < 2) {
+            return NGX_OK;
+        }
+
+        if (ngx_http_px_body_start(pb, pb->head, 2) != NGX_OK
+            || ngx_http_px_body_decoded(pb, pb->head, 2) != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        if (len == 0) {
+            return NGX_OK;
+        }
     }
+
+    return ngx_http_px_body_decoded(pb, p, len);
+}
+
+/* Bytes of the body after the first two: inflated when gzip, parsed. */
+static ngx_int_t
+ngx_http_px_body_decoded(ngx_http_px_body_t *pb, u_char *p, size_t len)
+{
+    px_inflate_status_t  st;
 
     if (!pb->gzip) {
         if (pb->raw > pb->max_inflated) {

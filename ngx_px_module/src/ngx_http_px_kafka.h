@@ -17,7 +17,6 @@
 
 #include "ngx_http_px_module.h"
 
-typedef struct ngx_http_px_ack_s  ngx_http_px_ack_t;
 
 /* Called once every message of a sealed ack has a delivery report; the ack
  * is freed when this returns, so the callee must forget it. */

@@ -17,14 +17,14 @@
 #define NGX_HTTP_PX_KEY_DIGEST_LEN  32
 #define NGX_HTTP_PX_KEY_ID_LEN      8
 
-typedef struct {
+struct ngx_http_px_key_s {
     u_char       digest[NGX_HTTP_PX_KEY_DIGEST_LEN];
     u_char       id[NGX_HTTP_PX_KEY_ID_LEN];
     ngx_str_t    project;
     ngx_str_t    tier;
     ngx_http_px_tier_t  *rate;      /* tier resolved; NULL: unlimited */
     ngx_array_t  origins;           /* of ngx_str_t; empty: any */
-} ngx_http_px_key_t;
+};
 
 struct ngx_http_px_keys_s {
     ngx_str_t    file;

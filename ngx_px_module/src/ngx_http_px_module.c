@@ -31,6 +31,8 @@ static char *ngx_http_px_keys_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_px_kafka_property(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_http_px_cors_origins(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 static char *ngx_http_px_handler_directive(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 static ngx_int_t ngx_http_px_postconfiguration(ngx_conf_t *cf);
@@ -201,7 +203,7 @@ static ngx_command_t  ngx_http_px_commands[] = {
 
     { ngx_string("px_cors_origins"),
       NGX_HTTP_PX_LOC_CONF|NGX_CONF_1MORE,
-      ngx_conf_set_str_array_slot,
+      ngx_http_px_cors_origins,
       NGX_HTTP_PX_LOC_OFF(cors_origins) },
 
       ngx_null_command
@@ -303,6 +305,7 @@ ngx_http_px_create_loc_conf(ngx_conf_t *cf)
     plcf->max_event_name = NGX_CONF_UNSET_UINT;
     plcf->cors_origins = NGX_CONF_UNSET_PTR;
     plcf->limit_zone = NGX_CONF_UNSET_PTR;
+    plcf->json_errors = NGX_CONF_UNSET;
 
     return plcf;
 }
@@ -336,6 +339,7 @@ ngx_http_px_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
                               def.max_name);
     ngx_conf_merge_ptr_value(conf->cors_origins, prev->cors_origins, NULL);
     ngx_conf_merge_ptr_value(conf->limit_zone, prev->limit_zone, NULL);
+    ngx_conf_merge_value(conf->json_errors, prev->json_errors, 0);
 
     if (conf->max_depth < 4 || conf->max_depth > PX_LIMIT_DEPTH_MAX) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
@@ -426,6 +430,38 @@ ngx_http_px_kafka_property(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     return NGX_CONF_OK;
 }
 
+/* px_cors_origins origin ...: every argument (the str_array slot would
+ * take the first only). */
+static char *
+ngx_http_px_cors_origins(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_px_loc_conf_t  *plcf = conf;
+
+    ngx_str_t   *value, *o;
+    ngx_uint_t   i;
+
+    if (plcf->cors_origins != NGX_CONF_UNSET_PTR) {
+        return "is duplicate";
+    }
+
+    plcf->cors_origins = ngx_array_create(cf->pool, cf->args->nelts - 1,
+                                          sizeof(ngx_str_t));
+    if (plcf->cors_origins == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    value = cf->args->elts;
+    for (i = 1; i < cf->args->nelts; i++) {
+        o = ngx_array_push(plcf->cors_origins);
+        if (o == NULL) {
+            return NGX_CONF_ERROR;
+        }
+        *o = value[i];
+    }
+
+    return NGX_CONF_OK;
+}
+
 /* px_batch, px_health, ...: the location's content handler (cmd->post). */
 static char *
 ngx_http_px_handler_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
@@ -439,6 +475,7 @@ ngx_http_px_handler_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     }
 
     clcf->handler = (ngx_http_handler_pt) cmd->post;
+    ((ngx_http_px_loc_conf_t *) conf)->json_errors = 1;
     return NGX_CONF_OK;
 }
 
@@ -451,6 +488,10 @@ ngx_http_px_postconfiguration(ngx_conf_t *cf)
 
     if (pmcf->brokers.len == 0) {
         return NGX_OK;  /* the module is loaded but not used */
+    }
+
+    if (ngx_http_px_errors_init(cf) != NGX_OK) {
+        return NGX_ERROR;
     }
 
     pmcf->stats_zone = ngx_http_px_stats_zone_add(cf);

@@ -45,7 +45,22 @@ typedef struct {
     px_limits_t          limits;            /* the above, for libpx */
     ngx_array_t         *cors_origins;      /* of ngx_str_t; "*" = any */
     ngx_shm_zone_t      *limit_zone;        /* px_limit; NULL: off */
+    ngx_flag_t           json_errors;       /* a px_* handler location */
 } ngx_http_px_loc_conf_t;
+
+typedef struct ngx_http_px_key_s  ngx_http_px_key_t;
+typedef struct ngx_http_px_ack_s  ngx_http_px_ack_t;
+
+/* Per request. */
+typedef struct {
+    ngx_http_px_key_t   *key;
+    ngx_uint_t           gzip;          /* Content-Encoding: gzip */
+    ngx_http_px_ack_t   *ack;
+    ngx_event_t          timeout;
+    ngx_str_t            reply;         /* the 202 body, ready to send */
+    ngx_uint_t           accepted;
+    ngx_buf_t           *error_page;    /* JSON replacing nginx's HTML */
+} ngx_http_px_ctx_t;
 
 extern ngx_module_t  ngx_http_px_module;
 
@@ -54,5 +69,10 @@ ngx_int_t ngx_http_px_health_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_px_ready_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_px_queue_status_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_px_metrics_handler(ngx_http_request_t *r);
+
+/* Install the filters that answer nginx's own errors (413 past
+ * client_max_body_size, 408 body timeout, 400 bad chunking...) in JSON in
+ * px locations. */
+ngx_int_t ngx_http_px_errors_init(ngx_conf_t *cf);
 
 #endif /* NGX_HTTP_PX_MODULE_H */

@@ -14,6 +14,7 @@
 #include "offsets.h"
 #include "pipeline.h"
 #include "schema.h"
+#include "session.h"
 
 #define PX_BACKOFF_MIN_MS  200
 #define PX_BACKOFF_MAX_MS  10000
@@ -27,8 +28,13 @@ struct px_pipeline_s {
     px_enrich_t              enrich;
     char                     table[PX_CONFIG_STR + 16];
 
+    px_session_stage_t      *sessions;
+
     px_event_row_t          *rows;          /* the batch in hand */
+    px_stage_origin_t       *origins;       /* the Kafka message of each */
+    unsigned char           *drop;          /* duplicates, not stored */
     size_t                   nrows;
+    int                      staged;        /* sessions/dedupe done */
     px_offsets_t             offsets;
     int64_t                  batch_start_ms;
     px_buf_t                 body;
@@ -67,6 +73,7 @@ px_batch_clear(px_pipeline_t *p)
     }
 
     p->nrows = 0;
+    p->staged = 0;
     px_offsets_clear(&p->offsets);
 }
 
@@ -184,6 +191,9 @@ px_insert_one_by_one(px_pipeline_t *p)
     px_ch_status_t  st;
 
     for (i = 0; i < p->nrows; i++) {
+        if (p->drop[i]) {
+            continue;
+        }
         p->body.len = 0;
         if (px_event_row_json(&p->rows[i], px_wall_s(), &p->body) != 0) {
             return PX_CH_RETRY;
@@ -213,6 +223,40 @@ px_insert_one_by_one(px_pipeline_t *p)
     return PX_CH_OK;
 }
 
+static size_t
+px_count_dropped(const px_pipeline_t *p)
+{
+    size_t  i, n = 0;
+
+    for (i = 0; i < p->nrows; i++) {
+        n += p->drop[i];
+    }
+
+    return n;
+}
+
+/* Sessions and dedupe for the batch in hand (Redis); done once per batch,
+ * kept while the insert is retried. */
+static int
+px_sessions_and_dedupe(px_pipeline_t *p, char *err, size_t errlen)
+{
+    const px_session_stats_t  *ss;
+
+    if (px_session_stage_run(p->sessions, p->rows, p->nrows, p->origins,
+                             p->drop, err, errlen) != 0)
+    {
+        p->stats.redis_errors++;
+        return -1;
+    }
+
+    ss = px_session_stage_stats(p->sessions);
+    p->stats.duplicates = ss->duplicates;
+    p->stats.replays = ss->replays;
+    p->stats.sessions_started = ss->new_sessions;
+    p->staged = 1;
+    return 0;
+}
+
 /*
  * Store the batch in hand, then commit.  0 when done (or nothing to do),
  * -1 when it must be retried later (the batch is kept, partitions paused).
@@ -233,9 +277,19 @@ px_flush(px_pipeline_t *p)
     inserted = px_wall_s();
     st = PX_CH_OK;
 
-    if (p->nrows > 0) {
+    if (p->nrows > 0 && !p->staged) {
+        if (px_sessions_and_dedupe(p, err, sizeof(err)) != 0) {
+            px_log(PX_LOG_WARN, "redis", "sessions/dedupe failed: %s", err);
+            st = PX_CH_RETRY;
+        }
+    }
+
+    if (p->nrows > 0 && st == PX_CH_OK) {
         p->body.len = 0;
         for (i = 0; i < p->nrows; i++) {
+            if (p->drop[i]) {
+                continue;
+            }
             if (px_event_row_json(&p->rows[i], inserted, &p->body) != 0) {
                 px_log(PX_LOG_ERROR, "pipeline", "out of memory building "
                        "the insert");
@@ -244,11 +298,11 @@ px_flush(px_pipeline_t *p)
             }
         }
 
-        if (st == PX_CH_OK) {
+        if (st == PX_CH_OK && p->body.len > 0) {
             st = px_ch_insert(p->ch, p->table, p->body.data, p->body.len,
                               err, sizeof(err));
             if (st == PX_CH_OK) {
-                p->stats.stored += p->nrows;
+                p->stats.stored += p->nrows - px_count_dropped(p);
             } else {
                 p->stats.clickhouse_errors++;
                 px_log(PX_LOG_WARN, "clickhouse", "insert of %zu rows "
@@ -456,13 +510,25 @@ px_pipeline_new(const px_config_t *cfg, volatile sig_atomic_t *stop,
     snprintf(p->table, sizeof(p->table), "%s.events", cfg->clickhouse_db);
 
     p->rows = calloc((size_t) cfg->batch_size, sizeof(px_event_row_t));
-    if (p->rows == NULL) {
+    p->origins = calloc((size_t) cfg->batch_size, sizeof(px_stage_origin_t));
+    p->drop = calloc((size_t) cfg->batch_size, 1);
+    if (p->rows == NULL || p->origins == NULL || p->drop == NULL) {
         snprintf(err, errlen, "out of memory for %ld rows", cfg->batch_size);
         goto failed;
     }
 
     if (px_enrich_open(&p->enrich, cfg, err, errlen) != 0) {
         goto failed;
+    }
+
+    {
+        px_session_conf_t  sc;
+
+        px_session_conf_init(&sc, cfg);
+        p->sessions = px_session_stage_new(&sc, err, errlen);
+        if (p->sessions == NULL) {
+            goto failed;
+        }
     }
 
     p->ch = px_ch_new(cfg->clickhouse_url, cfg->clickhouse_user,
@@ -573,6 +639,9 @@ px_handle_message(px_pipeline_t *p, rd_kafka_message_t *msg)
     }
 
     px_enrich_row(&p->enrich, row);
+    p->origins[p->nrows].partition = msg->partition;
+    p->origins[p->nrows].offset = msg->offset;
+    p->drop[p->nrows] = 0;
     p->nrows++;
 }
 
@@ -668,6 +737,10 @@ px_pipeline_free(px_pipeline_t *p)
         px_batch_clear(p);
         free(p->rows);
     }
+
+    free(p->origins);
+    free(p->drop);
+    px_session_stage_free(p->sessions);
 
     px_dlq_free(p->dlq);
     px_ch_free(p->ch);

@@ -2,6 +2,7 @@
 #include <string.h>
 
 #include <check.h>
+#include <yajl/yajl_tree.h>
 
 #include "px_batch.h"
 #include "px_message.h"
@@ -116,6 +117,32 @@ START_TEST(test_message__dead_letter)
 }
 END_TEST
 
+/* Found by the fuzzer: a rejected event's value (its dead letter) must be
+ * JSON too, whatever made it invalid. */
+START_TEST(test_message__rejected_values_are_json)
+{
+    char      errbuf[128];
+    size_t    i;
+    yajl_val  v;
+
+    lim.max_event_bytes = 60;
+    parse("{\"events\":[{\"event\":\"\"},{\"event\":[1,{\"a\":2}]},{},"
+          "{\"anonymous_id\":{\"x\":1},\"event\":\"e\"},"
+          "{\"event\":\"e\",\"properties\":{\"k\":\"a long value that "
+          "does not fit the limit\"}}]}");
+    ck_assert_uint_eq(batch.nevents, 5);
+    ck_assert_uint_eq(batch.nrejected, 5);
+    ck_assert_str_eq(batch.events[4].error, "event_too_large");
+    ck_assert_uint_eq(batch.events[4].len, 0);
+
+    for (i = 0; i < batch.nevents; i++) {
+        v = yajl_tree_parse(value(i), errbuf, sizeof(errbuf));
+        ck_assert_msg(v != NULL, "event %zu: %s is not JSON", i, out.data);
+        yajl_tree_free(v);
+    }
+}
+END_TEST
+
 Suite *
 make_suite_message(void)
 {
@@ -128,6 +155,7 @@ make_suite_message(void)
     tcase_add_test(tc, test_message__no_time_is_received_at);
     tcase_add_test(tc, test_message__key);
     tcase_add_test(tc, test_message__dead_letter);
+    tcase_add_test(tc, test_message__rejected_values_are_json);
     suite_add_tcase(s, tc);
     return s;
 }

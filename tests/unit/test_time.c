@@ -43,6 +43,9 @@ START_TEST(test_time__parse_rejects)
     ck_assert_int_eq(parse("2026-11-30T10:00:00Zjunk", &ms), -1);
     ck_assert_int_eq(parse("1969-12-31T23:59:59Z", &ms), -1);
     ck_assert_int_eq(parse("2026-1a-30T10:00:00Z", &ms), -1);
+    /* past what can be written back (found by the fuzzer) */
+    ck_assert_int_eq(parse("9999-12-31T23:59:60.998Z", &ms), -1);
+    ck_assert_int_eq(parse("9999-12-31T23:00:00-02:00", &ms), -1);
 }
 END_TEST
 

@@ -38,11 +38,12 @@ class Nginx(Service):
 
     def __init__(self, root, port, module, kafka, keys, sdk_dir,
                  name="nginx", http_extra="", server_extra="",
-                 health_status=(200,), sanitizer_env=None):
+                 health_status=(200,), sanitizer_env=None, realip=True):
         """module: path of ngx_http_px_module.so (None: no load_module, for
         a config without px directives); kafka: "host:port" list; keys: key
         file path; health_status: statuses of GET /health that count as
-        healthy (None: any HTTP answer)."""
+        healthy (None: any HTTP answer); realip: trust X-Forwarded-For from
+        loopback (so geo enrichment can be tried with curl)."""
         self.name = name
         super().__init__(root)
         self.port = port
@@ -53,6 +54,7 @@ class Nginx(Service):
         self.http_extra = http_extra
         self.server_extra = server_extra
         self.health_status = health_status
+        self.realip = realip
         self.sanitizer_env = sanitizer_env or {}
         self.prefix = os.path.join(self.root, name)
         self.config = os.path.join(self.prefix, "nginx.conf")
@@ -82,6 +84,9 @@ class Nginx(Service):
             "prefix": self.prefix, "logs": self.logs_dir, "port": self.port,
             "kafka": self.kafka, "keys": self.keys, "sdk_dir": self.sdk_dir,
             "http_extra": self.http_extra, "server_extra": self.server_extra,
+            "realip": ("    set_real_ip_from 127.0.0.1;\n"
+                       "    real_ip_header X-Forwarded-For;"
+                       if self.realip else "    # realip off"),
         })
 
     def preflight(self):

@@ -164,7 +164,7 @@ class Stack:
     # -- composition ----------------------------------------------------------
 
     def _make_nginx(self, name, port, http_extra="", server_extra="",
-                    module=True, health_status=(200,), keys=None):
+                    module=True, health_status=(200,), keys=None, realip=True):
         mod = self.module if module else None
         keys_file = self.keys_file
         if keys is not None:
@@ -175,7 +175,7 @@ class Stack:
             self.root, port, mod, self.kafka.bootstrap, keys_file,
             os.path.join(REPO, "sdk-web"), name=name, http_extra=http_extra,
             server_extra=server_extra, health_status=health_status,
-            sanitizer_env=sanitizer_env(self.logs_dir, name, mod, preload=True,
+            realip=realip, sanitizer_env=sanitizer_env(self.logs_dir, name, mod, preload=True,
                                         leaks=False) if mod else {})
 
     @property
@@ -266,13 +266,15 @@ class Stack:
 
     def start_extra_nginx(self, name, http_extra="", server_extra="", port=None,
                           module=True, health_status=(200,), timeout=30.0,
-                          keys=None):
+                          keys=None, realip=True):
         """Another nginx (prefix DIR/<name>, logs DIR/logs/<name>-*.log) with
         the same module and Kafka plus extra directives; keys: its own px_keys
-        lines (default: the stack's key file). Stopped by down(); stop it
+        lines (default: the stack's key file); realip: trust X-Forwarded-For
+        from loopback. Stopped by down(); stop it
         earlier with .stop()."""
         n = self._make_nginx(name, port or free_port(), http_extra, server_extra,
-                             module=module, health_status=health_status, keys=keys)
+                             module=module, health_status=health_status, keys=keys,
+                             realip=realip)
         n.start()
         self.extras.append(n)
         try:

@@ -1,0 +1,1095 @@
+/*
+ * px-worker/session.c (and redis_conn.c): sessions against a real
+ * redis-server that each test starts on a free loopback port in a temp
+ * dir and kills at teardown.  When redis-server cannot start, the test
+ * fails.  The fixture (px_test_redis_*) is shared with test_dedupe.c.
+ * A failed assertion ends a forked test without teardown: the server
+ * still dies with it (PR_SET_PDEATHSIG) and its dir, /tmp/px-redis-*,
+ * stays behind with redis.log for the diagnosis.
+ *
+ * Under valgrind: CK_FORK=no valgrind --leak-check=full build/check_px
+ * session dedupe (redis-server itself is exec'd, so valgrind leaves it).
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+
+#include <check.h>
+#include <hiredis/hiredis.h>
+
+#include "redis_conn.h"
+#include "session.h"
+
+/* ---- the redis-server fixture (also used by test_dedupe.c) ------------ */
+
+typedef struct {
+    pid_t  pid;
+    int    port;
+    char   dir[64];
+    char   url[64];
+} px_test_redis_t;
+
+int px_test_redis_start(px_test_redis_t *srv);
+int px_test_redis_spawn(px_test_redis_t *srv);
+void px_test_redis_kill(px_test_redis_t *srv);
+void px_test_redis_stop(px_test_redis_t *srv);
+redisReply *px_test_redis_cmd(const px_test_redis_t *srv, const char *fmt,
+    ...);
+long long px_test_redis_cmdstat(const px_test_redis_t *srv, const char *cmd);
+
+static int
+free_port(void)
+{
+    int                 fd, port;
+    socklen_t           len;
+    struct sockaddr_in  sa;
+
+    fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0) {
+        return -1;
+    }
+
+    memset(&sa, 0, sizeof(sa));
+    sa.sin_family = AF_INET;
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    len = sizeof(sa);
+
+    if (bind(fd, (struct sockaddr *) &sa, sizeof(sa)) != 0
+        || getsockname(fd, (struct sockaddr *) &sa, &len) != 0)
+    {
+        close(fd);
+        return -1;
+    }
+
+    port = ntohs(sa.sin_port);
+    close(fd);
+    return port;
+}
+
+static int
+ping(const px_test_redis_t *srv)
+{
+    int              ok;
+    redisReply      *r;
+    redisContext    *c;
+    struct timeval   tv = { 0, 200000 };
+
+    c = redisConnectWithTimeout("127.0.0.1", srv->port, tv);
+    if (c == NULL || c->err) {
+        redisFree(c);
+        return 0;
+    }
+
+    r = redisCommand(c, "PING");
+    ok = r != NULL && r->type == REDIS_REPLY_STATUS
+         && strcmp(r->str, "PONG") == 0;
+    freeReplyObject(r);
+    redisFree(c);
+    return ok;
+}
+
+/* Start redis-server on srv->port (chosen before), wait for PING.  0 or
+ * -1 (the server did not answer within 5 s, or exited). */
+int
+px_test_redis_spawn(px_test_redis_t *srv)
+{
+    int              i, fd, status;
+    char             port[16], log[128];
+    pid_t            parent;
+    struct timespec  ts = { 0, 20000000 };
+
+    snprintf(port, sizeof(port), "%d", srv->port);
+    snprintf(log, sizeof(log), "%s/redis.log", srv->dir);
+    parent = getpid();
+
+    srv->pid = fork();
+    if (srv->pid < 0) {
+        return -1;
+    }
+
+    if (srv->pid == 0) {
+        /* never outlive the test, even when it fails before teardown */
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != parent) {
+            _exit(127);
+        }
+        fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0644);
+        if (fd >= 0) {
+            dup2(fd, 1);
+            dup2(fd, 2);
+            close(fd);
+        }
+        execlp("redis-server", "redis-server", "--port", port,
+               "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+               "--dir", srv->dir, "--daemonize", "no", (char *) NULL);
+        _exit(127);
+    }
+
+    for (i = 0; i < 250; i++) {
+        if (ping(srv)) {
+            return 0;
+        }
+        if (waitpid(srv->pid, &status, WNOHANG) == srv->pid) {
+            srv->pid = 0;
+            return -1;
+        }
+        nanosleep(&ts, NULL);
+    }
+
+    px_test_redis_kill(srv);
+    return -1;
+}
+
+int
+px_test_redis_start(px_test_redis_t *srv)
+{
+    int  attempt;
+
+    /* a peer that closed the socket must not kill the test */
+    signal(SIGPIPE, SIG_IGN);
+
+    memset(srv, 0, sizeof(*srv));
+    strcpy(srv->dir, "/tmp/px-redis-XXXXXX");
+    if (mkdtemp(srv->dir) == NULL) {
+        return -1;
+    }
+
+    for (attempt = 0; attempt < 3; attempt++) {
+        srv->port = free_port();
+        if (srv->port > 0 && px_test_redis_spawn(srv) == 0) {
+            snprintf(srv->url, sizeof(srv->url), "redis://127.0.0.1:%d/0",
+                     srv->port);
+            return 0;
+        }
+    }
+
+    return -1;
+}
+
+void
+px_test_redis_kill(px_test_redis_t *srv)
+{
+    if (srv->pid > 0) {
+        kill(srv->pid, SIGKILL);
+        waitpid(srv->pid, NULL, 0);
+        srv->pid = 0;
+    }
+}
+
+void
+px_test_redis_stop(px_test_redis_t *srv)
+{
+    DIR            *d;
+    char            path[512];
+    struct dirent  *e;
+
+    px_test_redis_kill(srv);
+
+    if (srv->dir[0] == '\0') {
+        return;
+    }
+
+    d = opendir(srv->dir);
+    if (d != NULL) {
+        while ((e = readdir(d)) != NULL) {
+            if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0) {
+                snprintf(path, sizeof(path), "%s/%s", srv->dir, e->d_name);
+                unlink(path);
+            }
+        }
+        closedir(d);
+    }
+    rmdir(srv->dir);
+    srv->dir[0] = '\0';
+}
+
+/* A command on a connection of its own (not the stage's). */
+redisReply *
+px_test_redis_cmd(const px_test_redis_t *srv, const char *fmt, ...)
+{
+    va_list          ap;
+    redisReply      *r;
+    redisContext    *c;
+    struct timeval   tv = { 2, 0 };
+
+    c = redisConnectWithTimeout("127.0.0.1", srv->port, tv);
+    ck_assert_msg(c != NULL && c->err == 0, "test connection to redis");
+
+    va_start(ap, fmt);
+    r = redisvCommand(c, fmt, ap);
+    va_end(ap);
+
+    redisFree(c);
+    ck_assert_ptr_nonnull(r);
+    return r;
+}
+
+/* calls= of "cmdstat_<cmd>" in INFO commandstats (0 when absent). */
+long long
+px_test_redis_cmdstat(const px_test_redis_t *srv, const char *cmd)
+{
+    char         needle[64];
+    const char  *p;
+    long long    calls;
+    redisReply  *r;
+
+    r = px_test_redis_cmd(srv, "INFO commandstats");
+    ck_assert_int_eq(r->type, REDIS_REPLY_STRING);
+
+    snprintf(needle, sizeof(needle), "cmdstat_%s:calls=", cmd);
+    p = strstr(r->str, needle);
+    calls = p != NULL ? strtoll(p + strlen(needle), NULL, 10) : 0;
+    freeReplyObject(r);
+    return calls;
+}
+
+/* usec_per_call= of "cmdstat_<cmd>" in INFO commandstats. */
+static double
+cmdstat_usec_per_call(const px_test_redis_t *srv_, const char *cmd)
+{
+    char         needle[64];
+    const char  *p;
+    double       usec;
+    redisReply  *r;
+
+    r = px_test_redis_cmd(srv_, "INFO commandstats");
+    snprintf(needle, sizeof(needle), "cmdstat_%s:", cmd);
+    p = strstr(r->str, needle);
+    p = p != NULL ? strstr(p, "usec_per_call=") : NULL;
+    usec = p != NULL ? strtod(p + 14, NULL) : 0;
+    freeReplyObject(r);
+    return usec;
+}
+
+/* ---- batches of test events ------------------------------------------- */
+
+#define MIN_MS   (60 * 1000LL)
+#define T0       1700000000000LL            /* 2023-11-14, ms */
+
+typedef struct {
+    size_t              n;
+    size_t              cap;
+    px_event_row_t     *rows;
+    px_stage_origin_t  *origins;
+    unsigned char      *drop;
+    char              (*ids)[PX_SESSION_ID_LEN + 1];
+} tb_t;
+
+static px_test_redis_t      srv;
+static px_session_stage_t  *stage;
+static char                 err[512];
+static tb_t                 b;
+
+static void
+tb_init(tb_t *t, size_t cap)
+{
+    memset(t, 0, sizeof(*t));
+    t->cap = cap;
+    t->rows = calloc(cap, sizeof(*t->rows));
+    t->origins = calloc(cap, sizeof(*t->origins));
+    t->drop = calloc(cap, 1);
+    t->ids = calloc(cap, sizeof(*t->ids));
+    ck_assert(t->rows && t->origins && t->drop && t->ids);
+}
+
+static void
+tb_free(tb_t *t)
+{
+    free(t->rows);
+    free(t->origins);
+    free(t->drop);
+    free(t->ids);
+    memset(t, 0, sizeof(*t));
+}
+
+/* Add an event of visitor `anon` in project "p1"; event id from `num`,
+ * origin partition 0, offset `num`. */
+static px_event_row_t *
+tb_add_full(tb_t *t, const char *project, const char *anon,
+    const char *user, unsigned num, int64_t ts_ms, int32_t part,
+    int64_t offset)
+{
+    px_event_row_t  *row;
+
+    ck_assert(t->n < t->cap);
+    row = &t->rows[t->n];
+    memset(row, 0, sizeof(*row));
+    snprintf(t->ids[t->n], sizeof(t->ids[0]),
+             "%08x-0000-4000-8000-000000000000", num);
+    row->project_id = project;
+    row->event_id = t->ids[t->n];
+    row->anonymous_id = anon;
+    row->user_id = user;
+    row->ts_ms = ts_ms;
+    t->origins[t->n].partition = part;
+    t->origins[t->n].offset = offset;
+    t->drop[t->n] = 0xee;
+    t->n++;
+    return row;
+}
+
+static px_event_row_t *
+tb_add(tb_t *t, const char *anon, unsigned num, int64_t ts_ms)
+{
+    return tb_add_full(t, "p1", anon, NULL, num, ts_ms, 0, num);
+}
+
+static void
+tb_run(px_session_stage_t *s, tb_t *t)
+{
+    int  rc;
+
+    rc = px_session_stage_run(s, t->rows, t->n, t->origins, t->drop, err,
+                              sizeof(err));
+    ck_assert_msg(rc == 0, "stage failed: %s", err);
+}
+
+#define SID(i)  (b.rows[i].session_id)
+#define SEQ(i)  (b.rows[i].session_seq)
+
+static px_session_stage_t *
+stage_new(long timeout_s, long max_s, long ttl_s)
+{
+    px_session_conf_t    conf;
+    px_session_stage_t  *s;
+
+    memset(&conf, 0, sizeof(conf));
+    conf.redis_url = srv.url;
+    conf.session_timeout_s = timeout_s;
+    conf.session_max_s = max_s;
+    conf.dedupe_ttl_s = ttl_s;
+    conf.connect_timeout_ms = 500;
+    conf.io_timeout_ms = 2000;
+
+    s = px_session_stage_new(&conf, err, sizeof(err));
+    ck_assert_msg(s != NULL, "stage: %s", err);
+    return s;
+}
+
+static void
+setup(void)
+{
+    ck_assert_msg(px_test_redis_start(&srv) == 0,
+                  "redis-server did not start (see %s/redis.log)", srv.dir);
+    stage = stage_new(1800, 86400, 86400);
+    tb_init(&b, 64);
+}
+
+static void
+teardown(void)
+{
+    px_session_stage_free(stage);
+    stage = NULL;
+    tb_free(&b);
+    px_test_redis_stop(&srv);
+}
+
+static void
+assert_uuid_shape(const char *s)
+{
+    int  i;
+
+    ck_assert_uint_eq(strlen(s), 36);
+    for (i = 0; i < 36; i++) {
+        if (i == 8 || i == 13 || i == 18 || i == 23) {
+            ck_assert_int_eq(s[i], '-');
+        } else {
+            ck_assert_msg(strchr("0123456789abcdef", s[i]) != NULL,
+                          "not lowercase hex: %s", s);
+        }
+    }
+    ck_assert_int_eq(s[14], '5');
+    ck_assert_msg(strchr("89ab", s[19]) != NULL, "variant: %s", s);
+}
+
+/* ---- the rules --------------------------------------------------------- */
+
+START_TEST(test_session__gap_below_timeout_same_session)
+{
+    tb_add(&b, "a", 1, T0);
+    tb_add(&b, "a", 2, T0 + 29 * MIN_MS);
+    tb_add(&b, "a", 3, T0 + 29 * MIN_MS + 29 * MIN_MS + 59999);
+    tb_run(stage, &b);
+
+    assert_uuid_shape(SID(0));
+    /* pinned: docs/sessions.md's formula; ids must not change across
+     * releases (a replay after an upgrade must find the same ids) */
+    ck_assert_str_eq(SID(0), "e326a2e6-c9ef-56c8-8ac6-9374fbaab64f");
+    ck_assert_str_eq(SID(1), SID(0));
+    ck_assert_str_eq(SID(2), SID(0));
+    ck_assert_uint_eq(SEQ(0), 1);
+    ck_assert_uint_eq(SEQ(1), 2);
+    ck_assert_uint_eq(SEQ(2), 3);
+    ck_assert_int_eq(b.drop[0] | b.drop[1] | b.drop[2], 0);
+    ck_assert_uint_eq(px_session_stage_stats(stage)->new_sessions, 1);
+}
+END_TEST
+
+START_TEST(test_session__gap_equal_timeout_same_session)
+{
+    /* the rule: a gap of exactly PX_SESSION_TIMEOUT continues */
+    tb_add(&b, "a", 1, T0);
+    tb_add(&b, "a", 2, T0 + 30 * MIN_MS);
+    tb_run(stage, &b);
+
+    ck_assert_str_eq(SID(1), SID(0));
+    ck_assert_uint_eq(SEQ(1), 2);
+}
+END_TEST
+
+START_TEST(test_session__gap_above_timeout_new_session)
+{
+    tb_add(&b, "a", 1, T0);
+    tb_add(&b, "a", 2, T0 + 30 * MIN_MS + 1);   /* 1 ms over */
+    tb_add(&b, "a", 3, T0 + 31 * MIN_MS);
+    tb_run(stage, &b);
+
+    ck_assert_str_ne(SID(1), SID(0));
+    assert_uuid_shape(SID(1));
+    ck_assert_uint_eq(SEQ(1), 1);
+    ck_assert_str_eq(SID(2), SID(1));
+    ck_assert_uint_eq(SEQ(2), 2);
+    ck_assert_uint_eq(px_session_stage_stats(stage)->new_sessions, 2);
+}
+END_TEST
+
+START_TEST(test_session__gap_across_batches)
+{
+    /* state lives in Redis between batches */
+    tb_add(&b, "a", 1, T0);
+    tb_run(stage, &b);
+    char  first[PX_SESSION_ID_LEN + 1];
+    strcpy(first, SID(0));
+
+    b.n = 0;
+    tb_add(&b, "a", 2, T0 + 10 * MIN_MS);
+    tb_run(stage, &b);
+    ck_assert_str_eq(SID(0), first);
+    ck_assert_uint_eq(SEQ(0), 2);
+
+    b.n = 0;
+    tb_add(&b, "a", 3, T0 + 50 * MIN_MS);
+    tb_run(stage, &b);
+    ck_assert_str_ne(SID(0), first);
+    ck_assert_uint_eq(SEQ(0), 1);
+}
+END_TEST
+
+START_TEST(test_session__max_length)
+{
+    unsigned  k;
+
+    /* an event every 30 min (== timeout: continues) for 24.5 h: the one
+     * exactly 24 h after the start still joins, the next starts anew */
+    tb_free(&b);
+    tb_init(&b, 64);
+    for (k = 0; k <= 49; k++) {
+        tb_add(&b, "a", k + 1, T0 + (int64_t) k * 30 * MIN_MS);
+    }
+    tb_run(stage, &b);
+
+    for (k = 1; k <= 48; k++) {
+        ck_assert_str_eq(SID(k), SID(0));
+        ck_assert_uint_eq(SEQ(k), k + 1);
+    }
+    ck_assert_str_ne(SID(49), SID(0));
+    ck_assert_uint_eq(SEQ(49), 1);
+}
+END_TEST
+
+START_TEST(test_session__interleaved_tabs)
+{
+    /* two tabs of one visitor; their clocks and sends interleave, so the
+     * worker sees timestamps slightly out of order */
+    tb_add(&b, "a", 1, T0);                     /* tab 1 */
+    tb_add(&b, "a", 2, T0 + 10000);             /* tab 1 */
+    tb_add(&b, "a", 3, T0 + 5000);              /* tab 2, late */
+    tb_add(&b, "a", 4, T0 + 20000);             /* tab 1 */
+    tb_add(&b, "a", 5, T0 + 15000);             /* tab 2, late */
+    tb_add(&b, "a", 6, T0 + 30000);             /* tab 2 */
+    tb_run(stage, &b);
+
+    for (unsigned i = 0; i < 6; i++) {
+        ck_assert_str_eq(SID(i), SID(0));
+        ck_assert_uint_eq(SEQ(i), i + 1);
+    }
+    ck_assert_uint_eq(px_session_stage_stats(stage)->late_events, 2);
+    ck_assert_uint_eq(px_session_stage_stats(stage)->new_sessions, 1);
+
+    /* the session's end is 30 s (not 15 s): 30 min after it continues */
+    b.n = 0;
+    tb_add(&b, "a", 7, T0 + 30000 + 30 * MIN_MS);
+    tb_run(stage, &b);
+    ck_assert_uint_eq(SEQ(0), 7);
+}
+END_TEST
+
+START_TEST(test_session__late_event)
+{
+    char  sid[PX_SESSION_ID_LEN + 1];
+
+    tb_add(&b, "a", 1, T0);
+    tb_add(&b, "a", 2, T0 + 10 * MIN_MS);
+    tb_add(&b, "a", 3, T0 + 20 * MIN_MS);
+    tb_add(&b, "a", 4, T0 + 5 * MIN_MS);        /* late, inside */
+    tb_add(&b, "a", 5, T0 - 20 * MIN_MS);       /* late, before the start
+                                                 * but within the timeout */
+    tb_run(stage, &b);
+    strcpy(sid, SID(0));
+
+    ck_assert_str_eq(SID(3), sid);
+    ck_assert_uint_eq(SEQ(3), 4);
+    ck_assert_str_eq(SID(4), sid);
+    ck_assert_uint_eq(SEQ(4), 5);
+
+    /* the end did not move back: 30 min after the 20-min event joins
+     * (measured from the 5-min late event it would be 45 min: new) */
+    b.n = 0;
+    tb_add(&b, "a", 6, T0 + 50 * MIN_MS);
+    /* far too late for this session: a session of its own, and the
+     * visitor's current session is left as it was */
+    tb_add(&b, "a", 7, T0 - 2 * 60 * MIN_MS);
+    tb_add(&b, "a", 8, T0 + 51 * MIN_MS);
+    tb_run(stage, &b);
+
+    ck_assert_str_eq(SID(0), sid);
+    ck_assert_uint_eq(SEQ(0), 6);
+    ck_assert_str_ne(SID(1), sid);
+    assert_uuid_shape(SID(1));
+    ck_assert_uint_eq(SEQ(1), 1);
+    ck_assert_str_eq(SID(2), sid);
+    ck_assert_uint_eq(SEQ(2), 7);
+    ck_assert_uint_eq(px_session_stage_stats(stage)->late_events, 3);
+}
+END_TEST
+
+START_TEST(test_session__late_event_beyond_max)
+{
+    int64_t  day = 24 * 60 * MIN_MS;
+
+    /* a session that already spans 24 h cannot take an earlier event */
+    tb_free(&b);
+    tb_init(&b, 64);
+    for (unsigned k = 0; k <= 48; k++) {
+        tb_add(&b, "a", k + 1, T0 + (int64_t) k * 30 * MIN_MS);
+    }
+    tb_add(&b, "a", 100, T0 - 1);
+    tb_run(stage, &b);
+
+    ck_assert_str_eq(SID(48), SID(0));
+    ck_assert_int_eq(b.rows[48].ts_ms - b.rows[0].ts_ms, day);
+    ck_assert_str_ne(SID(49), SID(0));
+    ck_assert_uint_eq(SEQ(49), 1);
+}
+END_TEST
+
+START_TEST(test_session__visitors_apart)
+{
+    tb_add_full(&b, "p1", "a", NULL, 1, T0, 0, 1);
+    tb_add_full(&b, "p1", "b", NULL, 2, T0, 0, 2);
+    tb_add_full(&b, "p2", "a", NULL, 3, T0, 0, 3);  /* other project */
+    tb_add_full(&b, "p1", NULL, "u1", 4, T0, 0, 4); /* user_id only */
+    tb_add_full(&b, "p1", "", "u1", 5, T0, 0, 5);   /* "" anon: user_id */
+    tb_add_full(&b, "p1", "a", "u9", 6, T0, 0, 6);  /* anon wins */
+    tb_add_full(&b, "p1", NULL, NULL, 7, T0, 0, 7); /* nobody: own */
+    tb_add_full(&b, "p1", NULL, NULL, 8, T0, 0, 8);
+    tb_run(stage, &b);
+
+    ck_assert_str_ne(SID(0), SID(1));
+    ck_assert_str_ne(SID(0), SID(2));
+    ck_assert_str_ne(SID(0), SID(3));
+    ck_assert_str_eq(SID(4), SID(3));
+    ck_assert_uint_eq(SEQ(4), 2);
+    ck_assert_str_eq(SID(5), SID(0));
+    ck_assert_uint_eq(SEQ(5), 2);
+    ck_assert_str_ne(SID(6), SID(7));
+    ck_assert_uint_eq(SEQ(6), 1);
+    ck_assert_uint_eq(SEQ(7), 1);
+}
+END_TEST
+
+/* A mixed workload over three batches; returns ids and seqs by event. */
+static void
+mixed(tb_t *t, unsigned batch)
+{
+    unsigned     i, num;
+    const char  *who[] = { "a", "b", "c" };
+
+    t->n = 0;
+    for (i = 0; i < 12; i++) {
+        num = batch * 100 + i + 1;
+        tb_add(t, who[i % 3], num,
+               T0 + (int64_t) batch * 25 * MIN_MS + (int64_t) i * 1000
+               - (i == 7 ? 30000 : 0));
+    }
+}
+
+START_TEST(test_session__replay_same_ids)
+{
+    tb_t      first[3];
+    unsigned  k, i;
+
+    for (k = 0; k < 3; k++) {
+        tb_init(&first[k], 16);
+        mixed(&first[k], k);
+        tb_run(stage, &first[k]);
+    }
+    ck_assert_uint_eq(px_session_stage_stats(stage)->replays, 0);
+
+    /* batch 1 and 2 read again (a crash before the commit), in order,
+     * then batch 0 again (a rebalance rewound further) */
+    for (k = 1; k <= 3; k++) {
+        unsigned  which = k % 3;
+
+        mixed(&b, which);
+        tb_run(stage, &b);
+        for (i = 0; i < b.n; i++) {
+            ck_assert_str_eq(SID(i), first[which].rows[i].session_id);
+            ck_assert_uint_eq(SEQ(i), first[which].rows[i].session_seq);
+            ck_assert_int_eq(b.drop[i], 0);
+        }
+    }
+
+    ck_assert_uint_eq(px_session_stage_stats(stage)->replays, 36);
+    ck_assert_uint_eq(px_session_stage_stats(stage)->new_sessions, 3);
+    /* b, c, a each continued across the three batches */
+    ck_assert_str_eq(first[2].rows[0].session_id,
+                     first[0].rows[0].session_id);
+
+    for (k = 0; k < 3; k++) {
+        tb_free(&first[k]);
+    }
+}
+END_TEST
+
+START_TEST(test_session__ids_deterministic)
+{
+    tb_t      first;
+    unsigned  i;
+
+    /* Redis state lost (FLUSHALL): reading the same events again in the
+     * same order gives the same ids, on another worker too */
+    tb_init(&first, 16);
+    mixed(&first, 0);
+    tb_run(stage, &first);
+
+    freeReplyObject(px_test_redis_cmd(&srv, "FLUSHALL"));
+
+    px_session_stage_t  *other = stage_new(1800, 86400, 86400);
+    mixed(&b, 0);
+    tb_run(other, &b);
+    for (i = 0; i < b.n; i++) {
+        ck_assert_str_eq(SID(i), first.rows[i].session_id);
+        ck_assert_uint_eq(SEQ(i), first.rows[i].session_seq);
+    }
+    ck_assert_uint_eq(px_session_stage_stats(other)->replays, 0);
+
+    px_session_stage_free(other);
+    tb_free(&first);
+}
+END_TEST
+
+START_TEST(test_session__other_worker_continues)
+{
+    px_session_stage_t  *w2;
+
+    /* a rebalance: the visitor's partition moves to another worker */
+    tb_add(&b, "a", 1, T0);
+    tb_add(&b, "a", 2, T0 + MIN_MS);
+    tb_run(stage, &b);
+    char  sid[PX_SESSION_ID_LEN + 1];
+    strcpy(sid, SID(0));
+
+    w2 = stage_new(1800, 86400, 86400);
+    b.n = 0;
+    tb_add(&b, "a", 3, T0 + 2 * MIN_MS);
+    tb_run(w2, &b);
+    ck_assert_str_eq(SID(0), sid);
+    ck_assert_uint_eq(SEQ(0), 3);
+    px_session_stage_free(w2);
+}
+END_TEST
+
+START_TEST(test_session__redis_down_retryable)
+{
+    unsigned  i;
+
+    tb_add(&b, "a", 1, T0);
+    tb_run(stage, &b);
+
+    px_test_redis_kill(&srv);
+
+    b.n = 0;
+    tb_add(&b, "a", 2, T0 + MIN_MS);
+    tb_add(&b, "b", 3, T0 + MIN_MS);
+    strcpy(b.rows[0].session_id, "untouched");
+    b.rows[0].session_seq = 77;
+
+    err[0] = '\0';
+    ck_assert_int_eq(px_session_stage_run(stage, b.rows, b.n, b.origins,
+                                          b.drop, err, sizeof(err)), -1);
+    ck_assert_msg(strstr(err, "redis") != NULL, "err: %s", err);
+    /* nothing assigned from partial state, nothing dropped */
+    ck_assert_str_eq(b.rows[0].session_id, "untouched");
+    ck_assert_uint_eq(b.rows[0].session_seq, 77);
+    ck_assert_str_eq(b.rows[1].session_id, "");
+    for (i = 0; i < b.n; i++) {
+        ck_assert_uint_eq(b.drop[i], 0xee);
+    }
+
+    /* still down: still retryable, quickly */
+    ck_assert_int_eq(px_session_stage_run(stage, b.rows, b.n, b.origins,
+                                          b.drop, err, sizeof(err)), -1);
+    ck_assert_uint_eq(px_session_stage_stats(stage)->redis_errors, 2);
+
+    /* back (empty: the state of a server without persistence is gone) */
+    ck_assert_int_eq(px_test_redis_spawn(&srv), 0);
+    tb_run(stage, &b);
+    ck_assert_uint_eq(SEQ(0), 1);
+    ck_assert_int_eq(b.drop[0] | b.drop[1], 0);
+    assert_uuid_shape(SID(0));
+}
+END_TEST
+
+START_TEST(test_session__redis_down_mid_batch_replay)
+{
+    px_session_stage_t  *slow;
+    unsigned             i;
+    char                 sids[4][PX_SESSION_ID_LEN + 1];
+
+    /* the batch reached Redis but the answer was lost: the retry reads
+     * back what the script stored */
+    tb_add(&b, "a", 1, T0);
+    tb_add(&b, "a", 2, T0 + 1000);
+    tb_add(&b, "b", 3, T0);
+    tb_add(&b, "b", 4, T0 + 1000);
+    tb_run(stage, &b);
+    for (i = 0; i < 4; i++) {
+        strcpy(sids[i], SID(i));
+    }
+
+    slow = stage_new(1800, 86400, 86400);
+    tb_run(slow, &b);
+    for (i = 0; i < 4; i++) {
+        ck_assert_str_eq(SID(i), sids[i]);
+        ck_assert_uint_eq(SEQ(i), (i % 2) + 1);
+    }
+    ck_assert_uint_eq(px_session_stage_stats(slow)->replays, 4);
+    px_session_stage_free(slow);
+}
+END_TEST
+
+START_TEST(test_session__noscript_fallback)
+{
+    const px_session_stats_t  *s = px_session_stage_stats(stage);
+
+    tb_add(&b, "a", 1, T0);
+    tb_run(stage, &b);
+    ck_assert_uint_eq(s->round_trips, 1);
+
+    freeReplyObject(px_test_redis_cmd(&srv, "SCRIPT FLUSH"));
+
+    b.n = 0;
+    tb_add(&b, "a", 2, T0 + 1000);
+    tb_run(stage, &b);
+    ck_assert_uint_eq(SEQ(0), 2);
+    ck_assert_uint_eq(s->round_trips, 3);   /* EVALSHA, then EVAL */
+    ck_assert_int_eq(px_test_redis_cmdstat(&srv, "eval"), 1);
+
+    b.n = 0;
+    tb_add(&b, "a", 3, T0 + 2000);
+    tb_run(stage, &b);
+    ck_assert_uint_eq(SEQ(0), 3);
+    ck_assert_uint_eq(s->round_trips, 4);   /* EVAL cached it again */
+}
+END_TEST
+
+static double
+now_us(clockid_t clock)
+{
+    struct timespec  ts;
+
+    clock_gettime(clock, &ts);
+    return ts.tv_sec * 1e6 + ts.tv_nsec / 1e3;
+}
+
+START_TEST(test_session__batch_one_round_trip)
+{
+    static const char  *who[50];
+    static char         names[50][16];
+    unsigned            i, r, rounds = 20;
+    long long           evalsha, others;
+    double              t0, c0, best = 1e18, total = 0, cpu = 0;
+    const px_session_stats_t  *s = px_session_stage_stats(stage);
+
+    for (i = 0; i < 50; i++) {
+        snprintf(names[i], sizeof(names[i]), "visitor-%u", i);
+        who[i] = names[i];
+    }
+
+    tb_free(&b);
+    tb_init(&b, 1000);
+
+    /* the first batch connects and loads the script */
+    for (i = 0; i < 1000; i++) {
+        tb_add(&b, who[i % 50], i + 1, T0 + i * 1000);
+    }
+    tb_run(stage, &b);
+
+    evalsha = px_test_redis_cmdstat(&srv, "evalsha");
+    others = px_test_redis_cmdstat(&srv, "script|load")
+             + px_test_redis_cmdstat(&srv, "eval");
+    ck_assert_uint_eq(s->round_trips, 1);
+
+    for (r = 1; r <= rounds; r++) {
+        b.n = 0;
+        for (i = 0; i < 1000; i++) {
+            tb_add(&b, who[i % 50], r * 1000 + i + 1,
+                   T0 + (int64_t) (r * 1000 + i) * 1000);
+        }
+        t0 = now_us(CLOCK_MONOTONIC);
+        c0 = now_us(CLOCK_PROCESS_CPUTIME_ID);
+        tb_run(stage, &b);
+        cpu += now_us(CLOCK_PROCESS_CPUTIME_ID) - c0;
+        t0 = now_us(CLOCK_MONOTONIC) - t0;
+        total += t0;
+        best = t0 < best ? t0 : best;
+
+        for (i = 0; i < 1000; i++) {
+            ck_assert_int_eq(b.drop[i], 0);
+            ck_assert_uint_eq(SEQ(i), r * 20 + i / 50 + 1);
+        }
+    }
+
+    /* one script call and one round trip per 1000-event batch; the GETs
+     * and SETs are the script's own (they run inside Redis) */
+    ck_assert_int_eq(px_test_redis_cmdstat(&srv, "evalsha") - evalsha,
+                     rounds);
+    ck_assert_uint_eq(s->round_trips, 1 + rounds);
+    ck_assert_int_eq(px_test_redis_cmdstat(&srv, "script|load")
+                     + px_test_redis_cmdstat(&srv, "eval"), others);
+
+    fprintf(stderr, "session stage, %u batches of 1000 events of 50 "
+            "visitors, local redis: wall %.2f us/event (best batch %.2f), "
+            "worker CPU %.2f us/event, redis script %.2f us/event\n",
+            rounds, total / rounds / 1000, best / 1000, cpu / rounds / 1000,
+            cmdstat_usec_per_call(&srv, "evalsha") / 1000);
+
+    /* the worst case for the script: every event a new visitor */
+    freeReplyObject(px_test_redis_cmd(&srv, "CONFIG RESETSTAT"));
+    {
+        static char  anon[1000][24];
+
+        total = 0;
+        cpu = 0;
+        for (r = 0; r < rounds; r++) {
+            b.n = 0;
+            for (i = 0; i < 1000; i++) {
+                snprintf(anon[i], sizeof(anon[i]), "v-%u-%u", r, i);
+                tb_add(&b, anon[i], 100000 + r * 1000 + i, T0);
+            }
+            t0 = now_us(CLOCK_MONOTONIC);
+            c0 = now_us(CLOCK_PROCESS_CPUTIME_ID);
+            tb_run(stage, &b);
+            cpu += now_us(CLOCK_PROCESS_CPUTIME_ID) - c0;
+            total += now_us(CLOCK_MONOTONIC) - t0;
+            ck_assert_uint_eq(SEQ(999), 1);
+        }
+    }
+    fprintf(stderr, "session stage, %u batches of 1000 events of 1000 new "
+            "visitors: wall %.2f us/event, worker CPU %.2f us/event, redis "
+            "script %.2f us/event\n", rounds, total / rounds / 1000,
+            cpu / rounds / 1000,
+            cmdstat_usec_per_call(&srv, "evalsha") / 1000);
+}
+END_TEST
+
+START_TEST(test_session__chunks_keep_order)
+{
+    unsigned  i;
+    const px_session_stats_t  *s = px_session_stage_stats(stage);
+
+    /* more events than one script call takes: still one round trip, and
+     * the chunks run in order */
+    tb_free(&b);
+    tb_init(&b, 2500);
+    for (i = 0; i < 2500; i++) {
+        tb_add(&b, "a", i + 1, T0 + i * 100);
+    }
+    tb_run(stage, &b);
+
+    ck_assert_uint_eq(s->round_trips, 1);
+    ck_assert_int_eq(px_test_redis_cmdstat(&srv, "evalsha"), 3);
+    for (i = 0; i < 2500; i++) {
+        ck_assert_str_eq(SID(i), SID(0));
+        ck_assert_uint_eq(SEQ(i), i + 1);
+    }
+}
+END_TEST
+
+/* ---- redis_conn -------------------------------------------------------- */
+
+START_TEST(test_session__redis_url)
+{
+    px_redis_url_t  u;
+
+    ck_assert_int_eq(px_redis_url_parse("redis://127.0.0.1:6380/2", &u, err,
+                                        sizeof(err)), 0);
+    ck_assert_str_eq(u.host, "127.0.0.1");
+    ck_assert_int_eq(u.port, 6380);
+    ck_assert_int_eq(u.db, 2);
+    ck_assert_str_eq(u.password, "");
+
+    ck_assert_int_eq(px_redis_url_parse("redis://localhost", &u, err,
+                                        sizeof(err)), 0);
+    ck_assert_str_eq(u.host, "localhost");
+    ck_assert_int_eq(u.port, 6379);
+    ck_assert_int_eq(u.db, 0);
+
+    ck_assert_int_eq(px_redis_url_parse("redis://:s%40cret@[::1]:7000/", &u,
+                                        err, sizeof(err)), 0);
+    ck_assert_str_eq(u.host, "::1");
+    ck_assert_int_eq(u.port, 7000);
+    ck_assert_str_eq(u.user, "");
+    ck_assert_str_eq(u.password, "s@cret");
+
+    ck_assert_int_eq(px_redis_url_parse("redis://bob:pw@h:1/3", &u, err,
+                                        sizeof(err)), 0);
+    ck_assert_str_eq(u.user, "bob");
+    ck_assert_str_eq(u.password, "pw");
+    ck_assert_int_eq(u.db, 3);
+
+    ck_assert_int_eq(px_redis_url_parse("http://h", &u, err, sizeof(err)),
+                     -1);
+    ck_assert_int_eq(px_redis_url_parse("redis://", &u, err, sizeof(err)),
+                     -1);
+    ck_assert_int_eq(px_redis_url_parse("redis://h:0", &u, err,
+                                        sizeof(err)), -1);
+    ck_assert_int_eq(px_redis_url_parse("redis://h:99999", &u, err,
+                                        sizeof(err)), -1);
+    ck_assert_int_eq(px_redis_url_parse("redis://h:12x", &u, err,
+                                        sizeof(err)), -1);
+    ck_assert_int_eq(px_redis_url_parse("redis://h/x", &u, err,
+                                        sizeof(err)), -1);
+    ck_assert_int_eq(px_redis_url_parse("redis://[::1:1", &u, err,
+                                        sizeof(err)), -1);
+    ck_assert_int_eq(px_redis_url_parse("redis://:%4@h", &u, err,
+                                        sizeof(err)), -1);
+}
+END_TEST
+
+START_TEST(test_session__redis_conn_db_and_reconnect)
+{
+    px_redis_t  *r;
+    redisReply  *reply;
+    char         url[96];
+
+    snprintf(url, sizeof(url), "redis://127.0.0.1:%d/3", srv.port);
+    r = px_redis_new(url, 500, 1000, err, sizeof(err));
+    ck_assert_ptr_nonnull(r);
+
+    reply = px_redis_command(r, err, sizeof(err), "SET k v");
+    ck_assert_ptr_nonnull(reply);
+    freeReplyObject(reply);
+    ck_assert_uint_eq(px_redis_generation(r), 1);
+
+    /* SELECT 3 was applied */
+    reply = px_test_redis_cmd(&srv, "SELECT 3");
+    freeReplyObject(reply);
+    reply = px_test_redis_cmd(&srv, "EXISTS k");   /* db 0: no */
+    ck_assert_int_eq(reply->integer, 0);
+    freeReplyObject(reply);
+
+    px_test_redis_kill(&srv);
+    ck_assert_ptr_null(px_redis_command(r, err, sizeof(err), "PING"));
+    ck_assert_ptr_null(px_redis_command(r, err, sizeof(err), "PING"));
+    ck_assert_msg(strstr(err, "connect") != NULL, "err: %s", err);
+
+    ck_assert_int_eq(px_test_redis_spawn(&srv), 0);
+    reply = px_redis_command(r, err, sizeof(err), "PING");
+    ck_assert_ptr_nonnull(reply);
+    ck_assert_str_eq(reply->str, "PONG");
+    freeReplyObject(reply);
+    ck_assert_uint_eq(px_redis_generation(r), 2);
+
+    px_redis_free(r);
+
+    ck_assert_ptr_null(px_redis_new("redis://h:x", 0, 0, err, sizeof(err)));
+}
+END_TEST
+
+START_TEST(test_session__stage_bad_settings)
+{
+    px_session_conf_t  conf;
+    px_config_t        cfg;
+
+    px_config_defaults(&cfg);
+    px_session_conf_init(&conf, &cfg);
+    ck_assert_int_eq(conf.session_timeout_s, 1800);
+    ck_assert_int_eq(conf.session_max_s, 86400);
+    ck_assert_int_eq(conf.dedupe_ttl_s, 86400);
+
+    conf.redis_url = "redis://127.0.0.1:1/0";
+    conf.session_timeout_s = 0;
+    ck_assert_ptr_null(px_session_stage_new(&conf, err, sizeof(err)));
+    conf.session_timeout_s = 1800;
+    conf.redis_url = "nope";
+    ck_assert_ptr_null(px_session_stage_new(&conf, err, sizeof(err)));
+
+    /* an empty batch needs no Redis */
+    conf.redis_url = "redis://127.0.0.1:1/0";
+    px_session_stage_t  *s = px_session_stage_new(&conf, err, sizeof(err));
+    ck_assert_ptr_nonnull(s);
+    ck_assert_int_eq(px_session_stage_run(s, NULL, 0, NULL, NULL, err,
+                                          sizeof(err)), 0);
+    px_session_stage_free(s);
+}
+END_TEST
+
+Suite *
+make_suite_session(void)
+{
+    Suite  *s;
+    TCase  *tc;
+
+    s = suite_create("session");
+    tc = tcase_create("session");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 60);
+
+    tcase_add_test(tc, test_session__gap_below_timeout_same_session);
+    tcase_add_test(tc, test_session__gap_equal_timeout_same_session);
+    tcase_add_test(tc, test_session__gap_above_timeout_new_session);
+    tcase_add_test(tc, test_session__gap_across_batches);
+    tcase_add_test(tc, test_session__max_length);
+    tcase_add_test(tc, test_session__interleaved_tabs);
+    tcase_add_test(tc, test_session__late_event);
+    tcase_add_test(tc, test_session__late_event_beyond_max);
+    tcase_add_test(tc, test_session__visitors_apart);
+    tcase_add_test(tc, test_session__replay_same_ids);
+    tcase_add_test(tc, test_session__ids_deterministic);
+    tcase_add_test(tc, test_session__other_worker_continues);
+    tcase_add_test(tc, test_session__redis_down_retryable);
+    tcase_add_test(tc, test_session__redis_down_mid_batch_replay);
+    tcase_add_test(tc, test_session__noscript_fallback);
+    tcase_add_test(tc, test_session__batch_one_round_trip);
+    tcase_add_test(tc, test_session__chunks_keep_order);
+    tcase_add_test(tc, test_session__redis_url);
+    tcase_add_test(tc, test_session__redis_conn_db_and_reconnect);
+    tcase_add_test(tc, test_session__stage_bad_settings);
+    suite_add_tcase(s, tc);
+
+    return s;
+}
