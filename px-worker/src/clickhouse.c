@@ -82,16 +82,24 @@ px_ch_write_cb(char *data, size_t size, size_t n, void *ctx)
 
 /* ClickHouse's exception codes that are about the data or the statement:
  * retrying cannot help, so the rows go to the dead-letter topic. */
+static int px_ch_code_in(const char *answer, const int *codes, size_t n);
+
 static int
 px_ch_is_data_error(const char *answer)
 {
     static const int  codes[] = {
-        6, 26, 27, 38, 41, 53, 62, 69, 70, 72, 73, 117, 130, 131, 135, 190,
-        241 /* memory limit for one query: the batch is too big */
+        6, 26, 27, 38, 41, 53, 62, 69, 70, 72, 73, 117, 130, 131, 135, 190
     };
-    const char       *p;
-    size_t            i;
-    int               code;
+
+    return px_ch_code_in(answer, codes, sizeof(codes) / sizeof(codes[0]));
+}
+
+static int
+px_ch_code_in(const char *answer, const int *codes, size_t n)
+{
+    const char  *p;
+    size_t       i;
+    int          code;
 
     p = strstr(answer, "Code: ");
     if (p == NULL) {
@@ -99,13 +107,28 @@ px_ch_is_data_error(const char *answer)
     }
 
     code = atoi(p + 6);
-    for (i = 0; i < sizeof(codes) / sizeof(codes[0]); i++) {
+    for (i = 0; i < n; i++) {
         if (codes[i] == code) {
             return 1;
         }
     }
 
     return 0;
+}
+
+int
+px_ch_transient(const char *err)
+{
+    /* timeouts, network, too many queries/parts, memory, shutting down */
+    static const int  codes[] = { 159, 160, 202, 209, 210, 241, 252, 394 };
+
+    if (strstr(err, "ClickHouse HTTP") == NULL) {
+        return 1;   /* no answer at all */
+    }
+
+    return strstr(err, "ClickHouse HTTP 5") != NULL
+           && (strstr(err, "Code: ") == NULL
+               || px_ch_code_in(err, codes, sizeof(codes) / sizeof(codes[0])));
 }
 
 static px_ch_status_t

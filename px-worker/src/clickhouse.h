@@ -32,6 +32,11 @@ px_ch_status_t px_ch_query(px_clickhouse_t *ch, const char *sql,
 px_ch_status_t px_ch_insert(px_clickhouse_t *ch, const char *table,
     const char *rows, size_t len, char *err, size_t errlen);
 
+/* 1 when the reason of a failed call (its err) may pass by itself: no
+ * answer from ClickHouse, or one of its transient exceptions (timeouts,
+ * too many queries, memory). */
+int px_ch_transient(const char *err);
+
 /* Last insert's sizes, for metrics and the bench. */
 size_t px_ch_last_body_bytes(const px_clickhouse_t *ch);
 

@@ -44,6 +44,85 @@ static const px_migration_t  px_migrations[] = {
       ") ENGINE = ReplacingMergeTree()"
       " PARTITION BY toYYYYMM(timestamp)"
       " ORDER BY (project_id, toDate(timestamp), event_id)" },
+
+    /*
+     * px.sessions: one row per session, built by a materialized view from
+     * the rows inserted into px.events.  Every aggregate is one a replayed
+     * (re-inserted) row cannot change: min, max, argMin/argMax, any and
+     * uniqExact of event_id.  Read it through px.sessions_summary.  (min/max
+     * of the ids: deterministic, and a user_id set by identify wins over "".)
+     */
+    { 2, "sessions",
+      "CREATE TABLE IF NOT EXISTS %1$s.sessions ("
+      " project_id String, session_id String,"
+      " s_visitor AggregateFunction(min, String),"
+      " s_user_id AggregateFunction(max, String),"
+      " s_start_ms AggregateFunction(min, UInt64),"
+      " s_end_ms AggregateFunction(max, UInt64),"
+      " s_events AggregateFunction(uniqExact, String),"
+      " s_page_views AggregateFunction(uniqExactIf, String, UInt8),"
+      " s_entry_page AggregateFunction(argMin, String, UInt64),"
+      " s_exit_page AggregateFunction(argMax, String, UInt64),"
+      " s_referrer_domain AggregateFunction(argMin, String, UInt64),"
+      " s_referrer_type AggregateFunction(argMin, String, UInt64),"
+      " s_utm_source AggregateFunction(argMin, String, UInt64),"
+      " s_utm_medium AggregateFunction(argMin, String, UInt64),"
+      " s_utm_campaign AggregateFunction(argMin, String, UInt64),"
+      " s_country AggregateFunction(argMin, String, UInt64),"
+      " s_city AggregateFunction(argMin, String, UInt64),"
+      " s_browser AggregateFunction(argMin, String, UInt64),"
+      " s_os AggregateFunction(argMin, String, UInt64),"
+      " s_device_type AggregateFunction(argMin, String, UInt64)"
+      ") ENGINE = AggregatingMergeTree()"
+      " PARTITION BY tuple()"
+      " ORDER BY (project_id, session_id)" },
+
+    { 3, "sessions_mv",
+      "CREATE MATERIALIZED VIEW IF NOT EXISTS %1$s.sessions_mv"
+      " TO %1$s.sessions AS SELECT project_id, session_id,"
+      " minState(if(anonymous_id != '', anonymous_id, user_id))"
+      "   AS s_visitor,"
+      " maxState(user_id) AS s_user_id,"
+      " minState(timestamp_ms) AS s_start_ms, maxState(timestamp_ms) AS s_end_ms,"
+      " uniqExactState(event_id) AS s_events,"
+      " uniqExactIfState(event_id, toUInt8(event = 'page_view'))"
+      "   AS s_page_views,"
+      " argMinState(page_path, timestamp_ms) AS s_entry_page,"
+      " argMaxState(page_path, timestamp_ms) AS s_exit_page,"
+      " argMinState(referrer_domain, timestamp_ms) AS s_referrer_domain,"
+      " argMinState(referrer_type, timestamp_ms) AS s_referrer_type,"
+      " argMinState(utm_source, timestamp_ms) AS s_utm_source,"
+      " argMinState(utm_medium, timestamp_ms) AS s_utm_medium,"
+      " argMinState(utm_campaign, timestamp_ms) AS s_utm_campaign,"
+      " argMinState(country, timestamp_ms) AS s_country,"
+      " argMinState(city, timestamp_ms) AS s_city,"
+      " argMinState(browser, timestamp_ms) AS s_browser,"
+      " argMinState(os, timestamp_ms) AS s_os,"
+      " argMinState(device_type, timestamp_ms) AS s_device_type"
+      " FROM %1$s.events WHERE session_id != ''"
+      " GROUP BY project_id, session_id" },
+
+    { 4, "sessions_summary",
+      "CREATE VIEW IF NOT EXISTS %1$s.sessions_summary AS SELECT"
+      " project_id, session_id, minMerge(s_visitor) AS visitor,"
+      " maxMerge(s_user_id) AS user_id,"
+      " minMerge(s_start_ms) AS start_ms, maxMerge(s_end_ms) AS end_ms,"
+      " toDateTime(intDiv(minMerge(s_start_ms), 1000)) AS start,"
+      " toDateTime(intDiv(maxMerge(s_end_ms), 1000)) AS end,"
+      " (maxMerge(s_end_ms) - minMerge(s_start_ms)) / 1000 AS duration_s,"
+      " uniqExactMerge(s_events) AS events,"
+      " uniqExactIfMerge(s_page_views) AS page_views,"
+      " argMinMerge(s_entry_page) AS entry_page,"
+      " argMaxMerge(s_exit_page) AS exit_page,"
+      " argMinMerge(s_referrer_domain) AS referrer_domain,"
+      " argMinMerge(s_referrer_type) AS referrer_type,"
+      " argMinMerge(s_utm_source) AS utm_source,"
+      " argMinMerge(s_utm_medium) AS utm_medium,"
+      " argMinMerge(s_utm_campaign) AS utm_campaign,"
+      " argMinMerge(s_country) AS country, argMinMerge(s_city) AS city,"
+      " argMinMerge(s_browser) AS browser, argMinMerge(s_os) AS os,"
+      " argMinMerge(s_device_type) AS device_type"
+      " FROM %1$s.sessions GROUP BY project_id, session_id" },
 };
 
 #define PX_NMIGRATIONS  (sizeof(px_migrations) / sizeof(px_migrations[0]))
@@ -77,7 +156,8 @@ px_schema_run(px_clickhouse_t *ch, const char *sql, px_buf_t *out,
     px_ch_status_t  st;
 
     st = px_ch_query(ch, sql, out, err, errlen);
-    *retry = st == PX_CH_RETRY;
+    /* a statement ClickHouse refuses will be refused again: fail at once */
+    *retry = st == PX_CH_RETRY && px_ch_transient(err);
     return st == PX_CH_OK ? 0 : -1;
 }
 
