@@ -73,7 +73,8 @@ NGX_SRCS   := $(wildcard ngx_px_module/src/*.c ngx_px_module/src/*.h) \
               ngx_px_module/config
 
 .PHONY: all module worker unit asan test test-unit test-integration \
-        test-sdk up down status install clean fuzz deps
+        test-integration-asan test-sdk up down status install clean fuzz \
+        deps
 
 all: $(LIBPX) $(WORKER) $(NGX_MOD) $(UNIT_BIN) $(TOOL_BINS)
 
@@ -144,16 +145,32 @@ test: deps
 	$(MAKE) asan
 	$(MAKE) test-unit
 	$(MAKE) SAN=1 test-unit
+	$(MAKE) fuzz
 	$(MAKE) test-integration
+	$(MAKE) test-integration-asan
 	$(MAKE) test-sdk
 
 test-unit: unit
 
+# Every integration test on the optimised build...
 test-integration:
 	python3 -m pytest -q tests/integration
 
+# ... and the request and storage paths again on the ASan + UBSan build
+# (nginx with the instrumented module, the instrumented worker); any
+# sanitizer report fails the run.
+ASAN_INTEGRATION ?= tests/integration/test_pipeline.py \
+    tests/integration/test_module_errors.py tests/integration/test_auth.py \
+    tests/integration/test_api_errors.py tests/integration/test_health.py
+test-integration-asan:
+	PX_BUILD_DIR=build-asan python3 -m pytest -q $(ASAN_INTEGRATION)
+
 test-sdk:
-	cd sdk-web && npm test
+	cd sdk-web && npm test && npm run test:browser && npm run test:e2e
+
+# libFuzzer over validation + inflate (clang), FUZZ_SECONDS (30) long.
+fuzz:
+	bash tests/fuzz/run.sh
 
 up: deps
 	$(MAKE) all
@@ -174,7 +191,7 @@ install: all
 	    $(DESTDIR)$(PREFIX)/lib/systemd/system/px-worker.service
 
 clean:
-	rm -rf build build-asan
+	rm -rf build build-asan build-fuzz
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
 

@@ -46,6 +46,8 @@ apt_packages=(
     nginx redis-server clickhouse-server clickhouse-client
     mmdb-bin uap-core kcat wrk chromium docker-compose
     curl jq valgrind ca-certificates
+    # libFuzzer (clang) for tests/fuzz
+    clang
     # Kafka runs on the JVM, fetched with Maven
     openjdk-17-jre-headless maven
     python3 python3-pip

@@ -1,0 +1,54 @@
+/** HTTP side: body encoding, the retry schedule, page-close sends. */
+
+/**
+ * Page-close sends: browsers allow 64 KiB of keepalive / beacon bodies in flight per page in all, so one
+ * body is at most BEACON_MAX and all of them together at most BEACON_BUDGET; the rest stays stored for
+ * the next page.
+ */
+export const BEACON_MAX = 30000;
+export const BEACON_BUDGET = 60000;
+
+/**
+ * Delay before retry number `attempt` (0-based): exponential from `base`, capped at `max`,
+ * with jitter in [50%, 100%] of that. A Retry-After (ms) wins, plus up to 10% so that tabs
+ * told the same thing do not all come back at once.
+ */
+export function backoff(attempt: number, base: number, max: number, retryAfterMs?: number | null, rnd = Math.random()): number {
+  if (retryAfterMs != null && retryAfterMs >= 0) return Math.min(retryAfterMs, 36e5) * (1 + rnd / 10);
+  return Math.min(max, base * Math.pow(2, attempt)) * (0.5 + rnd / 2);
+}
+
+/** Parses a Retry-After header (delta seconds or HTTP date) into ms, or null. */
+export function retryAfter(h: string | null | undefined, now = Date.now()): number | null {
+  if (!h) return null;
+  if (+h >= 0) return +h * 1000;
+  const t = Date.parse(h);
+  return isNaN(t) ? null : Math.max(0, t - now);
+}
+
+/** Gzips a string with CompressionStream; null where the browser lacks it. */
+export async function gzip(s: string): Promise<ArrayBuffer | null> {
+  if (typeof CompressionStream == 'undefined') return null;
+  return new Response(new Blob([s]).stream().pipeThrough(new CompressionStream('gzip'))).arrayBuffer();
+}
+
+/** `{"events":[…],"sent_at":…}` from already-serialized events. */
+export const body = (events: string[]) => '{"events":[' + events.join(',') + '],"sent_at":"' + new Date().toISOString() + '"}';
+
+/** Groups items (each `n` UTF-8 bytes of JSON) so each request body stays under `max` bytes; skips items that alone exceed it. */
+export function split<T extends { n: number }>(items: T[], max = BEACON_MAX): T[][] {
+  const out: T[][] = [];
+  let cur: T[] = [], n = 64;
+  for (const e of items) {
+    const b = e.n + 1;
+    if (b + 64 > max) continue;
+    if (n + b > max && cur.length) { out.push(cur); cur = []; n = 64; }
+    cur.push(e);
+    n += b;
+  }
+  if (cur.length) out.push(cur);
+  return out;
+}
+
+/** UTF-8 byte length of a string. */
+export const utf8len = (s: string): number => unescape(encodeURIComponent(s)).length;

@@ -1,0 +1,255 @@
+/** Buffer, flush triggers, batch format, retries, Retry-After, rejects, gzip, page-close sends. */
+import { test, mock, beforeEach, afterEach } from 'node:test';
+import assert from 'node:assert/strict';
+import { gunzipSync } from 'node:zlib';
+import { createPX } from '../../src/api';
+import { backoff, retryAfter, split } from '../../src/transport';
+import { setup, mockFetch, settle, ids, base } from './helpers';
+
+const tick = async (ms: number) => {
+  mock.timers.tick(ms);
+  await settle();
+};
+
+beforeEach(() => mock.timers.enable({ apis: ['setTimeout', 'setInterval'] }));
+afterEach(() => mock.timers.reset());
+
+test('buffer: nothing is sent below flushAt; the Nth event sends one batch in the documented envelope', async () => {
+  setup();
+  const reqs = mockFetch();
+  const px = createPX();
+  px.init({ ...base, flushAt: 5 });
+  for (let i = 0; i < 4; i++) px.track('e' + i, { i });
+  await tick(0);
+  assert.equal(reqs.length, 0);
+  assert.equal(px.stats().queued, 4);
+  px.track('e4');
+  await tick(0);
+  assert.equal(reqs.length, 1);
+  const r = reqs[0];
+  assert.equal(r.url, 'https://shop.example/api/v1/events/batch?api_key=px_test_key&project_id=proj1');
+  assert.equal(r.headers['content-type'], 'text/plain;charset=UTF-8');
+  assert.deepEqual(Object.keys(r.body), ['events', 'sent_at']);
+  assert.ok(!isNaN(Date.parse(r.body.sent_at)));
+  assert.deepEqual(r.body.events.map((e: any) => e.event), ['e0', 'e1', 'e2', 'e3', 'e4']);
+  assert.deepEqual(r.body.events[1].properties, { i: 1 });
+  await settle();
+  assert.equal(px.stats().queued, 0);
+  assert.equal(px.stats().sent, 5);
+});
+
+test('flush triggers: the interval timer sends a partial buffer; the byte budget sends before flushAt', async () => {
+  setup();
+  let reqs = mockFetch();
+  let px = createPX();
+  px.init({ ...base, flushAt: 100, flushInterval: 3000 });
+  px.track('a');
+  await tick(0);
+  await tick(2999);
+  assert.equal(reqs.length, 0);
+  await tick(1);
+  assert.equal(reqs.length, 1);
+
+  setup();
+  reqs = mockFetch();
+  px = createPX();
+  px.init({ ...base, flushAt: 100, flushInterval: 60000, flushBytes: 4000 });
+  px.track('big', { s: 'x'.repeat(1500) });
+  await tick(0);
+  assert.equal(reqs.length, 0);
+  px.track('big', { s: 'x'.repeat(1500) });
+  px.track('big', { s: 'x'.repeat(1500) });
+  await tick(0);
+  assert.equal(reqs.length, 1, 'byte budget reached');
+  assert.equal(reqs[0].body.events.length, 3);
+});
+
+test('flush() sends now and resolves after the server answered; maxBatch splits requests', async () => {
+  setup();
+  const reqs = mockFetch();
+  const px = createPX();
+  px.init({ ...base, maxBatch: 4 });
+  for (let i = 0; i < 10; i++) px.track('e');
+  await px.flush();
+  assert.deepEqual(reqs.map((r) => r.body.events.length), [4, 4, 2]);
+  assert.equal(new Set(ids(reqs)).size, 10);
+});
+
+test('retry schedule: exponential with jitter in [50%,100%], capped; Retry-After wins', () => {
+  for (let a = 0; a < 12; a++) {
+    const full = Math.min(60000, 1000 * 2 ** a);
+    assert.equal(backoff(a, 1000, 60000, null, 0), full / 2);
+    assert.equal(backoff(a, 1000, 60000, null, 1), full);
+  }
+  assert.equal(backoff(3, 1000, 60000, 7000, 0), 7000);
+  assert.ok(backoff(3, 1000, 60000, 7000, 1) < 7701);
+  assert.equal(retryAfter('120'), 120000);
+  assert.equal(retryAfter('0'), 0);
+  assert.equal(retryAfter('Wed, 21 Oct 2015 07:28:30 GMT', Date.parse('Wed, 21 Oct 2015 07:28:00 GMT')), 30000);
+  assert.equal(retryAfter('soon'), null);
+  assert.equal(retryAfter(null), null);
+});
+
+test('network error then 5xx then 202: retried with growing delays, same event_ids every time', async () => {
+  setup();
+  const reqs = mockFetch(['network-error', { status: 500 }, { status: 502 }]);
+  const px = createPX();
+  px.init({ ...base, flushAt: 2, retryBase: 1000 });
+  px.track('a');
+  px.track('b');
+  await tick(0);
+  assert.equal(reqs.length, 1);
+  await tick(499);
+  assert.equal(reqs.length, 1, 'first retry not before base/2');
+  await tick(501);
+  assert.equal(reqs.length, 2, 'first retry by base');
+  await tick(999);
+  assert.equal(reqs.length, 2, 'second retry not before 2*base/2');
+  await tick(1001);
+  assert.equal(reqs.length, 3);
+  await tick(4000);
+  assert.equal(reqs.length, 4);
+  const first = reqs[0].body.events.map((e: any) => e.event_id);
+  for (const r of reqs) assert.deepEqual(r.body.events.map((e: any) => e.event_id), first);
+  await settle();
+  assert.deepEqual(px.stats(), { queued: 0, sent: 2, rejected: 0, dropped: 0, retries: 3 });
+});
+
+test('429 and 503 honour Retry-After', async () => {
+  setup();
+  const reqs = mockFetch([
+    { status: 503, headers: { 'Retry-After': '7' } },
+    { status: 429, headers: { 'Retry-After': '2' } },
+  ]);
+  const px = createPX();
+  px.init({ ...base, flushAt: 1 });
+  px.track('a');
+  await tick(0);
+  await tick(6999);
+  assert.equal(reqs.length, 1, 'not before Retry-After');
+  await tick(701);
+  assert.equal(reqs.length, 2);
+  await tick(1999);
+  assert.equal(reqs.length, 2);
+  await tick(201);
+  assert.equal(reqs.length, 3);
+  await settle();
+  assert.equal(px.stats().queued, 0);
+});
+
+test('events the server lists as rejected in a 202 are not retried; other 4xx drop the batch', async () => {
+  setup();
+  const reqs = mockFetch([{ status: 202, body: { accepted: 1, rejected: [{ index: 1, event_id: 'x', error: 'bad' }] } }, { status: 400, body: { error: 'malformed' } }]);
+  const px = createPX();
+  px.init({ ...base, flushAt: 2 });
+  px.track('ok');
+  px.track('bad');
+  await tick(0);
+  await settle();
+  assert.deepEqual(px.stats(), { queued: 0, sent: 1, rejected: 1, dropped: 0, retries: 0 });
+  px.track('c');
+  px.track('d');
+  await tick(0);
+  await settle();
+  await tick(120000);
+  assert.equal(reqs.length, 2, 'no retry after 400');
+  assert.equal(px.stats().queued, 0);
+  assert.equal(px.stats().rejected, 3);
+});
+
+test('413 halves the batch size instead of dropping', async () => {
+  setup();
+  const reqs = mockFetch([{ status: 413 }]);
+  const px = createPX();
+  px.init({ ...base, flushAt: 100 });
+  for (let i = 0; i < 8; i++) px.track('e');
+  await px.flush();
+  assert.deepEqual(reqs.map((r) => r.body.events.length), [8, 4, 4]);
+  assert.equal(px.stats().sent, 8);
+});
+
+test('gzip: same origin says Content-Encoding; cross origin relies on the magic bytes and falls back to plain on 415', async () => {
+  setup();
+  let reqs = mockFetch();
+  let px = createPX();
+  px.init({ ...base, compress: true });
+  px.track('z', { s: 'hello' });
+  await px.flush();
+  assert.equal(reqs[0].headers['content-encoding'], 'gzip');
+  assert.equal(reqs[0].raw[0], 0x1f);
+  assert.equal(JSON.parse(gunzipSync(reqs[0].raw).toString()).events[0].properties.s, 'hello');
+
+  setup();
+  reqs = mockFetch([{ status: 415 }]);
+  px = createPX();
+  px.init({ ...base, compress: true, endpoint: 'https://px.example.net/' });
+  px.track('z');
+  await px.flush();
+  assert.equal(reqs.length, 2);
+  assert.match(reqs[0].url, /^https:\/\/px\.example\.net\/api\/v1\/events\/batch\?api_key=/);
+  assert.equal(reqs[0].headers['content-encoding'], undefined, 'no header that would need a preflight');
+  assert.equal(reqs[0].raw[0], 0x1f);
+  assert.equal(reqs[1].raw[0], '{'.charCodeAt(0), 'plain after the refusal');
+  assert.equal(reqs[1].body.events[0].event_id, reqs[0].body.events[0].event_id);
+});
+
+test('page close: visibilitychange→hidden uses fetch keepalive; pagehide uses sendBeacon within the 64 KB limit', async () => {
+  const win = setup();
+  const reqs = mockFetch();
+  const beacons: { url: string; size: number; type: string; body: any }[] = [];
+  (win.navigator as any).sendBeacon = (url: string, b: Blob) => {
+    beacons.push({ url, size: b.size, type: b.type, body: b });
+    return true;
+  };
+  const px = createPX();
+  px.init({ ...base, flushAt: 1000, flushInterval: 60000 });
+  px.track('a');
+  Object.defineProperty(win.document, 'visibilityState', { value: 'hidden', configurable: true });
+  win.document.dispatchEvent(new win.Event('visibilitychange'));
+  assert.equal(reqs.length, 1, 'sent synchronously in the handler');
+  assert.equal(reqs[0].keepalive, true);
+  await settle();
+  assert.equal(px.stats().queued, 0, 'page lived on: the answer settled the events');
+
+  for (let i = 0; i < 300; i++) px.track('big', { s: 'é'.repeat(400), i }); // ~300 KB of JSON
+  win.dispatchEvent(new win.Event('pagehide'));
+  assert.ok(beacons.length >= 2, 'split: ' + beacons.length);
+  let n = 0, total = 0;
+  for (const b of beacons) {
+    assert.ok(b.size <= 30000, 'beacon of ' + b.size + ' bytes');
+    assert.equal(b.type, 'text/plain');
+    total += b.size;
+    n += JSON.parse(await b.body.text()).events.length;
+  }
+  assert.ok(total <= 60000, 'all beacons together within the browsers\' 64 KiB keepalive quota: ' + total);
+  assert.ok(n > 20 && n < 300, n + ' sent now');
+  assert.equal(beacons[0].url, reqs[0].url);
+  // Everything, including what was beaconed (it may not have arrived), stays stored for the next page.
+  assert.equal(JSON.parse(win.localStorage.getItem(Object.keys(win.localStorage).find((k) => k.startsWith('px_q:'))!)!).e.length, 300);
+});
+
+test('split keeps each group under the limit and skips nothing that fits', () => {
+  const items = Array.from({ length: 50 }, (_, i) => ({ n: 1000 + i * 100 }));
+  const g = split(items, 20000);
+  assert.equal(g.flat().length, 50);
+  for (const x of g) assert.ok(x.reduce((a, b) => a + b.n + 1, 64) <= 20000);
+});
+
+test('bad arguments never throw and send nothing', async () => {
+  setup();
+  const reqs = mockFetch();
+  const px = createPX();
+  assert.doesNotThrow(() => px.init({} as any));
+  assert.doesNotThrow(() => px.init(null as any));
+  px.init({ ...base });
+  assert.doesNotThrow(() => {
+    px.track(42 as any);
+    px.track('');
+    px.track('x', 'props' as any);
+    px.track('x', [1] as any);
+    px.identify(undefined as any);
+    px.init({ ...base }); // twice
+  });
+  await px.flush();
+  assert.equal(reqs.length, 0);
+});

@@ -1,0 +1,237 @@
+/** Event fields, identity, persistence and its bound, sharing between tabs, opt-out, Do Not Track. */
+import { test, mock, beforeEach, afterEach } from 'node:test';
+import assert from 'node:assert/strict';
+import { Window } from 'happy-dom';
+import { createPX } from '../../src/api';
+import { setup, mockFetch, settle, ids, names, base } from './helpers';
+
+const tick = async (ms: number) => {
+  mock.timers.tick(ms);
+  await settle();
+};
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
+const stored = (win: Window) => {
+  const out: any[] = [];
+  for (let i = 0; i < win.localStorage.length; i++) {
+    const k = win.localStorage.key(i)!;
+    if (k.startsWith('px_q:')) out.push(...JSON.parse(win.localStorage.getItem(k)!).e);
+  }
+  return out;
+};
+
+beforeEach(() => mock.timers.enable({ apis: ['setTimeout', 'setInterval'] }));
+afterEach(() => mock.timers.reset());
+
+test('every event carries id, anonymous id, timestamp and the page context', async () => {
+  const win = setup();
+  win.document.title = 'Product 1';
+  const reqs = mockFetch();
+  const px = createPX();
+  px.init({ ...base });
+  px.track('view_item', { sku: 'A1' });
+  await px.flush();
+  const e = reqs[0].body.events[0];
+  assert.match(e.event_id, UUID);
+  assert.match(e.anonymous_id, UUID);
+  assert.equal(e.user_id, undefined);
+  assert.ok(Math.abs(Date.parse(e.timestamp) - Date.now()) < 60000);
+  assert.match(e.timestamp, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+  const c = e.context;
+  assert.equal(c.page.url, 'https://shop.example/products/1?utm_source=news&utm_campaign=spring&gclid=abc&email=x%40y.z');
+  assert.equal(c.page.path, '/products/1');
+  assert.equal(c.page.title, 'Product 1');
+  assert.equal(typeof c.page.referrer, 'string');
+  assert.deepEqual(c.viewport, { width: 1280, height: 720 });
+  assert.equal(typeof c.screen.width, 'number');
+  assert.equal(c.locale, 'en-US');
+  assert.ok(c.timezone);
+  assert.equal(c.library.name, '@px-platform/sdk');
+  assert.deepEqual(c.campaign, { source: 'news', name: 'spring' });
+  assert.deepEqual(c.click_ids, { gclid: 'abc' });
+});
+
+test('stripQuery removes the query (or listed parameters) but campaign data is still read', async () => {
+  setup();
+  let reqs = mockFetch();
+  let px = createPX();
+  px.init({ ...base, stripQuery: true });
+  px.track('a');
+  await px.flush();
+  assert.equal(reqs[0].body.events[0].context.page.url, 'https://shop.example/products/1');
+  assert.deepEqual(reqs[0].body.events[0].context.campaign, { source: 'news', name: 'spring' });
+  setup();
+  reqs = mockFetch();
+  px = createPX();
+  px.init({ ...base, stripQuery: ['email', 'gclid'] });
+  px.track('a');
+  await px.flush();
+  assert.equal(reqs[0].body.events[0].context.page.url, 'https://shop.example/products/1?utm_source=news&utm_campaign=spring');
+});
+
+test('anonymous_id persists across page loads; identify adds user_id; reset starts a new visitor', async () => {
+  const win = setup();
+  const reqs = mockFetch();
+  let px = createPX();
+  px.init({ ...base });
+  px.track('a');
+  await px.flush();
+  const aid = reqs[0].body.events[0].anonymous_id;
+  px = createPX(); // next page, same storage
+  px.init({ ...base });
+  px.identify('user-42', { plan: 'pro' });
+  px.track('b');
+  await px.flush();
+  const [idf, b] = reqs[1].body.events;
+  assert.equal(idf.event, 'identify');
+  assert.deepEqual(idf.properties, { plan: 'pro' });
+  assert.equal(b.anonymous_id, aid);
+  assert.equal(b.user_id, 'user-42');
+  px.reset();
+  px.track('c');
+  await px.flush();
+  const c = reqs[2].body.events[0];
+  assert.equal(c.user_id, undefined);
+  assert.notEqual(c.anonymous_id, aid);
+  assert.equal(win.localStorage.getItem('px_aid'), c.anonymous_id);
+});
+
+test('anonymous_id falls back to a cookie where localStorage throws', async () => {
+  const win = setup();
+  Object.defineProperty(win, 'localStorage', { get() { throw new Error('SecurityError'); } });
+  const reqs = mockFetch();
+  createPX().init({ ...base });
+  const px = createPX();
+  px.init({ ...base });
+  px.track('a');
+  await px.flush();
+  const aid = reqs[0].body.events[0].anonymous_id;
+  assert.match(aid, UUID);
+  assert.match(win.document.cookie, new RegExp('px_aid=' + aid));
+});
+
+test('unsent events are in localStorage; the next page sends them (reload while offline)', async () => {
+  const win = setup();
+  let reqs = mockFetch(['network-error', 'network-error', 'network-error']);
+  (win.navigator as any).sendBeacon = () => false; // offline: the beacon is refused too
+  const px = createPX();
+  px.init({ ...base, flushAt: 3 });
+  px.track('a');
+  px.track('b');
+  px.track('c');
+  await tick(0);
+  await tick(100);
+  assert.equal(reqs.length, 1);
+  assert.deepEqual(stored(win).map((e) => e.event), ['a', 'b', 'c']);
+  const sent = ids(reqs);
+  win.dispatchEvent(new win.Event('pagehide')); // the page goes away with its events unsent
+
+  reqs = mockFetch();
+  const next = createPX();
+  next.init({ ...base });
+  await settle();
+  await next.flush();
+  assert.deepEqual(names(reqs), ['a', 'b', 'c']);
+  assert.deepEqual(ids(reqs), sent, 'same event_ids: the server can dedupe');
+  await tick(100);
+  assert.equal(stored(win).length, 0);
+});
+
+test('the stored queue is bounded: oldest dropped first, and counted', async () => {
+  const win = setup();
+  mockFetch(Array(50).fill('network-error'));
+  const px = createPX();
+  px.init({ ...base, maxQueue: 5, flushAt: 1000 });
+  for (let i = 0; i < 8; i++) px.track('e' + i);
+  await tick(0);
+  assert.equal(stored(win).length, 0, 'writes are batched');
+  await tick(100);
+  assert.deepEqual(stored(win).map((e) => e.event), ['e3', 'e4', 'e5', 'e6', 'e7']);
+  assert.equal(px.stats().dropped, 3);
+  assert.equal(px.stats().queued, 5);
+});
+
+test('tabs: a live tab keeps its stored events; a crashed tab (lease expired) is adopted once', async () => {
+  const win = setup();
+  mockFetch(Array(50).fill('network-error'));
+  const a = createPX();
+  a.init({ ...base, flushAt: 1000 });
+  a.track('from-a');
+  await tick(0);
+  await tick(100);
+  assert.equal(stored(win).length, 1);
+
+  let reqs = mockFetch();
+  const b = createPX(); // a second tab on the same storage
+  b.init({ ...base });
+  await settle();
+  await b.flush();
+  assert.equal(reqs.length, 0, 'B does not send what live tab A owns');
+
+  // A crashes: its lease stops being refreshed. Age it past the lease.
+  for (let i = 0; i < win.localStorage.length; i++) {
+    const k = win.localStorage.key(i)!;
+    if (k.startsWith('px_l:')) win.localStorage.setItem(k, String(Date.now() - 181000));
+  }
+  const c = createPX();
+  c.init({ ...base });
+  await settle();
+  await c.flush();
+  assert.deepEqual(names(reqs), ['from-a']);
+  await b.flush();
+  await tick(15000); // heartbeats: nobody else finds it again
+  await b.flush();
+  assert.equal(reqs.length, 1);
+});
+
+test('opt-out: nothing tracked or sent, queue cleared, persisted; opt-in resumes', async () => {
+  const win = setup();
+  const reqs = mockFetch(['network-error']);
+  let px = createPX();
+  px.init({ ...base, flushAt: 1 });
+  px.track('before');
+  await tick(0);
+  await tick(100);
+  px.optOut();
+  assert.equal(stored(win).length, 0);
+  px.track('during');
+  await tick(60000);
+  await px.flush();
+  assert.equal(reqs.length, 1, 'only the failed attempt from before');
+  px = createPX(); // next page
+  px.init({ ...base, flushAt: 1 });
+  px.track('next-page');
+  await px.flush();
+  assert.equal(reqs.length, 1);
+  px.optIn();
+  px.track('after');
+  await px.flush();
+  assert.deepEqual(names(reqs.slice(1)), ['after']);
+});
+
+test('Do Not Track is honoured only when asked', async () => {
+  const win = setup();
+  Object.defineProperty(win.navigator, 'doNotTrack', { value: '1', configurable: true });
+  const reqs = mockFetch();
+  let px = createPX();
+  px.init({ ...base, respectDnt: true });
+  px.track('a');
+  await px.flush();
+  assert.equal(reqs.length, 0);
+  px = createPX();
+  px.init({ ...base });
+  px.track('b');
+  await px.flush();
+  assert.deepEqual(names(reqs), ['b']);
+});
+
+test('calls made before init are kept and replayed by init', async () => {
+  setup();
+  const reqs = mockFetch();
+  const px = createPX();
+  px.track('early', { n: 1 });
+  px.identify('u1');
+  px.init({ ...base });
+  await px.flush();
+  assert.deepEqual(names(reqs), ['early', 'identify']);
+  assert.equal(reqs[0].body.events[1].user_id, 'u1');
+});
