@@ -14,7 +14,8 @@
 
 static ngx_int_t ngx_http_px_status_send(ngx_http_request_t *r,
     ngx_uint_t status, px_buf_t *body, const char *type);
-static ngx_int_t ngx_http_px_status_get_only(ngx_http_request_t *r);
+static ngx_int_t ngx_http_px_status_start(ngx_http_request_t *r,
+    ngx_http_px_stats_t **st, ngx_int_t *rc);
 
 static int
 ngx_http_px_status_kafka(px_buf_t *b)
@@ -37,11 +38,7 @@ ngx_http_px_health_handler(ngx_http_request_t *r)
     ngx_int_t  rc;
     px_buf_t   b;
 
-    rc = ngx_http_px_status_get_only(r);
-    if (rc == NGX_HTTP_NOT_ALLOWED) {
-        return ngx_http_px_send_error(r, rc, "method_not_allowed", "use GET");
-    }
-    if (rc != NGX_OK) {
+    if (ngx_http_px_status_start(r, NULL, &rc) != NGX_OK) {
         return rc;
     }
 
@@ -67,11 +64,7 @@ ngx_http_px_ready_handler(ngx_http_request_t *r)
     ngx_uint_t  ready;
     px_buf_t    b;
 
-    rc = ngx_http_px_status_get_only(r);
-    if (rc == NGX_HTTP_NOT_ALLOWED) {
-        return ngx_http_px_send_error(r, rc, "method_not_allowed", "use GET");
-    }
-    if (rc != NGX_OK) {
+    if (ngx_http_px_status_start(r, NULL, &rc) != NGX_OK) {
         return rc;
     }
 
@@ -101,18 +94,8 @@ ngx_http_px_queue_status_handler(ngx_http_request_t *r)
     px_buf_t              b;
     ngx_http_px_stats_t  *st;
 
-    rc = ngx_http_px_status_get_only(r);
-    if (rc == NGX_HTTP_NOT_ALLOWED) {
-        return ngx_http_px_send_error(r, rc, "method_not_allowed", "use GET");
-    }
-    if (rc != NGX_OK) {
+    if (ngx_http_px_status_start(r, &st, &rc) != NGX_OK) {
         return rc;
-    }
-
-    st = ngx_http_px_stats();
-    if (st == NULL) {
-        return ngx_http_px_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
-                                      "not_ready", "no statistics zone");
     }
 
     px_buf_init(&b, NULL, 0);
@@ -211,18 +194,8 @@ ngx_http_px_metrics_handler(ngx_http_request_t *r)
     px_buf_t              b;
     ngx_http_px_stats_t  *st;
 
-    rc = ngx_http_px_status_get_only(r);
-    if (rc == NGX_HTTP_NOT_ALLOWED) {
-        return ngx_http_px_send_error(r, rc, "method_not_allowed", "use GET");
-    }
-    if (rc != NGX_OK) {
+    if (ngx_http_px_status_start(r, &st, &rc) != NGX_OK) {
         return rc;
-    }
-
-    st = ngx_http_px_stats();
-    if (st == NULL) {
-        return ngx_http_px_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
-                                      "not_ready", "no statistics zone");
     }
 
     px_buf_init(&b, NULL, 0);
@@ -322,25 +295,42 @@ nomem:
     return NGX_HTTP_INTERNAL_SERVER_ERROR;
 }
 
-/* GET and HEAD only; anything else gets 405 with a JSON body. */
+/*
+ * The common start of the status locations: GET or HEAD (else 405), and
+ * the statistics zone when st is not NULL (else 503).  NGX_OK to go on;
+ * otherwise the answer is sent and *rc is what the handler returns.
+ */
 static ngx_int_t
-ngx_http_px_status_get_only(ngx_http_request_t *r)
+ngx_http_px_status_start(ngx_http_request_t *r, ngx_http_px_stats_t **st,
+    ngx_int_t *rc)
 {
     ngx_str_t  allow = ngx_string("GET, HEAD");
 
-    if (ngx_http_discard_request_body(r) != NGX_OK) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    *rc = ngx_http_discard_request_body(r);
+    if (*rc != NGX_OK) {
+        return NGX_ERROR;
     }
 
-    if (r->method & (NGX_HTTP_GET | NGX_HTTP_HEAD)) {
+    if (!(r->method & (NGX_HTTP_GET | NGX_HTTP_HEAD))) {
+        *rc = ngx_http_px_add_header(r, "Allow", &allow) == NGX_OK
+              ? ngx_http_px_send_error(r, NGX_HTTP_NOT_ALLOWED,
+                                       "method_not_allowed", "use GET")
+              : NGX_HTTP_INTERNAL_SERVER_ERROR;
+        return NGX_ERROR;
+    }
+
+    if (st == NULL) {
         return NGX_OK;
     }
 
-    if (ngx_http_px_add_header(r, "Allow", &allow) != NGX_OK) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    *st = ngx_http_px_stats();
+    if (*st == NULL) {
+        *rc = ngx_http_px_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                     "not_ready", "no statistics zone");
+        return NGX_ERROR;
     }
 
-    return NGX_HTTP_NOT_ALLOWED;
+    return NGX_OK;
 }
 
 /* Send body (freed here); type NULL means application/json. */
