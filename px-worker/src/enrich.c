@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include "enrich.h"
+#include "json_tree.h"
 #include "log.h"
 
 /* Tried in this order: production names first, then MaxMind's test data. */
@@ -103,6 +104,50 @@ px_enrich_reload(px_enrich_t *e, const px_config_t *cfg, char *err,
     return 0;
 }
 
+static void
+px_copy(char *dst, size_t len, const char *src)
+{
+    if (src != NULL) {
+        snprintf(dst, len, "%s", src);
+    }
+}
+
+/*
+ * The SDK also sends the page's UTM parameters as context.campaign
+ * ({source, medium, name, term, content}) and its click ids as
+ * context.click_ids, so they survive a page URL stripped of its query.
+ */
+static void
+px_enrich_campaign(px_event_row_t *row)
+{
+    size_t    i;
+    yajl_val  camp, ids, v;
+    px_utm_t *u = &row->utm;
+
+    camp = px_json_obj(row->context, "campaign");
+    if (camp != NULL && u->source[0] == '\0' && u->medium[0] == '\0'
+        && u->campaign[0] == '\0')
+    {
+        px_copy(u->source, sizeof(u->source), px_json_str(camp, "source"));
+        px_copy(u->medium, sizeof(u->medium), px_json_str(camp, "medium"));
+        px_copy(u->campaign, sizeof(u->campaign), px_json_str(camp, "name"));
+        px_copy(u->term, sizeof(u->term), px_json_str(camp, "term"));
+        px_copy(u->content, sizeof(u->content), px_json_str(camp, "content"));
+    }
+
+    ids = px_json_obj(row->context, "click_ids");
+    for (i = 0; ids != NULL && u->click_id[0] == '\0'
+                && i < ids->u.object.len; i++)
+    {
+        v = ids->u.object.values[i];
+        if (YAJL_IS_STRING(v) && v->u.string[0] != '\0') {
+            px_copy(u->click_id_type, sizeof(u->click_id_type),
+                    ids->u.object.keys[i]);
+            px_copy(u->click_id, sizeof(u->click_id), v->u.string);
+        }
+    }
+}
+
 void
 px_enrich_row(px_enrich_t *e, px_event_row_t *row)
 {
@@ -133,6 +178,7 @@ px_enrich_row(px_enrich_t *e, px_event_row_t *row)
 
     (void) px_utm_parse(row->page_url != NULL ? row->page_url : "",
                         &row->utm);
+    px_enrich_campaign(row);
 }
 
 void
