@@ -6,9 +6,9 @@
 - assert_not_in_raw(): nothing carrying given markers reached
   px.events.raw (checked after a sentinel event of the same visitor, so in
   the same partition, is there).
-- ModuleNginx / start_nginx(): an extra nginx of the session stack with its
-  own key file (start_extra_nginx shares the stack's key file, and px_keys
-  may appear only once), stopped by the test's fixture or by stack.down().
+- start_nginx(): an extra nginx of the session stack with its own key file
+  and the ModuleNginx helpers (error log, worker pids, reload and wait),
+  stopped by the test's fixture (stop_nginx) or by stack.down().
 - raw_http(): one HTTP exchange over a plain socket.
 """
 
@@ -24,9 +24,8 @@ from conftest import REPO
 
 sys.path.insert(0, os.path.join(REPO, "tools"))
 
-from pxstack.base import free_port  # noqa: E402
 from pxstack.nginx import Nginx, write_keys  # noqa: E402
-from pxstack.stack import DEMO_KEY_LINE as DEMO_LINE, sanitizer_env  # noqa: E402,F401
+from pxstack.stack import DEMO_KEY_LINE as DEMO_LINE  # noqa: E402,F401
 
 _seq = [0]
 
@@ -155,27 +154,16 @@ class ModuleNginx(Nginx):
 
 
 def start_nginx(stack, name, keys, http_extra="", server_extra="",
-                health_status=(200,), timeout=30.0):
-    """Start an extra nginx named name + a unique suffix with key file
-    lines keys; appended to stack.extras (so stack.down() stops it)."""
+                health_status=(200,), timeout=30.0, realip=False):
+    """An extra nginx of the stack (Stack.start_extra_nginx, stopped by
+    stack.down() at the latest) named name + a unique suffix, with its own
+    key file of lines keys; realip: the harness's loopback realip config
+    (off by default: tests that want it say so in server_extra)."""
     _seq[0] += 1
-    name = "%s%d" % (name, _seq[0])
-    keys_path = os.path.join(stack.root, name + "-keys.conf")
-    write_keys(keys_path, keys)
-    n = ModuleNginx(
-        stack.root, free_port(), stack.module, stack.kafka.bootstrap,
-        keys_path, os.path.join(REPO, "sdk-web"), name=name,
-        http_extra=http_extra, server_extra=server_extra,
-        health_status=health_status,
-        sanitizer_env=sanitizer_env(stack.logs_dir, name, stack.module,
-                                    preload=True, leaks=False))
-    n.start()
-    stack.extras.append(n)
-    try:
-        n.wait_healthy(timeout)
-    except BaseException:
-        n.stop(timeout=5)
-        raise
+    n = stack.start_extra_nginx("%s%d" % (name, _seq[0]), http_extra, server_extra,
+                                health_status=health_status, timeout=timeout,
+                                keys=keys, realip=realip)
+    n.__class__ = ModuleNginx  # the same object, with the helpers above
     return n
 
 

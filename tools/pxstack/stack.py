@@ -284,6 +284,29 @@ class Stack:
             raise
         return n
 
+    def start_extra_worker(self, name, extra_env=None, health_port=None,
+                           timeout=60.0):
+        """Another px-worker like the main one (same Kafka, Redis, ClickHouse,
+        consumer group unless extra_env says otherwise) named `name`: log
+        DIR/logs/<name>.log, pid DIR/run/<name>.pid, its own health port
+        (free unless given). Stopped by down(); earlier with .stop()."""
+        env = dict(self.worker.extra_env)
+        env.update(extra_env or {})
+        w = Worker(
+            self.root, self.worker_bin, self.kafka.bootstrap, self.redis.url,
+            self.clickhouse, geoip_dir=self.worker.geoip_dir,
+            health_port=health_port or free_port(), extra_env=env,
+            sanitizer_env=sanitizer_env(self.logs_dir, name, self.worker_bin),
+            name=name)
+        w.start()
+        self.extras.append(w)
+        try:
+            w.wait_healthy(timeout)
+        except BaseException:
+            w.stop(timeout=5)
+            raise
+        return w
+
     def down(self):
         """Stop everything (front to back). Returns the names stopped."""
         stopped = []
