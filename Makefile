@@ -92,8 +92,10 @@ $(LIBPX): $(LIBPX_OBJS)
 $(LIBWORKER): $(WORKER_OBJS)
 	$(AR) rcs $@ $^
 
+# Binaries are written aside and renamed into place, so a running nginx or
+# worker keeps its own copy instead of crashing on a rewritten file.
 $(WORKER): $(BUILD)/obj/px-worker/src/main.o $(LIBWORKER) $(LIBPX)
-	$(CC) $(LDFLAGS) -o $@ $^ $(WORKER_LIBS)
+	$(CC) $(LDFLAGS) -o $@.tmp $^ $(WORKER_LIBS) && mv -f $@.tmp $@
 
 $(BUILD)/%: tools/%.c $(LIBWORKER) $(LIBPX)
 	@mkdir -p $(dir $@)
@@ -127,7 +129,7 @@ $(NGX_DIR)/objs/Makefile: ngx_px_module/config
 
 $(NGX_MOD): $(NGX_DIR)/objs/Makefile $(NGX_SRCS) $(LIBPX)
 	$(MAKE) -C $(NGX_DIR) -f objs/Makefile modules
-	cp $(NGX_DIR)/objs/ngx_http_px_module.so $@
+	cp $(NGX_DIR)/objs/ngx_http_px_module.so $@.tmp && mv -f $@.tmp $@
 
 unit: $(UNIT_BIN)
 	PX_GEOIP_TESTDATA=$(abspath ../shared/testdata/geoip) \

@@ -14,6 +14,9 @@ static ngx_int_t ngx_http_px_keys_line(ngx_conf_t *cf,
     ngx_http_px_keys_t *keys, ngx_str_t *words, ngx_uint_t n);
 static ngx_int_t ngx_http_px_keys_read(ngx_conf_t *cf, ngx_str_t *file,
     ngx_str_t *text);
+static ngx_int_t ngx_http_px_keys_cmp(const void *a, const void *b);
+static char *ngx_http_px_keys_check_unique(ngx_conf_t *cf,
+    ngx_http_px_keys_t *keys);
 
 char *
 ngx_http_px_keys_load(ngx_conf_t *cf, ngx_http_px_keys_t *keys)
@@ -81,6 +84,37 @@ ngx_http_px_keys_load(ngx_conf_t *cf, ngx_http_px_keys_t *keys)
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                                "invalid line %ui of key file \"%V\"",
                                line, &keys->file);
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    /* sorted by digest for a binary search (thousands of keys) */
+    ngx_sort(keys->keys.elts, keys->keys.nelts, sizeof(ngx_http_px_key_t),
+             ngx_http_px_keys_cmp);
+
+    return ngx_http_px_keys_check_unique(cf, keys);
+}
+
+static ngx_int_t
+ngx_http_px_keys_cmp(const void *a, const void *b)
+{
+    return ngx_memcmp(((const ngx_http_px_key_t *) a)->digest,
+                      ((const ngx_http_px_key_t *) b)->digest,
+                      NGX_HTTP_PX_KEY_DIGEST_LEN);
+}
+
+static char *
+ngx_http_px_keys_check_unique(ngx_conf_t *cf, ngx_http_px_keys_t *keys)
+{
+    ngx_uint_t          i;
+    ngx_http_px_key_t  *k = keys->keys.elts;
+
+    for (i = 1; i < keys->keys.nelts; i++) {
+        if (ngx_http_px_keys_cmp(&k[i - 1], &k[i]) == 0) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "key %*s appears twice in key file \"%V\"",
+                               (size_t) NGX_HTTP_PX_KEY_ID_LEN, k[i].id,
+                               &keys->file);
             return NGX_CONF_ERROR;
         }
     }
@@ -189,29 +223,44 @@ ngx_http_px_keys_line(ngx_conf_t *cf, ngx_http_px_keys_t *keys,
     return NGX_OK;
 }
 
+/*
+ * Binary search over the sorted digests.  What it compares are SHA-256
+ * digests, not keys: their timing tells nothing that helps find a key.
+ * The last comparison, the one that decides, is constant-time.
+ */
 ngx_http_px_key_t *
 ngx_http_px_keys_find(ngx_http_px_keys_t *keys, ngx_str_t *key)
 {
     u_char              digest[NGX_HTTP_PX_KEY_DIGEST_LEN];
-    ngx_uint_t          i;
-    ngx_http_px_key_t  *k, *found;
+    ngx_int_t           c;
+    ngx_uint_t          lo, hi, mid;
+    ngx_http_px_key_t  *k;
 
-    if (keys == NULL || key->len == 0) {
+    if (keys == NULL || key->len == 0 || keys->keys.nelts == 0) {
         return NULL;
     }
 
     SHA256(key->data, key->len, digest);
 
-    found = NULL;
     k = keys->keys.elts;
+    lo = 0;
+    hi = keys->keys.nelts - 1;
 
-    for (i = 0; i < keys->keys.nelts; i++) {
-        if (CRYPTO_memcmp(k[i].digest, digest, sizeof(digest)) == 0) {
-            found = &k[i];
+    while (lo < hi) {
+        mid = lo + (hi - lo) / 2;
+        c = ngx_memcmp(k[mid].digest, digest, sizeof(digest));
+        if (c < 0) {
+            lo = mid + 1;
+        } else {
+            hi = mid;
         }
     }
 
-    return found;
+    if (CRYPTO_memcmp(k[lo].digest, digest, sizeof(digest)) == 0) {
+        return &k[lo];
+    }
+
+    return NULL;
 }
 
 ngx_uint_t

@@ -1,8 +1,9 @@
 /*
  * API keys, read from the file named by px_keys at start and on reload.
  * File lines: "<key> <project_id> <tier> [origin ...]"; '#' starts a
- * comment.  Keys are held only as SHA-256 digests, compared in constant
- * time, and named in logs by a short key id (the digest's first 8 hex).
+ * comment.  Keys are held only as SHA-256 digests (sorted), the deciding
+ * comparison is constant-time, and logs name a key by a short key id (the
+ * digest's first 8 hex).  A key given twice is an error.
  */
 #ifndef NGX_HTTP_PX_KEYS_H
 #define NGX_HTTP_PX_KEYS_H
@@ -41,8 +42,8 @@ char *ngx_http_px_keys_load(ngx_conf_t *cf, ngx_http_px_keys_t *keys);
 char *ngx_http_px_keys_resolve_tiers(ngx_conf_t *cf, ngx_http_px_keys_t *keys,
     ngx_array_t *tiers);
 
-/* The entry of a presented key, or NULL.  Every entry is compared, in
- * constant time, whatever matches. */
+/* The entry of a presented key, or NULL (binary search over the sorted
+ * digests; the deciding comparison is constant-time). */
 ngx_http_px_key_t *ngx_http_px_keys_find(ngx_http_px_keys_t *keys,
     ngx_str_t *key);
 
