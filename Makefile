@@ -74,7 +74,7 @@ NGX_SRCS   := $(wildcard ngx_px_module/src/*.c ngx_px_module/src/*.h) \
 
 .PHONY: all module worker unit asan test test-unit test-integration \
         test-integration-asan test-sdk up down status install clean fuzz \
-        deps
+        deps bench bench-ingest bench-worker bench-worker-quick
 
 all: $(LIBPX) $(WORKER) $(NGX_MOD) $(UNIT_BIN) $(TOOL_BINS)
 
@@ -181,6 +181,15 @@ down:
 	python3 tools/pxstack/cli.py down
 status:
 	python3 tools/pxstack/cli.py status
+
+# Benchmarks (bench/README.md): each starts its own stack, prints figures.
+bench: bench-ingest bench-worker
+bench-ingest: all
+	python3 bench/ingest_bench.py $(BENCH_ARGS)
+bench-worker: all
+	python3 bench/worker_bench.py $(BENCH_ARGS)
+bench-worker-quick: all
+	python3 bench/worker_bench.py --events 100000 --miss-events 20000 $(BENCH_ARGS)
 
 DESTDIR ?=
 install: all
