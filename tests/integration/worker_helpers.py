@@ -1,0 +1,397 @@
+"""Helpers for the px-worker failure tests (test_worker_failures.py).
+
+Those tests kill services, so they run on a stack of their own (module
+fixture in the test file), never on the session's. Here: a client bound to
+a Stack, a background event sender that records what was answered 202
+(retrying 503s like the SDK, with the same event_ids), the exactly-once
+checks against ClickHouse, and worker health / RSS / consumer-group probes.
+"""
+
+import json
+import os
+import re
+import subprocess
+import threading
+import time
+import uuid
+from collections import Counter
+
+import requests
+
+from pxstack import DEMO_KEY, DEMO_PROJECT
+
+
+def wait_until(fn, timeout=30.0, interval=0.2, desc="condition"):
+    """Call fn until it returns a truthy value and return that value;
+    AssertionError naming desc (and fn's last value) after timeout."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while True:
+        last = fn()
+        if last:
+            return last
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out after %.0fs waiting for %s (last: %r)"
+                                 % (timeout, desc, last))
+        time.sleep(interval)
+
+
+def now_iso():
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+def tag(prefix):
+    """A short unique marker for one test's visitors."""
+    return "%s%s" % (prefix, uuid.uuid4().hex[:8])
+
+
+def log_tail(path, lines=40):
+    try:
+        with open(path, "rb") as f:
+            f.seek(0, os.SEEK_END)
+            f.seek(max(0, f.tell() - 64 * 1024))
+            data = f.read().decode("utf-8", "replace")
+    except OSError:
+        return ""
+    return "\n".join(data.splitlines()[-lines:])
+
+
+class Client:
+    """ClickHouse, worker health and Kafka access for one Stack."""
+
+    def __init__(self, stack):
+        self.stack = stack
+        self.project = DEMO_PROJECT
+
+    # -- ClickHouse ---------------------------------------------------------------
+
+    def ch(self, sql, timeout=20):
+        r = requests.post(self.stack.clickhouse.url + "/", data=sql.encode(),
+                          timeout=timeout)
+        assert r.status_code == 200, "ClickHouse %d: %s\n%s" % (r.status_code, r.text, sql)
+        return r.text
+
+    def ch_rows(self, sql):
+        out = self.ch(sql + " FORMAT JSONEachRow")
+        return [json.loads(line) for line in out.splitlines() if line.strip()]
+
+    def where(self, visitors):
+        return "project_id = '%s' AND anonymous_id IN (%s)" % (
+            self.project, ", ".join("'%s'" % v for v in sorted(visitors)))
+
+    def stored_count(self, visitors):
+        """uniqExact(event_id) of these visitors (0 while ClickHouse is down)."""
+        try:
+            return int(self.ch("SELECT uniqExact(event_id) FROM px.events WHERE %s"
+                               % self.where(visitors), timeout=5).strip() or 0)
+        except (requests.RequestException, AssertionError):
+            return 0
+
+    # -- worker ---------------------------------------------------------------------
+
+    @staticmethod
+    def health(worker):
+        """The worker's /health as a dict, or None when it does not answer."""
+        if not worker.health_url:
+            return None
+        try:
+            r = requests.get(worker.health_url + "/health", timeout=2)
+            return r.json()
+        except (requests.RequestException, ValueError):
+            return None
+
+    @staticmethod
+    def metrics(worker):
+        """{metric line name with labels: value} from /metrics ({} if down)."""
+        try:
+            text = requests.get(worker.health_url + "/metrics", timeout=2).text
+        except requests.RequestException:
+            return {}
+        out = {}
+        for line in text.splitlines():
+            if line and not line.startswith("#"):
+                name, _, value = line.rpartition(" ")
+                try:
+                    out[name] = float(value)
+                except ValueError:
+                    pass
+        return out
+
+    @staticmethod
+    def rss_mb(pid):
+        """VmRSS of pid in MB (None when the process is gone)."""
+        try:
+            with open("/proc/%d/status" % pid) as f:
+                for line in f:
+                    if line.startswith("VmRSS:"):
+                        return int(line.split()[1]) / 1024.0
+        except OSError:
+            return None
+        return None
+
+    def worker_log(self, worker=None, lines=40):
+        w = worker or self.stack.worker
+        return log_tail(w.log_path, lines)
+
+    # -- Kafka ------------------------------------------------------------------------
+
+    def kafka_messages(self, topic, timeout=30):
+        r = subprocess.run(
+            ["kcat", "-C", "-b", self.stack.kafka.bootstrap, "-t", topic,
+             "-o", "beginning", "-e", "-J", "-q"],
+            capture_output=True, timeout=timeout)
+        assert r.returncode == 0, "kcat failed: %s" % r.stderr.decode(errors="replace")
+        return [json.loads(line) for line in r.stdout.decode().splitlines()
+                if line.strip()]
+
+    def kafka_produce(self, topic, payload, partition=None, key=None):
+        """One message straight into topic with kcat (no nginx)."""
+        cmd = ["kcat", "-P", "-b", self.stack.kafka.bootstrap, "-t", topic]
+        if partition is not None:
+            cmd += ["-p", str(partition)]
+        data = payload if isinstance(payload, bytes) else payload.encode()
+        if key is not None:
+            cmd += ["-K", "\t"]
+            data = key.encode() + b"\t" + data
+        # one message: kcat splits on newlines, the payloads have none
+        assert b"\n" not in data
+        r = subprocess.run(cmd, input=data, capture_output=True, timeout=30)
+        assert r.returncode == 0, "kcat -P failed: %s" % r.stderr.decode(errors="replace")
+
+    def group_lag(self, group="px-worker", topic="px.events.raw"):
+        """{partition: (current offset, log end, lag)} of the consumer group
+        from Kafka's ConsumerGroupCommand (committed offsets)."""
+        k = self.stack.kafka
+        r = subprocess.run(
+            k._java("org.apache.kafka.tools.consumer.group.ConsumerGroupCommand",
+                    "--bootstrap-server", k.bootstrap, "--describe", "--group", group),
+            capture_output=True, timeout=90, cwd=k.dir)
+        out = r.stdout.decode(errors="replace")
+        assert r.returncode == 0, "ConsumerGroupCommand failed:\n%s\n%s" % (
+            out, r.stderr.decode(errors="replace")[-2000:])
+        lag = {}
+        for line in out.splitlines():
+            cols = line.split()
+            if len(cols) >= 6 and cols[1] == topic:
+                cur = int(cols[3]) if cols[3].isdigit() else None
+                end = int(cols[4]) if cols[4].isdigit() else None
+                lag[int(cols[2])] = (cur, end, (end - cur) if cur is not None
+                                     and end is not None else None)
+        return lag, out
+
+
+class Sender:
+    """Posts events for a set of visitors through nginx, in batches, from a
+    background thread (start/stop) or inline (send_burst). Every event
+    answered 202 is recorded in `accepted` (event_id -> visitor). A batch
+    answered 503 (or not answered) is sent again with the same event_ids
+    until 202, like the SDK; any other status is an error."""
+
+    def __init__(self, stack, prefix, nvisitors=5, per_batch=10, pause=0.1,
+                 retry_timeout=180.0):
+        self.base = stack.nginx.url
+        self.tag = tag(prefix)
+        self.visitors = ["%s-v%02d" % (self.tag, i) for i in range(nvisitors)]
+        self.per_batch = per_batch
+        self.pause = pause
+        self.retry_timeout = retry_timeout
+        self.accepted = {}
+        self.statuses = Counter()
+        self.errors = []
+        self.retried_batches = 0
+        self.http = requests.Session()
+        self.lock = threading.Lock()
+        self._n = 0
+        self._stop = threading.Event()
+        self._thread = None
+
+    def make_events(self, n):
+        evs = []
+        for _ in range(n):
+            v = self.visitors[self._n % len(self.visitors)]
+            self._n += 1
+            evs.append({
+                "event": "page_view",
+                "event_id": str(uuid.uuid4()),
+                "anonymous_id": v,
+                "timestamp": now_iso(),
+                "properties": {"wf": self.tag, "n": self._n},
+                "context": {"page": {"url": "http://localhost/wf/%d" % self._n,
+                                     "path": "/wf/%d" % self._n,
+                                     "title": "worker failure test"},
+                            "library": {"name": "pytest", "version": "1"}},
+            })
+        return evs
+
+    def _post(self, events):
+        body = json.dumps({"events": events, "sent_at": now_iso()})
+        return self.http.post(self.base + "/api/v1/events/batch", data=body,
+                              headers={"Content-Type": "application/json",
+                                       "Authorization": "Bearer " + DEMO_KEY,
+                                       "X-PX-Project-ID": DEMO_PROJECT},
+                              timeout=20)
+
+    def send(self, events):
+        """Send one batch, retrying 503s / connection errors until 202."""
+        deadline = time.monotonic() + self.retry_timeout
+        first = True
+        while True:
+            if not first:
+                with self.lock:
+                    self.retried_batches += 1
+            first = False
+            try:
+                r = self._post(events)
+                status = r.status_code
+            except requests.RequestException as e:
+                status, r = "conn:%s" % type(e).__name__, None
+            with self.lock:
+                self.statuses[status] += 1
+            if status == 202:
+                with self.lock:
+                    for ev in events:
+                        self.accepted[ev["event_id"]] = ev["anonymous_id"]
+                return True
+            if status != 503 and not str(status).startswith("conn:"):
+                with self.lock:
+                    self.errors.append("%s: %s" % (status, r.text[:300] if r is not None else ""))
+                return False
+            if time.monotonic() > deadline:
+                with self.lock:
+                    self.errors.append("batch still not accepted after %.0fs (last %s)"
+                                       % (self.retry_timeout, status))
+                return False
+            time.sleep(0.5)
+
+    def send_burst(self, total, per_batch=None):
+        per_batch = per_batch or self.per_batch
+        while total > 0:
+            k = min(per_batch, total)
+            self.send(self.make_events(k))
+            total -= k
+
+    def _loop(self, limit):
+        while not self._stop.is_set():
+            if limit is not None and self._n >= limit:
+                break
+            self.send(self.make_events(self.per_batch))
+            if self.pause:
+                self._stop.wait(self.pause)
+
+    def start(self, limit=None):
+        """Send in the background until stop() (or `limit` events)."""
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._loop, args=(limit,),
+                                        daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self, timeout=240):
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            assert not self._thread.is_alive(), "sender thread did not stop"
+            self._thread = None
+
+    def count(self):
+        with self.lock:
+            return len(self.accepted)
+
+    def wait_accepted(self, n, timeout=120):
+        return wait_until(lambda: self.count() >= n, timeout=timeout, interval=0.1,
+                          desc="%d events accepted (have %d)" % (n, self.count()))
+
+    def summary(self):
+        return "%d accepted, statuses %s, %d retries, errors %s" % (
+            self.count(), dict(self.statuses), self.retried_batches, self.errors[:5])
+
+
+def assert_exactly_once(client, sender, timeout=180, sessions=True, worker_logs=()):
+    """Every event the sender got 202 for is in px.events exactly once:
+    the same event_ids (none missing, none extra), FINAL count and
+    uniqExact both equal to their number, no event_id with two rows that
+    differ (session_id / session_seq / timestamp_ms): a true duplicate.
+    With sessions: each visitor has ONE session_id and seqs 1..n.
+    Returns {"visible_identical_rows": k} (replays not merged yet)."""
+    assert not sender.errors, "sender errors: " + sender.summary()
+    ids = dict(sender.accepted)
+    assert ids, "no event was accepted: " + sender.summary()
+    visitors = sorted(set(ids.values()))
+    where = client.where(visitors)
+    logs = "\n".join("--- %s ---\n%s" % (w.name, client.worker_log(w, 30))
+                     for w in worker_logs)
+
+    try:
+        wait_until(lambda: client.stored_count(visitors) >= len(ids), timeout=timeout,
+                   interval=0.5, desc="%d events in ClickHouse" % len(ids))
+    except AssertionError as e:
+        have = {r["event_id"] for r in client.ch_rows(
+            "SELECT DISTINCT event_id FROM px.events WHERE %s" % where)}
+        missing = set(ids) - have
+        raise AssertionError("%s: %d of %d accepted events missing (e.g. %s); %s\n%s"
+                             % (e, len(missing), len(ids), sorted(missing)[:5],
+                                sender.summary(), logs))
+
+    rows = client.ch_rows(
+        "SELECT event_id, count() AS n, uniqExact(session_id) AS sids, "
+        "uniqExact(session_seq) AS seqs, uniqExact(timestamp_ms) AS tss, "
+        "groupUniqArray(session_id) AS sessions "
+        "FROM px.events WHERE %s GROUP BY event_id" % where)
+    stored = {r["event_id"] for r in rows}
+    missing = set(ids) - stored
+    extra = stored - set(ids)
+    assert not missing, "%d accepted events not stored, e.g. %s; %s\n%s" % (
+        len(missing), sorted(missing)[:5], sender.summary(), logs)
+    assert not extra, "%d events stored that were never answered 202, e.g. %s\n%s" % (
+        len(extra), sorted(extra)[:5], logs)
+    different = [r for r in rows if int(r["sids"]) > 1 or int(r["seqs"]) > 1
+                 or int(r["tss"]) > 1]
+    assert not different, ("%d event_ids stored twice with different rows (true "
+                           "duplicates), e.g. %s\n%s" % (len(different), different[:3], logs))
+    visible = sum(int(r["n"]) - 1 for r in rows if int(r["n"]) > 1)
+
+    final = int(client.ch("SELECT count() FROM px.events FINAL WHERE %s" % where).strip())
+    uniq = int(client.ch("SELECT uniqExact(event_id) FROM px.events WHERE %s"
+                         % where).strip())
+    assert final == len(ids), "FINAL count %d != %d accepted events" % (final, len(ids))
+    assert uniq == len(ids), "uniqExact(event_id) %d != %d accepted" % (uniq, len(ids))
+
+    if sessions:
+        assert_one_session_each(client, sender, logs)
+    return {"visible_identical_rows": visible, "events": len(ids)}
+
+
+def assert_one_session_each(client, sender, logs=""):
+    """Each visitor's events (all within seconds: far below the session
+    timeout) carry one session_id, with session_seq 1..n."""
+    per_visitor = Counter(sender.accepted.values())
+    rows = client.ch_rows(
+        "SELECT visitor, groupUniqArray(sid) AS sessions, "
+        "groupArray(seq) AS seqs FROM (SELECT event_id, any(anonymous_id) "
+        "AS visitor, any(session_id) AS sid, any(session_seq) AS "
+        "seq FROM px.events WHERE %s GROUP BY event_id) GROUP BY visitor"
+        % client.where(per_visitor))
+    problems = []
+    for r in rows:
+        v = r["visitor"]
+        seqs = sorted(int(s) for s in r["seqs"])
+        if len(r["sessions"]) != 1 or "" in r["sessions"]:
+            problems.append("%s: %d sessions %s" % (v, len(r["sessions"]), r["sessions"][:4]))
+        if seqs != list(range(1, per_visitor[v] + 1)):
+            dup = [s for s, c in Counter(seqs).items() if c > 1][:5]
+            problems.append("%s: seqs not 1..%d (min %s max %s, repeated %s)" % (
+                v, per_visitor[v], seqs[0] if seqs else None,
+                seqs[-1] if seqs else None, dup))
+    assert not problems, "sessions broken:\n  %s\n%s" % ("\n  ".join(problems), logs)
+
+
+METRIC_RE = re.compile(r'^px_worker_events_total\{stage="(\w+)"\}$')
+
+
+def stage_counts(client, worker):
+    out = {}
+    for k, v in client.metrics(worker).items():
+        m = METRIC_RE.match(k)
+        if m:
+            out[m.group(1)] = int(v)
+    return out
