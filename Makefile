@@ -198,8 +198,9 @@ install: all
 	    $(DESTDIR)$(PREFIX)/lib/nginx/modules/ngx_http_px_module.so
 	install -d $(DESTDIR)$(PREFIX)/share/px/conf
 	install -m 0644 conf/* $(DESTDIR)$(PREFIX)/share/px/conf/
-	install -D -m 0644 px-worker/px-worker.service \
-	    $(DESTDIR)$(PREFIX)/lib/systemd/system/px-worker.service
+	install -d $(DESTDIR)$(PREFIX)/lib/systemd/system
+	sed 's#/usr/local/#$(PREFIX)/#g' px-worker/px-worker.service \
+	    > $(DESTDIR)$(PREFIX)/lib/systemd/system/px-worker.service
 
 clean:
 	rm -rf build build-asan build-fuzz
