@@ -121,6 +121,26 @@ px_utf8_seq_len(const unsigned char *s, size_t n)
     return len;
 }
 
+/* Whether the 8 bytes at s can all go into a JSON string as they are:
+ * none is a control character, '"', '\\' or non-ASCII.  (Exact: each test
+ * is the "has a zero byte" / "has a byte less than n" bit trick.) */
+static int
+px_json_plain8(const unsigned char *s)
+{
+    const uint64_t  ones = 0x0101010101010101ULL;
+    const uint64_t  high = 0x8080808080808080ULL;
+    uint64_t        x, q, bs;
+
+    memcpy(&x, s, 8);
+    q = x ^ (ones * '"');
+    bs = x ^ (ones * '\\');
+
+    return (((x - ones * 0x20) & ~x)
+            | ((q - ones) & ~q)
+            | ((bs - ones) & ~bs)
+            | x) & high ? 0 : 1;
+}
+
 int
 px_buf_append_json_str(px_buf_t *b, const char *s, size_t n)
 {
@@ -129,17 +149,31 @@ px_buf_append_json_str(px_buf_t *b, const char *s, size_t n)
     unsigned char      c;
     char               esc[6];
 
+    /* room for the common case at once (a hint: every append checks) */
+    if (n < b->max && b->cap - b->len < n + 2) {
+        (void) px_buf_reserve(b, n + 2);
+    }
+
     if (px_buf_append(b, "\"", 1) != 0) {
         return -1;
     }
 
     run = 0;
-    for (i = 0; i < n; i++) {
+    i = 0;
+    while (i < n) {
+        /* runs of plain ASCII, 8 bytes at a time */
+        while (n - i >= 8 && px_json_plain8((const unsigned char *) s + i)) {
+            i += 8;
+        }
+        if (i == n) {
+            break;
+        }
+
         c = (unsigned char) s[i];
         if (c >= 0x80) {
             seq = px_utf8_seq_len((const unsigned char *) s + i, n - i);
             if (seq > 0) {
-                i += seq - 1;
+                i += seq;
                 continue;
             }
 
@@ -149,18 +183,19 @@ px_buf_append_json_str(px_buf_t *b, const char *s, size_t n)
             {
                 return -1;
             }
-            run = i + 1;
+            run = ++i;
             continue;
         }
 
         if (c >= 0x20 && c != '"' && c != '\\') {
+            i++;
             continue;
         }
 
         if (px_buf_append(b, s + run, i - run) != 0) {
             return -1;
         }
-        run = i + 1;
+        run = ++i;
 
         esc[0] = '\\';
         switch (c) {

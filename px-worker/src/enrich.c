@@ -3,7 +3,6 @@
 #include <unistd.h>
 
 #include "enrich.h"
-#include "json_tree.h"
 #include "log.h"
 
 /* Tried in this order: production names first, then MaxMind's test data. */
@@ -120,31 +119,24 @@ px_copy(char *dst, size_t len, const char *src)
 static void
 px_enrich_campaign(px_event_row_t *row)
 {
-    size_t    i;
-    yajl_val  camp, ids, v;
     px_utm_t *u = &row->utm;
 
-    camp = px_json_obj(row->context, "campaign");
-    if (camp != NULL && u->source[0] == '\0' && u->medium[0] == '\0'
+    if (row->has_campaign && u->source[0] == '\0' && u->medium[0] == '\0'
         && u->campaign[0] == '\0')
     {
-        px_copy(u->source, sizeof(u->source), px_json_str(camp, "source"));
-        px_copy(u->medium, sizeof(u->medium), px_json_str(camp, "medium"));
-        px_copy(u->campaign, sizeof(u->campaign), px_json_str(camp, "name"));
-        px_copy(u->term, sizeof(u->term), px_json_str(camp, "term"));
-        px_copy(u->content, sizeof(u->content), px_json_str(camp, "content"));
+        px_copy(u->source, sizeof(u->source), row->campaign_source);
+        px_copy(u->medium, sizeof(u->medium), row->campaign_medium);
+        px_copy(u->campaign, sizeof(u->campaign), row->campaign_name);
+        px_copy(u->term, sizeof(u->term), row->campaign_term);
+        px_copy(u->content, sizeof(u->content), row->campaign_content);
     }
 
-    ids = px_json_obj(row->context, "click_ids");
-    for (i = 0; ids != NULL && u->click_id[0] == '\0'
-                && i < ids->u.object.len; i++)
-    {
-        v = ids->u.object.values[i];
-        if (YAJL_IS_STRING(v) && v->u.string[0] != '\0') {
-            px_copy(u->click_id_type, sizeof(u->click_id_type),
-                    ids->u.object.keys[i]);
-            px_copy(u->click_id, sizeof(u->click_id), v->u.string);
-        }
+    /* the row holds the first member of context.click_ids that is a
+     * non-empty string */
+    if (row->click_id != NULL && u->click_id[0] == '\0') {
+        px_copy(u->click_id_type, sizeof(u->click_id_type),
+                row->click_id_type);
+        px_copy(u->click_id, sizeof(u->click_id), row->click_id);
     }
 }
 

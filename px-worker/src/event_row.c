@@ -1,135 +1,992 @@
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
+#include <yajl/yajl_parse.h>
+
 #include "event_row.h"
-#include "json_tree.h"
 #include "px_time.h"
 #include "px_uuid.h"
 
-static int64_t
-px_row_time(yajl_val tree, const char *key)
-{
-    const char  *s = px_json_str(tree, key);
-    int64_t      ms;
+/*
+ * Parsing.  yajl's callbacks see the message once; what the row needs is
+ * picked on the way, with the semantics the row had when it was built from
+ * a yajl tree with yajl_tree_get(): the FIRST member of a name counts (a
+ * later duplicate is ignored, even when the first has the wrong type), and
+ * a string is cut at its first NUL (a "\u0000" escape), as C strings were.
+ */
 
-    if (s == NULL || px_time_parse_iso(s, strlen(s), &ms) != 0) {
-        return -1;
+/* What the next value is, decided by the member name before it. */
+enum {
+    PX_V_NONE = 0,
+
+    /* strings kept in row->strs: indexes of px_parse_t.off[] */
+    PX_S_PROJECT_ID, PX_S_EVENT_ID, PX_S_EVENT, PX_S_ANON, PX_S_USER,
+    PX_S_IP, PX_S_UA, PX_S_PAGE_URL, PX_S_PAGE_PATH, PX_S_PAGE_TITLE,
+    PX_S_REFERRER, PX_S_LOCALE, PX_S_LIBRARY, PX_S_LIBRARY_VERSION,
+    PX_S_CAMP_SOURCE, PX_S_CAMP_MEDIUM, PX_S_CAMP_NAME, PX_S_CAMP_TERM,
+    PX_S_CAMP_CONTENT, PX_S_CLICK_TYPE, PX_S_CLICK_ID,
+    PX_S_COUNT,
+
+    PX_V_TIMESTAMP = PX_S_COUNT, PX_V_CLIENT_TS, PX_V_RECEIVED,
+    PX_V_SCHEMA, PX_V_WIDTH, PX_V_HEIGHT,
+    PX_V_PROPERTIES, PX_V_CONTEXT, PX_V_PAGE, PX_V_SCREEN, PX_V_LIBRARY,
+    PX_V_CAMPAIGN, PX_V_CLICK_IDS,
+    PX_V_CLICK_CANDIDATE            /* a member of context.click_ids */
+};
+
+/* The objects whose members are picked. */
+enum {
+    PX_K_OTHER = 0, PX_K_ROOT, PX_K_CONTEXT, PX_K_PAGE, PX_K_SCREEN,
+    PX_K_LIBRARY, PX_K_CAMPAIGN, PX_K_CLICK_IDS, PX_K_COUNT
+};
+
+typedef struct {
+    const char  *name;
+    size_t       len;
+    unsigned     what;
+} px_member_t;
+
+#define PX_M(name, what)  { name, sizeof(name) - 1, what }
+
+static const px_member_t  px_root_members[] = {
+    PX_M("project_id", PX_S_PROJECT_ID),
+    PX_M("event_id", PX_S_EVENT_ID),
+    PX_M("event", PX_S_EVENT),
+    PX_M("anonymous_id", PX_S_ANON),
+    PX_M("user_id", PX_S_USER),
+    PX_M("ip", PX_S_IP),
+    PX_M("user_agent", PX_S_UA),
+    PX_M("timestamp", PX_V_TIMESTAMP),
+    PX_M("client_timestamp", PX_V_CLIENT_TS),
+    PX_M("received_at", PX_V_RECEIVED),
+    PX_M("schema_version", PX_V_SCHEMA),
+    PX_M("properties", PX_V_PROPERTIES),
+    PX_M("context", PX_V_CONTEXT),
+    { NULL, 0, 0 }
+};
+
+static const px_member_t  px_context_members[] = {
+    PX_M("page", PX_V_PAGE),
+    PX_M("locale", PX_S_LOCALE),
+    PX_M("screen", PX_V_SCREEN),
+    PX_M("library", PX_V_LIBRARY),
+    PX_M("campaign", PX_V_CAMPAIGN),
+    PX_M("click_ids", PX_V_CLICK_IDS),
+    { NULL, 0, 0 }
+};
+
+static const px_member_t  px_page_members[] = {
+    PX_M("url", PX_S_PAGE_URL),
+    PX_M("path", PX_S_PAGE_PATH),
+    PX_M("title", PX_S_PAGE_TITLE),
+    PX_M("referrer", PX_S_REFERRER),
+    { NULL, 0, 0 }
+};
+
+static const px_member_t  px_screen_members[] = {
+    PX_M("width", PX_V_WIDTH),
+    PX_M("height", PX_V_HEIGHT),
+    { NULL, 0, 0 }
+};
+
+static const px_member_t  px_library_members[] = {
+    PX_M("name", PX_S_LIBRARY),
+    PX_M("version", PX_S_LIBRARY_VERSION),
+    { NULL, 0, 0 }
+};
+
+static const px_member_t  px_campaign_members[] = {
+    PX_M("source", PX_S_CAMP_SOURCE),
+    PX_M("medium", PX_S_CAMP_MEDIUM),
+    PX_M("name", PX_S_CAMP_NAME),
+    PX_M("term", PX_S_CAMP_TERM),
+    PX_M("content", PX_S_CAMP_CONTENT),
+    { NULL, 0, 0 }
+};
+
+static const px_member_t *const  px_members[PX_K_COUNT] = {
+    NULL, px_root_members, px_context_members, px_page_members,
+    px_screen_members, px_library_members, px_campaign_members, NULL
+};
+
+typedef struct {
+    px_event_row_t  *row;
+    const char      *fail;          /* why a callback stopped the parse */
+    size_t           depth;         /* open containers */
+    uint64_t         items;         /* bit d-1: container d has an item */
+    uint64_t         maps;          /* bit d-1: container d is an object */
+    unsigned char    kind[PX_JSON_MAX_DEPTH + 1];
+    unsigned         pending;       /* PX_V_* of the next value */
+    uint32_t         seen[PX_K_COUNT];  /* members met, by table index */
+
+    size_t           lit_depth;     /* depth of the literal written, or 0 */
+    size_t           lit_start;
+    unsigned         lit_what;      /* PX_V_PROPERTIES or PX_V_CONTEXT */
+    size_t           props_off, props_len;
+    size_t           ctx_off, ctx_len;
+
+    size_t           off[PX_S_COUNT];   /* in row->strs; SIZE_MAX: none */
+    size_t           click_mark;    /* strs length before a click id key */
+
+    int64_t          ts_ms, client_ts_ms, received_ms;
+    long long        width, height;
+    unsigned         have_width, have_height;
+    unsigned         root_is_object;
+} px_parse_t;
+
+#define PX_BIT(d)  ((uint64_t) 1 << ((d) - 1))
+
+/* The length of s up to its first NUL. */
+static size_t
+px_cstr_len(const unsigned char *s, size_t n)
+{
+    const unsigned char  *z = memchr(s, '\0', n);
+
+    return z != NULL ? (size_t) (z - s) : n;
+}
+
+/* Room for n more bytes in a row buffer, or stop the parse. */
+static int
+px_room(px_parse_t *p, px_buf_t *b, size_t n)
+{
+    if (b->cap - b->len >= n) {
+        return 1;
     }
 
-    return ms;
+    if (px_buf_reserve(b, n) != 0) {
+        p->fail = n > b->max || b->len > b->max - n
+                  ? "message too large" : "out of memory";
+        return 0;
+    }
+
+    return 1;
 }
 
-static const char *
-px_or_empty(const char *s)
+static inline int
+px_lit(px_parse_t *p, const char *s, size_t n)
 {
-    return s != NULL ? s : "";
+    px_buf_t  *b = &p->row->lits;
+
+    if (!px_room(p, b, n)) {
+        return 0;
+    }
+
+    memcpy(b->data + b->len, s, n);
+    b->len += n;
+    return 1;
 }
 
-/* context.screen {width, height} -> "WxH" */
+/* Length of the well-formed UTF-8 sequence at s (1..4), or 0: the test
+ * px_buf_append_json_str() makes (libpx/px_buf.c). */
+static size_t
+px_utf8_len(const unsigned char *s, size_t n)
+{
+    size_t    len, i;
+    uint32_t  cp;
+
+    if ((s[0] & 0xe0) == 0xc0) {
+        len = 2;
+        cp = s[0] & 0x1f;
+    } else if ((s[0] & 0xf0) == 0xe0) {
+        len = 3;
+        cp = s[0] & 0x0f;
+    } else if ((s[0] & 0xf8) == 0xf0) {
+        len = 4;
+        cp = s[0] & 0x07;
+    } else {
+        return 0;
+    }
+
+    if (len > n) {
+        return 0;
+    }
+
+    for (i = 1; i < len; i++) {
+        if ((s[i] & 0xc0) != 0x80) {
+            return 0;
+        }
+        cp = (cp << 6) | (s[i] & 0x3f);
+    }
+
+    if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800)
+        || (len == 4 && (cp < 0x10000 || cp > 0x10ffff))
+        || (cp >= 0xd800 && cp <= 0xdfff))
+    {
+        return 0;
+    }
+
+    return len;
+}
+
+/* 1 for the bytes a JSON string can hold as they are (in ASCII). */
+static const unsigned char  px_plain[256] = {
+#define PX_P16(v)  v, v, v, v, v, v, v, v, v, v, v, v, v, v, v, v
+    PX_P16(0), PX_P16(0),
+    1, 1, 0 /* " */, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    PX_P16(1),
+    PX_P16(1),
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0 /* \ */, 1, 1, 1,
+    PX_P16(1),
+    PX_P16(1),
+    PX_P16(0), PX_P16(0), PX_P16(0), PX_P16(0),
+    PX_P16(0), PX_P16(0), PX_P16(0), PX_P16(0)
+#undef PX_P16
+};
+
+/* Whether the 8 bytes at s are all plain (as in libpx/px_buf.c). */
+static inline int
+px_plain8(const unsigned char *s)
+{
+    const uint64_t  ones = 0x0101010101010101ULL;
+    const uint64_t  high = 0x8080808080808080ULL;
+    uint64_t        x, q, bs;
+
+    memcpy(&x, s, 8);
+    q = x ^ (ones * '"');
+    bs = x ^ (ones * '\\');
+
+    return (((x - ones * 0x20) & ~x)
+            | ((q - ones) & ~q)
+            | ((bs - ones) & ~bs)
+            | x) & high ? 0 : 1;
+}
+
+/*
+ * A string as it is inside the literal: the JSON string that
+ * px_buf_append_json_str() writes for it (quotes, escapes, U+FFFD for
+ * bytes that are not UTF-8), itself escaped again as the content of a JSON
+ * string, which doubles every backslash and puts one before every quote.
+ */
+static int
+px_lit_str(px_parse_t *p, const unsigned char *s, size_t n)
+{
+    static const char  hex[] = "0123456789abcdef";
+    size_t             i, run, seq;
+    unsigned char      c;
+    char               esc[8];
+    const char        *e;
+    size_t             elen;
+
+    if (!px_room(p, &p->row->lits, n + 4)) {
+        return 0;
+    }
+
+    if (!px_lit(p, "\\\"", 2)) {
+        return 0;
+    }
+
+    run = 0;
+    i = 0;
+    while (i < n) {
+        while (n - i >= 8 && px_plain8(s + i)) {
+            i += 8;
+        }
+        if (i == n) {
+            break;
+        }
+
+        c = s[i];
+        if (px_plain[c]) {
+            i++;
+            continue;
+        }
+
+        if (c >= 0x80) {
+            seq = px_utf8_len(s + i, n - i);
+            if (seq > 0) {
+                i += seq;
+                continue;
+            }
+            e = "\\\\ufffd";
+            elen = 7;
+
+        } else {
+            switch (c) {
+            case '"':  e = "\\\\\\\""; elen = 4; break;
+            case '\\': e = "\\\\\\\\"; elen = 4; break;
+            case '\n': e = "\\\\n"; elen = 3; break;
+            case '\r': e = "\\\\r"; elen = 3; break;
+            case '\t': e = "\\\\t"; elen = 3; break;
+            case '\b': e = "\\\\b"; elen = 3; break;
+            case '\f': e = "\\\\f"; elen = 3; break;
+            default:
+                memcpy(esc, "\\\\u00", 5);
+                esc[5] = hex[c >> 4];
+                esc[6] = hex[c & 0xf];
+                e = esc;
+                elen = 7;
+                break;
+            }
+        }
+
+        if (!px_lit(p, (const char *) s + run, i - run) || !px_lit(p, e, elen)) {
+            return 0;
+        }
+        i++;
+        run = i;
+    }
+
+    return px_lit(p, (const char *) s + run, n - run)
+           && px_lit(p, "\\\"", 2);
+}
+
+/* Inside a literal: the comma before an item of an array. */
+static int
+px_lit_sep(px_parse_t *p)
+{
+    uint64_t  bit;
+
+    if (p->lit_depth == 0 || p->depth < p->lit_depth) {
+        return 1;
+    }
+
+    bit = PX_BIT(p->depth);
+    if (p->maps & bit) {
+        return 1;           /* a member value: its name wrote the comma */
+    }
+
+    if (p->items & bit) {
+        if (!px_lit(p, ",", 1)) {
+            return 0;
+        }
+    }
+    p->items |= bit;
+    return 1;
+}
+
+#define PX_IN_LIT(p)  ((p)->lit_depth != 0 && (p)->depth >= (p)->lit_depth)
+
+/* Keep a string in row->strs, NUL-terminated. */
+static int
+px_keep(px_parse_t *p, unsigned what, const unsigned char *s, size_t n)
+{
+    px_buf_t  *b = &p->row->strs;
+
+    if (!px_room(p, b, n + 1)) {
+        return 0;
+    }
+
+    p->off[what] = b->len;
+    memcpy(b->data + b->len, s, n);
+    b->data[b->len + n] = '\0';
+    b->len += n + 1;
+    return 1;
+}
+
+/* yajl_parse_integer()'s test (what made YAJL_IS_INTEGER true): a whole
+ * number within long long.  The lexer has checked the grammar. */
+static int
+px_integer(const char *s, size_t n, long long *v)
+{
+    unsigned long long  m = 0;
+    size_t              i = 0;
+    int                 neg = 0;
+
+    if (i < n && s[i] == '-') {
+        neg = 1;
+        i++;
+    }
+    if (i == n) {
+        return 0;
+    }
+
+    for (; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9'
+            || m > ((unsigned long long) INT64_MAX - (unsigned) (s[i] - '0'))
+                   / 10)
+        {
+            return 0;
+        }
+        m = m * 10 + (unsigned) (s[i] - '0');
+    }
+
+    *v = neg ? -(long long) m : (long long) m;
+    return 1;
+}
+
+/* A value that is not what its name asked for drops a click id key. */
 static void
-px_row_screen(px_event_row_t *row)
+px_value_seen(px_parse_t *p)
 {
-    const char  *wp[] = { "width", NULL }, *hp[] = { "height", NULL };
-    yajl_val     screen, w, h;
+    if (p->pending == PX_V_CLICK_CANDIDATE) {
+        p->row->strs.len = p->click_mark;
+        p->off[PX_S_CLICK_TYPE] = SIZE_MAX;
+    }
+    p->pending = PX_V_NONE;
+}
 
-    row->screen[0] = '\0';
-    screen = px_json_obj(row->context, "screen");
-    if (screen == NULL) {
-        return;
+static int
+px_on_null(void *ctx)
+{
+    px_parse_t  *p = ctx;
+
+    if (PX_IN_LIT(p) && (!px_lit_sep(p) || !px_lit(p, "null", 4))) {
+        return 0;
+    }
+    px_value_seen(p);
+    return 1;
+}
+
+static int
+px_on_boolean(void *ctx, int v)
+{
+    px_parse_t  *p = ctx;
+
+    if (PX_IN_LIT(p)
+        && (!px_lit_sep(p)
+            || !(v ? px_lit(p, "true", 4) : px_lit(p, "false", 5))))
+    {
+        return 0;
+    }
+    px_value_seen(p);
+    return 1;
+}
+
+static int
+px_on_number(void *ctx, const char *s, size_t n)
+{
+    px_parse_t  *p = ctx;
+    long long    v;
+
+    if (PX_IN_LIT(p) && (!px_lit_sep(p) || !px_lit(p, s, n))) {
+        return 0;
     }
 
-    w = yajl_tree_get(screen, wp, yajl_t_number);
-    h = yajl_tree_get(screen, hp, yajl_t_number);
-    if (w != NULL && h != NULL && YAJL_IS_INTEGER(w) && YAJL_IS_INTEGER(h)) {
-        snprintf(row->screen, sizeof(row->screen), "%lldx%lld",
-                 YAJL_GET_INTEGER(w), YAJL_GET_INTEGER(h));
+    switch (p->pending) {
+    case PX_V_SCHEMA:
+        if (px_integer(s, n, &v)) {
+            p->row->schema_version = (unsigned) v;
+        }
+        break;
+    case PX_V_WIDTH:
+        p->have_width = (unsigned) px_integer(s, n, &p->width);
+        break;
+    case PX_V_HEIGHT:
+        p->have_height = (unsigned) px_integer(s, n, &p->height);
+        break;
     }
+
+    px_value_seen(p);
+    return 1;
+}
+
+static int64_t
+px_time(const unsigned char *s, size_t n)
+{
+    int64_t  ms;
+
+    return px_time_parse_iso((const char *) s, n, &ms) == 0 ? ms : -1;
+}
+
+static int
+px_on_string(void *ctx, const unsigned char *s, size_t n)
+{
+    px_parse_t  *p = ctx;
+
+    n = px_cstr_len(s, n);
+    if (PX_IN_LIT(p) && (!px_lit_sep(p) || !px_lit_str(p, s, n))) {
+        return 0;
+    }
+
+    if (p->pending == PX_V_NONE) {
+        return 1;
+    }
+
+    if (p->pending < PX_S_COUNT) {
+        if (!px_keep(p, p->pending, s, n)) {
+            return 0;
+        }
+
+    } else {
+        switch (p->pending) {
+        case PX_V_TIMESTAMP:
+            p->ts_ms = px_time(s, n);
+            break;
+        case PX_V_CLIENT_TS:
+            p->client_ts_ms = px_time(s, n);
+            break;
+        case PX_V_RECEIVED:
+            p->received_ms = px_time(s, n);
+            break;
+        case PX_V_CLICK_CANDIDATE:
+            if (n > 0) {
+                p->pending = PX_V_NONE;     /* keep the key */
+                return px_keep(p, PX_S_CLICK_ID, s, n);
+            }
+            break;
+        }
+    }
+
+    px_value_seen(p);
+    return 1;
+}
+
+static int
+px_open(px_parse_t *p, unsigned is_map, const char *bracket)
+{
+    unsigned  kind = PX_K_OTHER;
+    unsigned  what = p->pending;
+
+    if (p->depth == PX_JSON_MAX_DEPTH) {
+        p->fail = "nested deeper than 64";
+        return 0;
+    }
+
+    if (PX_IN_LIT(p) && (!px_lit_sep(p) || !px_lit(p, bracket, 1))) {
+        return 0;
+    }
+
+    px_value_seen(p);
+
+    if (is_map) {
+        if (p->depth == 0) {
+            p->root_is_object = 1;
+            kind = PX_K_ROOT;
+        }
+
+        switch (what) {
+        case PX_V_PROPERTIES:
+        case PX_V_CONTEXT:
+            p->lit_depth = p->depth + 1;
+            p->lit_start = p->row->lits.len;
+            p->lit_what = what;
+            if (!px_lit(p, "\"{", 2)) {
+                return 0;
+            }
+            kind = what == PX_V_CONTEXT ? PX_K_CONTEXT : PX_K_OTHER;
+            break;
+        case PX_V_PAGE:
+            kind = PX_K_PAGE;
+            break;
+        case PX_V_SCREEN:
+            kind = PX_K_SCREEN;
+            break;
+        case PX_V_LIBRARY:
+            kind = PX_K_LIBRARY;
+            break;
+        case PX_V_CAMPAIGN:
+            kind = PX_K_CAMPAIGN;
+            p->row->has_campaign = 1;
+            break;
+        case PX_V_CLICK_IDS:
+            kind = PX_K_CLICK_IDS;
+            break;
+        }
+    }
+
+    p->depth++;
+    p->items &= ~PX_BIT(p->depth);
+    if (is_map) {
+        p->maps |= PX_BIT(p->depth);
+    } else {
+        p->maps &= ~PX_BIT(p->depth);
+    }
+    p->kind[p->depth] = (unsigned char) kind;
+    return 1;
+}
+
+static int
+px_close(px_parse_t *p, const char *bracket)
+{
+    if (PX_IN_LIT(p)) {
+        if (!px_lit(p, bracket, 1)) {
+            return 0;
+        }
+
+        if (p->depth == p->lit_depth) {
+            if (!px_lit(p, "\"", 1)) {
+                return 0;
+            }
+            if (p->lit_what == PX_V_PROPERTIES) {
+                p->props_off = p->lit_start;
+                p->props_len = p->row->lits.len - p->lit_start;
+            } else {
+                p->ctx_off = p->lit_start;
+                p->ctx_len = p->row->lits.len - p->lit_start;
+            }
+            p->lit_depth = 0;
+        }
+    }
+
+    p->depth--;
+    return 1;
+}
+
+static int
+px_on_start_map(void *ctx)
+{
+    return px_open(ctx, 1, "{");
+}
+
+static int
+px_on_end_map(void *ctx)
+{
+    return px_close(ctx, "}");
+}
+
+static int
+px_on_start_array(void *ctx)
+{
+    return px_open(ctx, 0, "[");
+}
+
+static int
+px_on_end_array(void *ctx)
+{
+    return px_close(ctx, "]");
+}
+
+static int
+px_on_map_key(void *ctx, const unsigned char *s, size_t n)
+{
+    px_parse_t         *p = ctx;
+    const px_member_t  *m;
+    unsigned            kind, i;
+    uint64_t            bit;
+
+    n = px_cstr_len(s, n);
+
+    if (PX_IN_LIT(p)) {
+        bit = PX_BIT(p->depth);
+        if (((p->items & bit) && !px_lit(p, ",", 1))
+            || !px_lit_str(p, s, n) || !px_lit(p, ":", 1))
+        {
+            return 0;
+        }
+        p->items |= bit;
+    }
+
+    p->pending = PX_V_NONE;
+    kind = p->kind[p->depth];
+
+    if (kind == PX_K_CLICK_IDS) {
+        if (p->off[PX_S_CLICK_ID] == SIZE_MAX) {
+            p->click_mark = p->row->strs.len;
+            if (!px_keep(p, PX_S_CLICK_TYPE, s, n)) {
+                return 0;
+            }
+            p->pending = PX_V_CLICK_CANDIDATE;
+        }
+        return 1;
+    }
+
+    m = px_members[kind];
+    if (m == NULL) {
+        return 1;
+    }
+
+    for (i = 0; m[i].name != NULL; i++) {
+        if (m[i].len == n && memcmp(m[i].name, s, n) == 0) {
+            if (!(p->seen[kind] & (1u << i))) {
+                p->seen[kind] |= 1u << i;
+                p->pending = m[i].what;
+            }
+            break;
+        }
+    }
+
+    return 1;
+}
+
+static const yajl_callbacks  px_callbacks = {
+    px_on_null,
+    px_on_boolean,
+    NULL,
+    NULL,
+    px_on_number,
+    px_on_string,
+    px_on_start_map,
+    px_on_map_key,
+    px_on_end_map,
+    px_on_start_array,
+    px_on_end_array
+};
+
+/* Deepest nesting of the JSON text, brackets inside strings ignored: only
+ * to give a message refused anyway the reason it always had. */
+static size_t
+px_json_depth(const char *p, size_t len)
+{
+    size_t  i, depth, max;
+    int     in_str;
+
+    depth = 0;
+    max = 0;
+    in_str = 0;
+
+    for (i = 0; i < len; i++) {
+        if (in_str) {
+            if (p[i] == '\\') {
+                i++;
+            } else if (p[i] == '"') {
+                in_str = 0;
+            }
+            continue;
+        }
+
+        switch (p[i]) {
+        case '"':
+            in_str = 1;
+            break;
+        case '{':
+        case '[':
+            if (++depth > max) {
+                max = depth;
+            }
+            break;
+        case '}':
+        case ']':
+            if (depth > 0) {
+                depth--;
+            }
+            break;
+        }
+    }
+
+    return max;
+}
+
+static int
+px_refuse(char *err, size_t errlen, const char *reason)
+{
+    snprintf(err, errlen, "%s", reason);
+    return -1;
+}
+
+/* Run yajl over the message.  0, or -1 with the reason in err. */
+static int
+px_parse_json(px_parse_t *p, const char *msg, size_t len, char *err,
+    size_t errlen)
+{
+    yajl_handle     h;
+    yajl_status     st;
+    unsigned char  *text;
+
+    if (memchr(msg, '\0', len) != NULL) {
+        return px_refuse(err, errlen,
+                         px_json_depth(msg, len) > PX_JSON_MAX_DEPTH
+                         ? "nested deeper than 64" : "NUL byte in message");
+    }
+
+    h = yajl_alloc(&px_callbacks, NULL, p);
+    if (h == NULL) {
+        return px_refuse(err, errlen, "out of memory");
+    }
+    (void) yajl_config(h, yajl_allow_comments, 1);
+
+    /* complete_parse even after an error, as yajl_tree_parse() does: the
+     * reason then quotes the message from its start, as it always has */
+    (void) yajl_parse(h, (const unsigned char *) msg, len);
+    st = yajl_complete_parse(h);
+
+    if (st == yajl_status_ok) {
+        yajl_free(h);
+        return 0;
+    }
+
+    if (p->fail != NULL) {
+        (void) px_refuse(err, errlen, p->fail);
+
+    } else if (px_json_depth(msg, len) > PX_JSON_MAX_DEPTH) {
+        (void) px_refuse(err, errlen, "nested deeper than 64");
+
+    } else {
+        text = yajl_get_error(h, 1, (const unsigned char *) msg, len);
+        if (text != NULL) {
+            snprintf(err, errlen, "%s", (const char *) text);
+            yajl_free_error(h, text);
+        }
+        if (err[0] == '\0') {
+            snprintf(err, errlen, "not JSON");
+        }
+    }
+
+    yajl_free(h);
+    return -1;
+}
+
+static void
+px_row_buf_init(px_buf_t *b)
+{
+    if (b->alloc == NULL) {
+        px_buf_init(b, NULL, PX_EVENT_ROW_MAX_BYTES);
+    }
+    b->len = 0;
+}
+
+/* Decimal of v into the end of buf (24 bytes); returns the start. */
+static char *
+px_i64(char *end, int64_t v)
+{
+    uint64_t  m = v < 0 ? 0 - (uint64_t) v : (uint64_t) v;
+
+    do {
+        *--end = (char) ('0' + m % 10);
+        m /= 10;
+    } while (m != 0);
+
+    if (v < 0) {
+        *--end = '-';
+    }
+
+    return end;
+}
+
+/* "WxH", cut to the size of row->screen as snprintf("%lldx%lld") did */
+static void
+px_row_screen(px_event_row_t *row, long long w, long long h)
+{
+    char    bw[24], bh[24], *sw, *sh;
+    size_t  lw, lh, n;
+
+    sw = px_i64(bw + sizeof(bw), w);
+    sh = px_i64(bh + sizeof(bh), h);
+    lw = (size_t) (bw + sizeof(bw) - sw);
+    lh = (size_t) (bh + sizeof(bh) - sh);
+
+    n = lw < sizeof(row->screen) - 1 ? lw : sizeof(row->screen) - 1;
+    memcpy(row->screen, sw, n);
+    if (n < sizeof(row->screen) - 1) {
+        row->screen[n++] = 'x';
+    }
+    if (lh > sizeof(row->screen) - 1 - n) {
+        lh = sizeof(row->screen) - 1 - n;
+    }
+    memcpy(row->screen + n, sh, lh);
+    row->screen[n + lh] = '\0';
 }
 
 int
 px_event_row_parse(px_event_row_t *row, const char *msg, size_t len,
     char *err, size_t errlen)
 {
-    const char  *vp[] = { "schema_version", NULL };
-    yajl_val     tree, page, lib, ver;
+    static const char  empty_obj[] = "\"{}\"";
+    px_buf_t           strs, lits;
+    px_parse_t         p;
+    size_t             i;
+    const char        *s[PX_S_COUNT];
 
+    strs = row->strs;
+    lits = row->lits;
     memset(row, 0, sizeof(*row));
+    row->strs = strs;
+    row->lits = lits;
+    px_row_buf_init(&row->strs);
+    px_row_buf_init(&row->lits);
     err[0] = '\0';
 
-    tree = px_json_parse(msg, len, err, errlen);
-    if (tree == NULL) {
+    memset(&p, 0, sizeof(p));
+    p.row = row;
+    p.ts_ms = -1;
+    p.client_ts_ms = -1;
+    p.received_ms = -1;
+    p.props_off = SIZE_MAX;
+    p.ctx_off = SIZE_MAX;
+    for (i = 0; i < PX_S_COUNT; i++) {
+        p.off[i] = SIZE_MAX;
+    }
+
+    if (px_parse_json(&p, msg, len, err, errlen) != 0) {
         return -1;
     }
-    row->tree = tree;
 
-    if (!YAJL_IS_OBJECT(tree)) {
-        snprintf(err, errlen, "message is not a JSON object");
-        return -1;
+    if (!p.root_is_object) {
+        return px_refuse(err, errlen, "message is not a JSON object");
     }
 
-    row->project_id = px_json_str(tree, "project_id");
-    row->event_id = px_json_str(tree, "event_id");
-    row->event = px_json_str(tree, "event");
-    row->ts_ms = px_row_time(tree, "timestamp");
-    row->received_ms = px_row_time(tree, "received_at");
+    for (i = 0; i < PX_S_COUNT; i++) {
+        s[i] = p.off[i] != SIZE_MAX ? row->strs.data + p.off[i] : NULL;
+    }
+
+    row->project_id = s[PX_S_PROJECT_ID];
+    row->event_id = s[PX_S_EVENT_ID];
+    row->event = s[PX_S_EVENT];
+    row->ts_ms = p.ts_ms;
+    row->received_ms = p.received_ms;
 
     if (row->project_id == NULL || row->project_id[0] == '\0') {
-        snprintf(err, errlen, "missing project_id");
-        return -1;
+        return px_refuse(err, errlen, "missing project_id");
     }
     if (row->event_id == NULL
         || !px_uuid_valid(row->event_id, strlen(row->event_id)))
     {
-        snprintf(err, errlen, "missing or invalid event_id");
-        return -1;
+        return px_refuse(err, errlen, "missing or invalid event_id");
     }
     if (row->event == NULL || row->event[0] == '\0') {
-        snprintf(err, errlen, "missing event name");
-        return -1;
+        return px_refuse(err, errlen, "missing event name");
     }
     if (row->ts_ms < 0 || row->received_ms < 0) {
-        snprintf(err, errlen, "missing or invalid timestamp/received_at");
-        return -1;
+        return px_refuse(err, errlen,
+                         "missing or invalid timestamp/received_at");
     }
 
-    row->client_ts_ms = px_row_time(tree, "client_timestamp");
-    if (row->client_ts_ms < 0) {
-        row->client_ts_ms = 0;
+    row->client_ts_ms = p.client_ts_ms < 0 ? 0 : p.client_ts_ms;
+
+    row->anonymous_id = s[PX_S_ANON];
+    row->user_id = s[PX_S_USER];
+    row->ip = s[PX_S_IP];
+    row->user_agent = s[PX_S_UA];
+    row->page_url = s[PX_S_PAGE_URL];
+    row->page_path = s[PX_S_PAGE_PATH];
+    row->page_title = s[PX_S_PAGE_TITLE];
+    row->referrer = s[PX_S_REFERRER];
+    row->locale = s[PX_S_LOCALE];
+    row->library = s[PX_S_LIBRARY];
+    row->library_version = s[PX_S_LIBRARY_VERSION];
+    row->campaign_source = s[PX_S_CAMP_SOURCE];
+    row->campaign_medium = s[PX_S_CAMP_MEDIUM];
+    row->campaign_name = s[PX_S_CAMP_NAME];
+    row->campaign_term = s[PX_S_CAMP_TERM];
+    row->campaign_content = s[PX_S_CAMP_CONTENT];
+    if (s[PX_S_CLICK_ID] != NULL) {
+        row->click_id_type = s[PX_S_CLICK_TYPE];
+        row->click_id = s[PX_S_CLICK_ID];
     }
 
-    ver = yajl_tree_get(tree, vp, yajl_t_number);
-    row->schema_version = ver != NULL && YAJL_IS_INTEGER(ver)
-                          ? (unsigned) YAJL_GET_INTEGER(ver) : 0;
+    if (p.props_off != SIZE_MAX) {
+        row->properties = row->lits.data + p.props_off;
+        row->properties_len = p.props_len;
+    } else {
+        row->properties = empty_obj;
+        row->properties_len = sizeof(empty_obj) - 1;
+    }
+    if (p.ctx_off != SIZE_MAX) {
+        row->context = row->lits.data + p.ctx_off;
+        row->context_len = p.ctx_len;
+    } else {
+        row->context = empty_obj;
+        row->context_len = sizeof(empty_obj) - 1;
+    }
 
-    row->anonymous_id = px_json_str(tree, "anonymous_id");
-    row->user_id = px_json_str(tree, "user_id");
-    row->ip = px_json_str(tree, "ip");
-    row->user_agent = px_json_str(tree, "user_agent");
-    row->properties = px_json_obj(tree, "properties");
-    row->context = px_json_obj(tree, "context");
+    if (p.have_width && p.have_height) {
+        px_row_screen(row, p.width, p.height);
+    }
 
-    page = px_json_obj(row->context, "page");
-    row->page_url = px_json_str(page, "url");
-    row->page_path = px_json_str(page, "path");
-    row->page_title = px_json_str(page, "title");
-    row->referrer = px_json_str(page, "referrer");
-    row->locale = px_json_str(row->context, "locale");
-
-    lib = px_json_obj(row->context, "library");
-    row->library = px_json_str(lib, "name");
-    row->library_version = px_json_str(lib, "version");
-
-    px_row_screen(row);
     return 0;
+}
+
+static void
+px_row_buf_reset(px_buf_t *b)
+{
+    if (b->cap > PX_EVENT_ROW_KEEP_BYTES) {
+        px_buf_free(b);
+    }
+    b->len = 0;
+}
+
+void
+px_event_row_reset(px_event_row_t *row)
+{
+    px_row_buf_reset(&row->strs);
+    px_row_buf_reset(&row->lits);
 }
 
 void
 px_event_row_free(px_event_row_t *row)
 {
-    if (row->tree != NULL) {
-        yajl_tree_free(row->tree);
-        row->tree = NULL;
-    }
+    px_buf_free(&row->strs);
+    px_buf_free(&row->lits);
 }
 
 int
@@ -147,78 +1004,101 @@ px_event_row_visitor(const px_event_row_t *row, px_buf_t *out)
            || px_buf_append_str(out, who);
 }
 
-/* "name": "value" members, the comma first */
-static int
-px_put_str(px_buf_t *out, const char *name, const char *value)
+/*
+ * Writing.  Member names are literals of known length, with their comma;
+ * numbers are formatted here (no snprintf but for the coordinates).
+ */
+
+#define PX_NAME(name)  ",\"" name "\":"
+
+static inline int
+px_put(px_buf_t *out, const char *s, size_t n)
 {
-    value = px_or_empty(value);
-
-    return px_buf_append(out, ",\"", 2)
-           || px_buf_append_str(out, name)
-           || px_buf_append(out, "\":", 2)
-           || px_buf_append_json_str(out, value, strlen(value));
-}
-
-static int
-px_put_int(px_buf_t *out, const char *name, int64_t value)
-{
-    return px_buf_append(out, ",\"", 2)
-           || px_buf_append_str(out, name)
-           || px_buf_append(out, "\":", 2)
-           || px_buf_append_i64(out, value);
-}
-
-/* A JSON column holds the text of the object, as a string. */
-static int
-px_put_json(px_buf_t *out, const char *name, yajl_val v)
-{
-    int       rc;
-    size_t    start;
-    px_buf_t  tmp;
-
-    px_buf_init(&tmp, NULL, 0);
-    rc = v != NULL ? px_json_write(&tmp, v) : px_buf_append_str(&tmp, "{}");
-    start = out->len;
-
-    if (rc != 0
-        || px_buf_append(out, ",\"", 2)
-        || px_buf_append_str(out, name)
-        || px_buf_append(out, "\":", 2)
-        || px_buf_append_json_str(out, tmp.data, tmp.len))
-    {
-        out->len = start;
-        px_buf_free(&tmp);
+    if (out->cap - out->len < n && px_buf_reserve(out, n) != 0) {
         return -1;
     }
 
-    px_buf_free(&tmp);
+    memcpy(out->data + out->len, s, n);
+    out->len += n;
     return 0;
 }
 
-static int
-px_put_double(px_buf_t *out, const char *name, double v)
-{
-    char  tmp[64];
-
-    snprintf(tmp, sizeof(tmp), ",\"%s\":%.6f", name, v);
-    return px_buf_append_str(out, tmp);
-}
+#define PX_PUT_NAME(out, name) \
+    px_put(out, PX_NAME(name), sizeof(PX_NAME(name)) - 1)
 
 static int
-px_join_version(char *dst, size_t len, const char *a, const char *b,
-    const char *c)
+px_put_value(px_buf_t *out, const char *value)
 {
-    if (a[0] == '\0') {
-        dst[0] = '\0';
-    } else if (b[0] == '\0') {
-        snprintf(dst, len, "%s", a);
-    } else if (c[0] == '\0') {
-        snprintf(dst, len, "%s.%s", a, b);
-    } else {
-        snprintf(dst, len, "%s.%s.%s", a, b, c);
+    if (value == NULL || value[0] == '\0') {
+        return px_put(out, "\"\"", 2);
     }
 
-    return 0;
+    return px_buf_append_json_str(out, value, strlen(value));
+}
+
+#define PX_PUT_STR(out, name, value) \
+    (PX_PUT_NAME(out, name) || px_put_value(out, value))
+
+static int
+px_put_i64(px_buf_t *out, int64_t v)
+{
+    char   buf[24];
+    char  *s = px_i64(buf + sizeof(buf), v);
+
+    return px_put(out, s, (size_t) (buf + sizeof(buf) - s));
+}
+
+#define PX_PUT_INT(out, name, value) \
+    (PX_PUT_NAME(out, name) || px_put_i64(out, value))
+
+/* ",\"name\":%.6f" within 63 bytes, as the line always had it */
+static int
+px_put_double(px_buf_t *out, const char *member, size_t mlen, double v)
+{
+    char  tmp[64];
+    int   n;
+
+    if (v == 0.0 && !signbit(v)) {
+        return px_put(out, member, mlen) || px_put(out, "0.000000", 8);
+    }
+
+    memcpy(tmp, member, mlen);
+    n = snprintf(tmp + mlen, sizeof(tmp) - mlen, "%.6f", v);
+    if (n < 0) {
+        return -1;
+    }
+    return px_put(out, tmp, strlen(tmp));
+}
+
+#define PX_PUT_DOUBLE(out, name, value) \
+    px_put_double(out, PX_NAME(name), sizeof(PX_NAME(name)) - 1, value)
+
+/* "a", "a.b" or "a.b.c" of a version's parts, as given. */
+static int
+px_put_version(px_buf_t *out, const char *a, const char *b, const char *c)
+{
+    char    v[3 * PX_UA_VERSION_LEN + 3];
+    size_t  n = 0, l;
+
+    if (a[0] != '\0') {
+        l = strlen(a);
+        memcpy(v, a, l);
+        n = l;
+        if (b[0] != '\0') {
+            v[n++] = '.';
+            l = strlen(b);
+            memcpy(v + n, b, l);
+            n += l;
+            if (c[0] != '\0') {
+                v[n++] = '.';
+                l = strlen(c);
+                memcpy(v + n, c, l);
+                n += l;
+            }
+        }
+    }
+
+    return px_buf_append_json_str(out, v, n);
 }
 
 static const char *
@@ -235,72 +1115,82 @@ int
 px_event_row_json(const px_event_row_t *row, int64_t inserted_s,
     px_buf_t *out)
 {
-    char           bv[3 * PX_UA_VERSION_LEN + 3], ov[3 * PX_UA_VERSION_LEN + 3];
     const px_ua_t *ua = &row->ua;
+    size_t         start = out->len;
 
-    px_join_version(bv, sizeof(bv), ua->browser.major, ua->browser.minor,
-                    ua->browser.patch);
-    px_join_version(ov, sizeof(ov), ua->os.major, ua->os.minor,
-                    ua->os.patch);
+    /* a line is ~1.7 KB: grow once, not member by member (a hint: each
+     * member still checks its room) */
+    (void) px_buf_reserve(out, 2048 + row->properties_len
+                               + row->context_len);
 
-    if (px_buf_append_str(out, "{\"project_id\":")
-        || px_buf_append_json_str(out, row->project_id,
-                                  strlen(row->project_id))
-        || px_put_str(out, "event_id", row->event_id)
-        || px_put_str(out, "event", row->event)
-        || px_put_str(out, "anonymous_id", row->anonymous_id)
-        || px_put_str(out, "user_id", row->user_id)
-        || px_put_str(out, "session_id", row->session_id)
-        || px_put_int(out, "session_seq", row->session_seq)
-        || px_put_int(out, "timestamp", row->ts_ms / 1000)
-        || px_put_int(out, "timestamp_ms", row->ts_ms)
-        || px_put_int(out, "client_timestamp_ms", row->client_ts_ms)
-        || px_put_int(out, "received_at", row->received_ms / 1000)
-        || px_put_int(out, "received_at_ms", row->received_ms)
-        || px_put_json(out, "properties", row->properties)
-        || px_put_json(out, "context", row->context)
-        || px_put_str(out, "page_url", row->page_url)
-        || px_put_str(out, "page_path", row->page_path)
-        || px_put_str(out, "page_title", row->page_title)
-        || px_put_str(out, "referrer", row->referrer)
-        || px_put_str(out, "referrer_domain", row->ref.domain)
-        || px_put_str(out, "referrer_type",
+    if (px_put(out, "{\"project_id\":", 14)
+        || px_put_value(out, row->project_id)
+        || PX_PUT_STR(out, "event_id", row->event_id)
+        || PX_PUT_STR(out, "event", row->event)
+        || PX_PUT_STR(out, "anonymous_id", row->anonymous_id)
+        || PX_PUT_STR(out, "user_id", row->user_id)
+        || PX_PUT_STR(out, "session_id", row->session_id)
+        || PX_PUT_INT(out, "session_seq", row->session_seq)
+        || PX_PUT_INT(out, "timestamp", row->ts_ms / 1000)
+        || PX_PUT_INT(out, "timestamp_ms", row->ts_ms)
+        || PX_PUT_INT(out, "client_timestamp_ms", row->client_ts_ms)
+        || PX_PUT_INT(out, "received_at", row->received_ms / 1000)
+        || PX_PUT_INT(out, "received_at_ms", row->received_ms)
+        || PX_PUT_NAME(out, "properties")
+        || (row->properties != NULL
+            ? px_put(out, row->properties, row->properties_len)
+            : px_put(out, "\"{}\"", 4))
+        || PX_PUT_NAME(out, "context")
+        || (row->context != NULL
+            ? px_put(out, row->context, row->context_len)
+            : px_put(out, "\"{}\"", 4))
+        || PX_PUT_STR(out, "page_url", row->page_url)
+        || PX_PUT_STR(out, "page_path", row->page_path)
+        || PX_PUT_STR(out, "page_title", row->page_title)
+        || PX_PUT_STR(out, "referrer", row->referrer)
+        || PX_PUT_STR(out, "referrer_domain", row->ref.domain)
+        || PX_PUT_STR(out, "referrer_type",
                       px_referrer_type_name(row->ref.type))
-        || px_put_str(out, "utm_source", row->utm.source)
-        || px_put_str(out, "utm_medium", row->utm.medium)
-        || px_put_str(out, "utm_campaign", row->utm.campaign)
-        || px_put_str(out, "utm_term", row->utm.term)
-        || px_put_str(out, "utm_content", row->utm.content)
-        || px_put_str(out, "click_id_type", row->utm.click_id_type)
-        || px_put_str(out, "click_id", row->utm.click_id)
-        || px_put_str(out, "ip", row->ip_stored)
-        || px_put_str(out, "country", row->geo.loc.country_iso)
-        || px_put_str(out, "country_name", row->geo.loc.country_name)
-        || px_put_str(out, "region", row->geo.loc.region_iso)
-        || px_put_str(out, "region_name", row->geo.loc.region_name)
-        || px_put_str(out, "city", row->geo.loc.city)
-        || px_put_double(out, "latitude", row->geo.loc.latitude)
-        || px_put_double(out, "longitude", row->geo.loc.longitude)
-        || px_put_str(out, "time_zone", row->geo.loc.time_zone)
-        || px_put_int(out, "asn", row->geo.as.number)
-        || px_put_str(out, "as_org", row->geo.as.org)
-        || px_put_str(out, "user_agent", row->user_agent)
-        || px_put_str(out, "browser", ua->browser.family)
-        || px_put_str(out, "browser_version", bv)
-        || px_put_str(out, "os", ua->os.family)
-        || px_put_str(out, "os_version", ov)
-        || px_put_str(out, "device_type", px_device_type_name(ua->device_type))
-        || px_put_str(out, "device_brand", ua->device.brand)
-        || px_put_str(out, "device_model", ua->device.model)
-        || px_put_int(out, "is_bot", ua->is_bot ? 1 : 0)
-        || px_put_str(out, "locale", row->locale)
-        || px_put_str(out, "screen", row->screen)
-        || px_put_str(out, "library", row->library)
-        || px_put_str(out, "library_version", row->library_version)
-        || px_put_int(out, "schema_version", row->schema_version)
-        || px_put_int(out, "inserted_at", inserted_s)
-        || px_buf_append(out, "}\n", 2))
+        || PX_PUT_STR(out, "utm_source", row->utm.source)
+        || PX_PUT_STR(out, "utm_medium", row->utm.medium)
+        || PX_PUT_STR(out, "utm_campaign", row->utm.campaign)
+        || PX_PUT_STR(out, "utm_term", row->utm.term)
+        || PX_PUT_STR(out, "utm_content", row->utm.content)
+        || PX_PUT_STR(out, "click_id_type", row->utm.click_id_type)
+        || PX_PUT_STR(out, "click_id", row->utm.click_id)
+        || PX_PUT_STR(out, "ip", row->ip_stored)
+        || PX_PUT_STR(out, "country", row->geo.loc.country_iso)
+        || PX_PUT_STR(out, "country_name", row->geo.loc.country_name)
+        || PX_PUT_STR(out, "region", row->geo.loc.region_iso)
+        || PX_PUT_STR(out, "region_name", row->geo.loc.region_name)
+        || PX_PUT_STR(out, "city", row->geo.loc.city)
+        || PX_PUT_DOUBLE(out, "latitude", row->geo.loc.latitude)
+        || PX_PUT_DOUBLE(out, "longitude", row->geo.loc.longitude)
+        || PX_PUT_STR(out, "time_zone", row->geo.loc.time_zone)
+        || PX_PUT_INT(out, "asn", row->geo.as.number)
+        || PX_PUT_STR(out, "as_org", row->geo.as.org)
+        || PX_PUT_STR(out, "user_agent", row->user_agent)
+        || PX_PUT_STR(out, "browser", ua->browser.family)
+        || PX_PUT_NAME(out, "browser_version")
+        || px_put_version(out, ua->browser.major, ua->browser.minor,
+                          ua->browser.patch)
+        || PX_PUT_STR(out, "os", ua->os.family)
+        || PX_PUT_NAME(out, "os_version")
+        || px_put_version(out, ua->os.major, ua->os.minor, ua->os.patch)
+        || PX_PUT_STR(out, "device_type",
+                      px_device_type_name(ua->device_type))
+        || PX_PUT_STR(out, "device_brand", ua->device.brand)
+        || PX_PUT_STR(out, "device_model", ua->device.model)
+        || PX_PUT_INT(out, "is_bot", ua->is_bot ? 1 : 0)
+        || PX_PUT_STR(out, "locale", row->locale)
+        || PX_PUT_STR(out, "screen", row->screen)
+        || PX_PUT_STR(out, "library", row->library)
+        || PX_PUT_STR(out, "library_version", row->library_version)
+        || PX_PUT_INT(out, "schema_version", row->schema_version)
+        || PX_PUT_INT(out, "inserted_at", inserted_s)
+        || px_put(out, "}\n", 2))
     {
+        out->len = start;
         return -1;
     }
 
