@@ -1,3 +1,4 @@
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,9 +9,12 @@
 #include "px_buf.h"
 #include "px_message.h"
 
+/* Both worker threads send dead letters: the lock guards buf and the
+ * counters (librdkafka itself is thread-safe). */
 struct px_dlq_s {
     rd_kafka_t       *rk;
     rd_kafka_topic_t *rkt;
+    pthread_mutex_t   lock;
     unsigned long     sent;
     unsigned long     failed;       /* delivery failures since last flush */
     px_buf_t          buf;
@@ -24,7 +28,9 @@ px_dlq_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opaque)
     (void) rk;
 
     if (msg->err) {
+        pthread_mutex_lock(&d->lock);
         d->failed++;
+        pthread_mutex_unlock(&d->lock);
         px_log(PX_LOG_ERROR, "dlq", "dead letter not delivered: %s",
                rd_kafka_err2str(msg->err));
     }
@@ -42,6 +48,7 @@ px_dlq_new(const char *brokers, const char *topic, char *err, size_t errlen)
         return NULL;
     }
     px_buf_init(&d->buf, NULL, 0);
+    pthread_mutex_init(&d->lock, NULL);
 
     conf = rd_kafka_conf_new();
     if (rd_kafka_conf_set(conf, "bootstrap.servers", brokers, err, errlen)
@@ -88,6 +95,7 @@ px_dlq_free(px_dlq_t *d)
     rd_kafka_topic_destroy(d->rkt);
     rd_kafka_destroy(d->rk);
     px_buf_free(&d->buf);
+    pthread_mutex_destroy(&d->lock);
     free(d);
 }
 
@@ -95,36 +103,40 @@ int
 px_dlq_send(px_dlq_t *d, const char *reason, const void *key,
     size_t key_len, const char *payload, size_t len, int payload_is_json)
 {
+    int              rc;
     struct timespec  ts;
 
     clock_gettime(CLOCK_REALTIME, &ts);
-    d->buf.len = 0;
 
-    if (px_message_dead_letter(reason, "worker",
-                               (int64_t) ts.tv_sec * 1000
-                               + ts.tv_nsec / 1000000,
-                               payload, len, payload_is_json, &d->buf) != 0)
-    {
-        return -1;
-    }
+    pthread_mutex_lock(&d->lock);
+    d->buf.len = 0;
+    rc = px_message_dead_letter(reason, "worker",
+                                (int64_t) ts.tv_sec * 1000
+                                + ts.tv_nsec / 1000000,
+                                payload, len, payload_is_json, &d->buf);
 
     /* blocks only while librdkafka's own queue is full */
-    while (rd_kafka_produce(d->rkt, RD_KAFKA_PARTITION_UA,
-                            RD_KAFKA_MSG_F_COPY | RD_KAFKA_MSG_F_BLOCK,
-                            d->buf.data, d->buf.len, key, key_len, NULL)
-           == -1)
+    while (rc == 0
+           && rd_kafka_produce(d->rkt, RD_KAFKA_PARTITION_UA,
+                               RD_KAFKA_MSG_F_COPY, d->buf.data, d->buf.len,
+                               key, key_len, NULL) == -1)
     {
         if (rd_kafka_last_error() != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
             px_log(PX_LOG_ERROR, "dlq", "produce failed: %s",
                    rd_kafka_err2str(rd_kafka_last_error()));
-            return -1;
+            rc = -1;
+            break;
         }
         rd_kafka_poll(d->rk, 100);
     }
 
-    d->sent++;
+    if (rc == 0) {
+        d->sent++;
+    }
+    pthread_mutex_unlock(&d->lock);
+
     rd_kafka_poll(d->rk, 0);
-    return 0;
+    return rc;
 }
 
 int
@@ -133,8 +145,15 @@ px_dlq_flush(px_dlq_t *d, int timeout_ms)
     int  rc;
 
     rc = rd_kafka_flush(d->rk, timeout_ms) == RD_KAFKA_RESP_ERR_NO_ERROR
-         && d->failed == 0 ? 0 : -1;
-    d->failed = 0;
+         ? 0 : -1;
+
+    pthread_mutex_lock(&d->lock);
+    if (d->failed != 0) {
+        rc = -1;
+        d->failed = 0;
+    }
+    pthread_mutex_unlock(&d->lock);
+
     return rc;
 }
 

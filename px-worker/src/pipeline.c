@@ -1,3 +1,10 @@
+/*
+ * The consuming half of the worker (this thread): read, parse, enrich into
+ * the batch being filled; hand a full (or old enough) batch to the
+ * inserter thread (inserter.c) and go on with the other batch; commit a
+ * batch's offsets when it comes back stored.  At most one batch is with
+ * the inserter, so offsets are committed in order.
+ */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,14 +17,16 @@
 #include "dlq.h"
 #include "enrich.h"
 #include "event_row.h"
+#include "inserter.h"
 #include "log.h"
 #include "offsets.h"
 #include "pipeline.h"
 #include "schema.h"
 #include "session.h"
 
-#define PX_BACKOFF_MIN_MS  200
-#define PX_BACKOFF_MAX_MS  10000
+#define PX_BACKOFF_MIN_MS   200
+#define PX_BACKOFF_MAX_MS   10000
+#define PX_STOP_DEADLINE_MS 10000   /* SIGTERM: store what we hold, so long */
 
 struct px_pipeline_s {
     const px_config_t       *cfg;
@@ -25,23 +34,16 @@ struct px_pipeline_s {
     rd_kafka_t              *rk;
     px_dlq_t                *dlq;
     px_clickhouse_t         *ch;
+    px_session_stage_t      *sessions;
+    px_inserter_t           *inserter;
     px_enrich_t              enrich;
     char                     table[PX_CONFIG_STR + 16];
 
-    px_session_stage_t      *sessions;
+    px_wbatch_t              batches[2];
+    px_wbatch_t             *fill;          /* being filled here */
+    px_wbatch_t             *inflight;      /* with the inserter, or NULL */
 
-    px_event_row_t          *rows;          /* the batch in hand */
-    px_stage_origin_t       *origins;       /* the Kafka message of each */
-    unsigned char           *drop;          /* duplicates, not stored */
-    size_t                   nrows;
-    int                      staged;        /* sessions/dedupe done */
-    px_offsets_t             offsets;
-    int64_t                  batch_start_ms;
-    px_buf_t                 body;
-
-    int                      paused;
-    int64_t                  retry_at_ms;
-    long                     backoff_ms;
+    int                      paused;        /* partitions paused */
 
     px_status_t              stats;
     px_status_server_t      *status;
@@ -51,30 +53,7 @@ struct px_pipeline_s {
 static int64_t
 px_now_ms(void)
 {
-    struct timespec  ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static int64_t
-px_wall_s(void)
-{
-    return (int64_t) time(NULL);
-}
-
-static void
-px_batch_clear(px_pipeline_t *p)
-{
-    size_t  i;
-
-    for (i = 0; i < p->nrows; i++) {
-        px_event_row_free(&p->rows[i]);
-    }
-
-    p->nrows = 0;
-    p->staged = 0;
-    px_offsets_clear(&p->offsets);
+    return px_monotonic_ms();
 }
 
 static void
@@ -105,7 +84,7 @@ px_publish(px_pipeline_t *p, int force)
     px_ua_cache_stats(p->enrich.ua_cache, &ua);
     p->stats.ua_cache_hits = ua.hits;
     p->stats.ua_cache_misses = ua.misses;
-    p->stats.paused = p->paused;
+    p->stats.paused = p->paused || px_inserter_retrying(p->inserter);
     p->published_ms = now;
     px_status_publish(p->status, &p->stats);
 }
@@ -181,189 +160,100 @@ px_set_paused(px_pipeline_t *p, int pause)
            pause ? "paused" : "resumed");
 }
 
-/* Insert rows one at a time after the batch was refused: the rows
- * ClickHouse refuses go to the DLQ, the others are stored. */
-static px_ch_status_t
-px_insert_one_by_one(px_pipeline_t *p)
+/* The stage's counters (it runs on the inserter thread, which is idle
+ * whenever this is called). */
+static void
+px_session_stats_to(px_pipeline_t *p)
 {
-    char            err[512];
-    size_t          i;
-    px_ch_status_t  st;
+    const px_session_stats_t  *ss = px_session_stage_stats(p->sessions);
 
-    for (i = 0; i < p->nrows; i++) {
-        if (p->drop[i]) {
-            continue;
-        }
-        p->body.len = 0;
-        if (px_event_row_json(&p->rows[i], px_wall_s(), &p->body) != 0) {
-            return PX_CH_RETRY;
-        }
-
-        st = px_ch_insert(p->ch, p->table, p->body.data, p->body.len, err,
-                          sizeof(err));
-        if (st == PX_CH_RETRY) {
-            return st;
-        }
-
-        if (st == PX_CH_REJECTED) {
-            px_log(PX_LOG_WARN, "clickhouse", "row refused, dead-lettered: "
-                   "%s", err);
-            if (px_dlq_send(p->dlq, err, p->rows[i].event_id,
-                            strlen(p->rows[i].event_id), p->body.data,
-                            p->body.len - 1, 1) != 0)
-            {
-                return PX_CH_RETRY;
-            }
-            p->stats.dead_lettered++;
-        } else {
-            p->stats.stored++;
-        }
-    }
-
-    return PX_CH_OK;
-}
-
-static size_t
-px_count_dropped(const px_pipeline_t *p)
-{
-    size_t  i, n = 0;
-
-    for (i = 0; i < p->nrows; i++) {
-        n += p->drop[i];
-    }
-
-    return n;
-}
-
-/* Sessions and dedupe for the batch in hand (Redis); done once per batch,
- * kept while the insert is retried. */
-static int
-px_sessions_and_dedupe(px_pipeline_t *p, char *err, size_t errlen)
-{
-    const px_session_stats_t  *ss;
-
-    if (px_session_stage_run(p->sessions, p->rows, p->nrows, p->origins,
-                             p->drop, err, errlen) != 0)
-    {
-        p->stats.redis_errors++;
-        return -1;
-    }
-
-    ss = px_session_stage_stats(p->sessions);
     p->stats.duplicates = ss->duplicates;
     p->stats.replays = ss->replays;
     p->stats.sessions_started = ss->new_sessions;
-    p->staged = 1;
-    return 0;
+}
+
+/* A batch came back from the inserter: commit it, or (given up) have its
+ * messages read again.  Returns whether it was stored. */
+static int
+px_batch_returned(px_pipeline_t *p, px_wbatch_t *b)
+{
+    char  err[512];
+    int   stored = b->stored;
+
+    p->stats.clickhouse_errors += b->clickhouse_errors;
+    p->stats.redis_errors += b->redis_errors;
+    p->stats.dead_lettered += b->dead_lettered;
+
+    if (stored) {
+        p->stats.stored += b->rows_stored;
+        px_note_batch_latency(p, b->insert_ms);
+
+        if (px_offsets_commit(p->rk, p->cfg->kafka_topic, &b->offsets, err,
+                              sizeof(err)) != 0)
+        {
+            px_log(PX_LOG_WARN, "consumer", "%s (the batch may be read "
+                   "again; dedupe makes that harmless)", err);
+        } else {
+            p->stats.commits++;
+        }
+
+        px_log(PX_LOG_DEBUG, "pipeline", "stored %lu rows of %zu messages in "
+               "%.0f ms", b->rows_stored, b->offsets.messages, b->insert_ms);
+
+    } else {
+        px_log(PX_LOG_WARN, "pipeline", "%zu messages not stored: they will "
+               "be read again", b->offsets.messages);
+        px_offsets_rewind(p->rk, p->cfg->kafka_topic, &b->offsets);
+    }
+
+    px_session_stats_to(p);
+    px_wbatch_reset(b);
+    return stored;
+}
+
+/* Hand the batch being filled to the inserter (which must be idle). */
+static void
+px_hand_over(px_pipeline_t *p)
+{
+    px_wbatch_t  *b = p->fill;
+
+    p->inflight = b;
+    p->fill = b == &p->batches[0] ? &p->batches[1] : &p->batches[0];
+    px_inserter_submit(p->inserter, b);
 }
 
 /*
- * Store the batch in hand, then commit.  0 when done (or nothing to do),
- * -1 when it must be retried later (the batch is kept, partitions paused).
+ * Store everything in hand before giving partitions up or stopping: the
+ * batch with the inserter, then the one being filled, trying until
+ * deadline_ms.  If the first is not stored the second must not be either
+ * (its offsets would commit past the first's), so both are read again.
  */
-static int
-px_flush(px_pipeline_t *p)
-{
-    char            err[512];
-    size_t          i;
-    int64_t         t0, inserted;
-    px_ch_status_t  st;
-
-    if (p->offsets.messages == 0) {
-        return 0;
-    }
-
-    t0 = px_now_ms();
-    inserted = px_wall_s();
-    st = PX_CH_OK;
-
-    if (p->nrows > 0 && !p->staged) {
-        if (px_sessions_and_dedupe(p, err, sizeof(err)) != 0) {
-            px_log(PX_LOG_WARN, "redis", "sessions/dedupe failed: %s", err);
-            st = PX_CH_RETRY;
-        }
-    }
-
-    if (p->nrows > 0 && st == PX_CH_OK) {
-        p->body.len = 0;
-        for (i = 0; i < p->nrows; i++) {
-            if (p->drop[i]) {
-                continue;
-            }
-            if (px_event_row_json(&p->rows[i], inserted, &p->body) != 0) {
-                px_log(PX_LOG_ERROR, "pipeline", "out of memory building "
-                       "the insert");
-                st = PX_CH_RETRY;
-                break;
-            }
-        }
-
-        if (st == PX_CH_OK && p->body.len > 0) {
-            st = px_ch_insert(p->ch, p->table, p->body.data, p->body.len,
-                              err, sizeof(err));
-            if (st == PX_CH_OK) {
-                p->stats.stored += p->nrows - px_count_dropped(p);
-            } else {
-                p->stats.clickhouse_errors++;
-                px_log(PX_LOG_WARN, "clickhouse", "insert of %zu rows "
-                       "failed: %s", p->nrows, err);
-            }
-        }
-
-        if (st == PX_CH_REJECTED) {
-            st = px_insert_one_by_one(p);
-        }
-    }
-
-    if (st == PX_CH_OK && px_dlq_flush(p->dlq, 10000) != 0) {
-        px_log(PX_LOG_WARN, "dlq", "dead letters not acknowledged");
-        st = PX_CH_RETRY;
-    }
-
-    if (st != PX_CH_OK) {
-        p->backoff_ms = p->backoff_ms == 0
-                        ? PX_BACKOFF_MIN_MS
-                        : (p->backoff_ms * 2 > PX_BACKOFF_MAX_MS
-                           ? PX_BACKOFF_MAX_MS : p->backoff_ms * 2);
-        p->retry_at_ms = px_now_ms() + p->backoff_ms;
-        px_set_paused(p, 1);
-        return -1;
-    }
-
-    px_note_batch_latency(p, (double) (px_now_ms() - t0));
-
-    if (px_offsets_commit(p->rk, p->cfg->kafka_topic, &p->offsets, err,
-                          sizeof(err)) != 0)
-    {
-        px_log(PX_LOG_WARN, "consumer", "%s (the batch may be read again; "
-               "dedupe makes that harmless)", err);
-    } else {
-        p->stats.commits++;
-    }
-
-    px_log(PX_LOG_DEBUG, "pipeline", "stored %zu rows of %zu messages in "
-           "%lld ms", p->nrows, p->offsets.messages,
-           (long long) (px_now_ms() - t0));
-
-    px_batch_clear(p);
-    p->backoff_ms = 0;
-    p->retry_at_ms = 0;
-    px_set_paused(p, 0);
-    return 0;
-}
-
-/* Throw the batch away and make sure it is read again. */
 static void
-px_batch_abandon(px_pipeline_t *p)
+px_drain(px_pipeline_t *p, int64_t deadline_ms)
 {
-    if (p->offsets.messages == 0) {
+    px_wbatch_t  *b;
+    int           ok = 1;
+
+    if (p->inflight != NULL) {
+        b = px_inserter_wait(p->inserter, deadline_ms);
+        p->inflight = NULL;
+        ok = px_batch_returned(p, b);
+    }
+
+    if (p->fill->offsets.messages == 0) {
         return;
     }
 
-    px_log(PX_LOG_WARN, "pipeline", "%zu messages not stored: they will be "
-           "read again", p->offsets.messages);
-    px_offsets_rewind(p->rk, p->cfg->kafka_topic, &p->offsets);
-    px_batch_clear(p);
+    if (!ok) {
+        px_offsets_rewind(p->rk, p->cfg->kafka_topic, &p->fill->offsets);
+        px_wbatch_reset(p->fill);
+        return;
+    }
+
+    px_hand_over(p);
+    b = px_inserter_wait(p->inserter, deadline_ms);
+    p->inflight = NULL;
+    (void) px_batch_returned(p, b);
 }
 
 static void
@@ -396,10 +286,8 @@ px_rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         px_log(PX_LOG_INFO, "consumer", "revoked %d partitions", parts->cnt);
         p->stats.assigned -= parts->cnt;
         /* store and commit what we hold before another worker takes over;
-         * if that fails, it is read again (here or there) */
-        if (px_flush(p) != 0) {
-            px_batch_abandon(p);
-        }
+         * what cannot be stored soon is read again (here or there) */
+        px_drain(p, px_now_ms() + PX_STOP_DEADLINE_MS);
         if (cooperative) {
             error = rd_kafka_incremental_unassign(rk, parts);
         } else {
@@ -410,7 +298,7 @@ px_rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     default:
         px_log(PX_LOG_ERROR, "consumer", "rebalance error: %s",
                rd_kafka_err2str(err));
-        px_batch_abandon(p);
+        px_drain(p, px_now_ms());
         if (cooperative) {
             error = rd_kafka_incremental_unassign(rk, parts);
         } else {
@@ -506,13 +394,12 @@ px_pipeline_new(const px_config_t *cfg, volatile sig_atomic_t *stop,
 
     p->cfg = cfg;
     p->stop = stop;
-    px_buf_init(&p->body, NULL, 0);
+    p->fill = &p->batches[0];
     snprintf(p->table, sizeof(p->table), "%s.events", cfg->clickhouse_db);
 
-    p->rows = calloc((size_t) cfg->batch_size, sizeof(px_event_row_t));
-    p->origins = calloc((size_t) cfg->batch_size, sizeof(px_stage_origin_t));
-    p->drop = calloc((size_t) cfg->batch_size, 1);
-    if (p->rows == NULL || p->origins == NULL || p->drop == NULL) {
+    if (px_wbatch_init(&p->batches[0], (size_t) cfg->batch_size) != 0
+        || px_wbatch_init(&p->batches[1], (size_t) cfg->batch_size) != 0)
+    {
         snprintf(err, errlen, "out of memory for %ld rows", cfg->batch_size);
         goto failed;
     }
@@ -565,6 +452,12 @@ px_pipeline_new(const px_config_t *cfg, volatile sig_atomic_t *stop,
         goto failed;
     }
 
+    p->inserter = px_inserter_new(p->ch, p->sessions, p->dlq, p->table, err,
+                                  errlen);
+    if (p->inserter == NULL) {
+        goto failed;
+    }
+
     p->rk = px_consumer_new(p, err, errlen);
     if (p->rk == NULL) {
         goto failed;
@@ -600,34 +493,35 @@ px_seek_back(px_pipeline_t *p, rd_kafka_message_t *msg)
     rd_kafka_topic_partition_list_destroy(list);
 }
 
-/* One message: a row for the batch, or a dead letter. */
+/* One message: a row for the batch being filled, or a dead letter. */
 static void
 px_handle_message(px_pipeline_t *p, rd_kafka_message_t *msg)
 {
     char             err[256];
+    px_wbatch_t     *b = p->fill;
     px_event_row_t  *row;
 
-    if (p->nrows == (size_t) p->cfg->batch_size) {
-        /* only while a full batch waits for ClickHouse: read it later */
+    if (b->nrows == b->cap) {
+        /* only while both batches wait for ClickHouse: read it later */
         px_seek_back(p, msg);
         return;
     }
 
     p->stats.consumed++;
 
-    if (px_offsets_track(&p->offsets, msg->partition, msg->offset) != 0) {
+    if (px_offsets_track(&b->offsets, msg->partition, msg->offset) != 0) {
         px_log(PX_LOG_ERROR, "consumer", "too many partitions");
     }
 
-    if (p->offsets.messages == 1) {
-        p->batch_start_ms = px_now_ms();
+    if (b->offsets.messages == 1) {
+        b->start_ms = px_now_ms();
     }
 
-    row = &p->rows[p->nrows];
+    row = &b->rows[b->nrows];
     if (px_event_row_parse(row, msg->payload, msg->len, err, sizeof(err))
         != 0)
     {
-        px_event_row_free(row);
+        px_event_row_reset(row);
         px_log(PX_LOG_WARN, "pipeline", "message %d/%lld dead-lettered: %s",
                (int) msg->partition, (long long) msg->offset, err);
         if (px_dlq_send(p->dlq, err, msg->key, msg->key_len, msg->payload,
@@ -639,16 +533,62 @@ px_handle_message(px_pipeline_t *p, rd_kafka_message_t *msg)
     }
 
     px_enrich_row(&p->enrich, row);
-    p->origins[p->nrows].partition = msg->partition;
-    p->origins[p->nrows].offset = msg->offset;
-    p->drop[p->nrows] = 0;
-    p->nrows++;
+    b->origins[b->nrows].partition = msg->partition;
+    b->origins[b->nrows].offset = msg->offset;
+    b->drop[b->nrows] = 0;
+    b->nrows++;
+}
+
+/* The batch being filled is due: full, or its oldest message has waited
+ * FLUSH_INTERVAL. */
+static int
+px_fill_due(px_pipeline_t *p, int64_t now)
+{
+    px_wbatch_t  *b = p->fill;
+
+    return b->offsets.messages > 0
+           && (b->nrows == b->cap
+               || now - b->start_ms >= p->cfg->flush_interval_ms);
+}
+
+/* Take back a finished batch; hand over the next when due.  While the
+ * inserter is stuck and the next batch is full, the partitions pause. */
+static void
+px_step(px_pipeline_t *p, int64_t now)
+{
+    px_wbatch_t  *b;
+
+    if (p->inflight != NULL) {
+        b = px_inserter_poll(p->inserter);
+        if (b != NULL) {
+            p->inflight = NULL;
+            (void) px_batch_returned(p, b);
+        }
+    }
+
+    if (p->inflight == NULL && px_fill_due(p, now)) {
+        px_hand_over(p);
+    }
+
+    px_set_paused(p, p->inflight != NULL && p->fill->nrows == p->fill->cap);
+}
+
+static void
+px_reload(px_pipeline_t *p)
+{
+    char  err[512];
+
+    if (px_enrich_reload(&p->enrich, p->cfg, err, sizeof(err)) != 0) {
+        px_log(PX_LOG_ERROR, "enrich", "reload failed, keeping the old data: "
+               "%s", err);
+    } else {
+        px_log(PX_LOG_INFO, "enrich", "reloaded");
+    }
 }
 
 int
 px_pipeline_run(px_pipeline_t *p, volatile sig_atomic_t *reload)
 {
-    char                 err[512];
     int64_t              now, due;
     int                  timeout;
     rd_kafka_message_t  *msg;
@@ -659,23 +599,18 @@ px_pipeline_run(px_pipeline_t *p, volatile sig_atomic_t *reload)
     while (!*p->stop) {
         if (*reload) {
             *reload = 0;
-            if (px_enrich_reload(&p->enrich, p->cfg, err, sizeof(err)) != 0) {
-                px_log(PX_LOG_ERROR, "enrich", "reload failed, keeping the "
-                       "old data: %s", err);
-            } else {
-                px_log(PX_LOG_INFO, "enrich", "reloaded");
-            }
+            px_reload(p);
         }
 
+        /* wake for the flush interval, and at least every 20 ms while a
+         * batch is with the inserter */
         now = px_now_ms();
-        if (p->paused) {
-            due = p->retry_at_ms;
-        } else if (p->offsets.messages > 0) {
-            due = p->batch_start_ms + p->cfg->flush_interval_ms;
-        } else {
-            due = now + 100;
+        due = p->fill->offsets.messages > 0
+              ? p->fill->start_ms + p->cfg->flush_interval_ms : now + 100;
+        if (p->inflight != NULL && due > now + 20) {
+            due = now + 20;
         }
-        timeout = due <= now ? 0 : (int) (due - now > 100 ? 100 : due - now);
+        timeout = due <= now ? 0 : (int) (due - now);
 
         msg = rd_kafka_consumer_poll(p->rk, timeout);
         if (msg != NULL) {
@@ -688,30 +623,16 @@ px_pipeline_run(px_pipeline_t *p, volatile sig_atomic_t *reload)
             rd_kafka_message_destroy(msg);
         }
 
-        now = px_now_ms();
-        if (p->paused) {
-            if (now >= p->retry_at_ms) {
-                (void) px_flush(p);
-            }
-        } else if (p->nrows >= (size_t) p->cfg->batch_size
-                   || (p->offsets.messages > 0
-                       && now - p->batch_start_ms
-                          >= p->cfg->flush_interval_ms))
-        {
-            (void) px_flush(p);
-        }
-
+        px_step(p, px_now_ms());
         px_publish(p, 0);
     }
 
-    px_log(PX_LOG_INFO, "pipeline", "stopping: flushing %zu messages",
-           p->offsets.messages);
+    px_log(PX_LOG_INFO, "pipeline", "stopping: storing %zu messages",
+           p->fill->offsets.messages
+           + (p->inflight ? p->inflight->offsets.messages : 0));
 
-    if (px_flush(p) != 0) {
-        px_log(PX_LOG_WARN, "pipeline", "last batch not stored: it will be "
-               "read again at the next start");
-    }
-
+    px_drain(p, px_now_ms() + PX_STOP_DEADLINE_MS);
+    px_publish(p, 1);
     return 0;
 }
 
@@ -733,18 +654,13 @@ px_pipeline_free(px_pipeline_t *p)
         rd_kafka_destroy(p->rk);
     }
 
-    if (p->rows != NULL) {
-        px_batch_clear(p);
-        free(p->rows);
-    }
-
-    free(p->origins);
-    free(p->drop);
+    /* the thread first: it uses the stage, ClickHouse and the DLQ */
+    px_inserter_free(p->inserter);
+    px_wbatch_free(&p->batches[0]);
+    px_wbatch_free(&p->batches[1]);
     px_session_stage_free(p->sessions);
-
     px_dlq_free(p->dlq);
     px_ch_free(p->ch);
     px_enrich_close(&p->enrich);
-    px_buf_free(&p->body);
     free(p);
 }

@@ -1,0 +1,423 @@
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "inserter.h"
+#include "log.h"
+
+#define PX_BACKOFF_MIN_MS  200
+#define PX_BACKOFF_MAX_MS  10000
+
+typedef enum {
+    PX_INS_IDLE = 0,
+    PX_INS_BUSY,        /* the thread works on batch */
+    PX_INS_DONE         /* batch is finished, waiting to be taken back */
+} px_ins_state_t;
+
+struct px_inserter_s {
+    pthread_t            thread;
+    pthread_mutex_t      lock;
+    pthread_cond_t       cond;
+    px_ins_state_t       state;
+    px_wbatch_t         *batch;
+    int64_t              give_up_at;    /* stop retrying after this */
+    int                  retrying;
+    int                  quit;
+
+    /* used by the thread only */
+    px_clickhouse_t     *ch;
+    px_session_stage_t  *sessions;
+    px_dlq_t            *dlq;
+    char                 table[512];
+    px_buf_t             body;
+};
+
+int64_t
+px_monotonic_ms(void)
+{
+    struct timespec  ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int
+px_wbatch_init(px_wbatch_t *b, size_t cap)
+{
+    memset(b, 0, sizeof(*b));
+    b->rows = calloc(cap, sizeof(px_event_row_t));
+    b->origins = calloc(cap, sizeof(px_stage_origin_t));
+    b->drop = calloc(cap, 1);
+    b->cap = cap;
+
+    if (b->rows == NULL || b->origins == NULL || b->drop == NULL) {
+        px_wbatch_free(b);
+        return -1;
+    }
+
+    return 0;
+}
+
+void
+px_wbatch_reset(px_wbatch_t *b)
+{
+    size_t  i;
+
+    for (i = 0; i < b->nrows; i++) {
+        px_event_row_reset(&b->rows[i]);
+    }
+
+    b->nrows = 0;
+    px_offsets_clear(&b->offsets);
+    b->stored = 0;
+    b->rows_stored = 0;
+    b->dead_lettered = 0;
+    b->clickhouse_errors = 0;
+    b->redis_errors = 0;
+    b->insert_ms = 0;
+}
+
+void
+px_wbatch_free(px_wbatch_t *b)
+{
+    size_t  i;
+
+    if (b->rows != NULL) {
+        for (i = 0; i < b->cap; i++) {
+            px_event_row_free(&b->rows[i]);
+        }
+    }
+
+    free(b->rows);
+    free(b->origins);
+    free(b->drop);
+    memset(b, 0, sizeof(*b));
+}
+
+/* Rows one at a time, after ClickHouse refused the batch: the refused ones
+ * go to the DLQ, the others are stored. */
+static px_ch_status_t
+px_ins_one_by_one(px_inserter_t *in, px_wbatch_t *b, int64_t inserted)
+{
+    char            err[512];
+    size_t          i;
+    px_ch_status_t  st;
+
+    for (i = 0; i < b->nrows; i++) {
+        if (b->drop[i]) {
+            continue;
+        }
+
+        in->body.len = 0;
+        if (px_event_row_json(&b->rows[i], inserted, &in->body) != 0) {
+            return PX_CH_RETRY;
+        }
+
+        st = px_ch_insert(in->ch, in->table, in->body.data, in->body.len,
+                          err, sizeof(err));
+        if (st == PX_CH_RETRY) {
+            return st;
+        }
+
+        if (st == PX_CH_REJECTED) {
+            px_log(PX_LOG_WARN, "clickhouse", "row refused, dead-lettered: "
+                   "%s", err);
+            if (px_dlq_send(in->dlq, err, b->rows[i].event_id,
+                            strlen(b->rows[i].event_id), in->body.data,
+                            in->body.len - 1, 1) != 0)
+            {
+                return PX_CH_RETRY;
+            }
+            b->dead_lettered++;
+
+        } else {
+            b->rows_stored++;
+        }
+    }
+
+    return PX_CH_OK;
+}
+
+/* One attempt at storing the batch.  0 when stored, -1 to retry. */
+static int
+px_ins_attempt(px_inserter_t *in, px_wbatch_t *b, int *staged)
+{
+    char            err[512];
+    size_t          i, kept;
+    int64_t         t0, inserted;
+    px_ch_status_t  st;
+
+    t0 = px_monotonic_ms();
+    inserted = (int64_t) time(NULL);
+
+    /* sessions and dedupe once: a retry gives the same answer anyway */
+    if (!*staged && b->nrows > 0) {
+        if (px_session_stage_run(in->sessions, b->rows, b->nrows, b->origins,
+                                 b->drop, err, sizeof(err)) != 0)
+        {
+            b->redis_errors++;
+            px_log(PX_LOG_WARN, "redis", "sessions/dedupe failed: %s", err);
+            return -1;
+        }
+        *staged = 1;
+    }
+
+    in->body.len = 0;
+    kept = 0;
+    for (i = 0; i < b->nrows; i++) {
+        if (b->drop[i]) {
+            continue;
+        }
+        if (px_event_row_json(&b->rows[i], inserted, &in->body) != 0) {
+            px_log(PX_LOG_ERROR, "pipeline", "out of memory building the "
+                   "insert");
+            return -1;
+        }
+        kept++;
+    }
+
+    b->rows_stored = 0;
+    st = PX_CH_OK;
+
+    if (kept > 0) {
+        st = px_ch_insert(in->ch, in->table, in->body.data, in->body.len,
+                          err, sizeof(err));
+        if (st == PX_CH_OK) {
+            b->rows_stored = kept;
+        } else {
+            b->clickhouse_errors++;
+            px_log(PX_LOG_WARN, "clickhouse", "insert of %zu rows failed: %s",
+                   kept, err);
+        }
+
+        if (st == PX_CH_REJECTED) {
+            st = px_ins_one_by_one(in, b, inserted);
+        }
+    }
+
+    if (st == PX_CH_OK && px_dlq_flush(in->dlq, 10000) != 0) {
+        px_log(PX_LOG_WARN, "dlq", "dead letters not acknowledged");
+        st = PX_CH_RETRY;
+    }
+
+    if (st != PX_CH_OK) {
+        return -1;
+    }
+
+    b->insert_ms = (double) (px_monotonic_ms() - t0);
+    return 0;
+}
+
+/* Store b, retrying with backoff until stored or past give_up_at. */
+static void
+px_ins_store(px_inserter_t *in, px_wbatch_t *b)
+{
+    int              staged = 0;
+    long             backoff = 0;
+    int64_t          wake;
+    struct timespec  ts;
+
+    for ( ;; ) {
+        if (px_ins_attempt(in, b, &staged) == 0) {
+            b->stored = 1;
+            return;
+        }
+
+        backoff = backoff == 0 ? PX_BACKOFF_MIN_MS
+                               : (backoff * 2 > PX_BACKOFF_MAX_MS
+                                  ? PX_BACKOFF_MAX_MS : backoff * 2);
+
+        pthread_mutex_lock(&in->lock);
+        in->retrying = 1;
+        wake = px_monotonic_ms() + backoff;
+
+        while (!in->quit && px_monotonic_ms() < wake
+               && px_monotonic_ms() < in->give_up_at)
+        {
+            clock_gettime(CLOCK_REALTIME, &ts);
+            ts.tv_nsec += 50 * 1000000L;
+            if (ts.tv_nsec >= 1000000000L) {
+                ts.tv_sec++;
+                ts.tv_nsec -= 1000000000L;
+            }
+            pthread_cond_timedwait(&in->cond, &in->lock, &ts);
+        }
+
+        if (in->quit || px_monotonic_ms() >= in->give_up_at) {
+            pthread_mutex_unlock(&in->lock);
+            px_log(PX_LOG_WARN, "pipeline", "giving up on a batch of %zu "
+                   "messages: it will be read again", b->offsets.messages);
+            return;
+        }
+
+        pthread_mutex_unlock(&in->lock);
+    }
+}
+
+static void *
+px_ins_thread(void *arg)
+{
+    px_inserter_t  *in = arg;
+    px_wbatch_t    *b;
+
+    pthread_mutex_lock(&in->lock);
+
+    for ( ;; ) {
+        while (in->state != PX_INS_BUSY && !in->quit) {
+            pthread_cond_wait(&in->cond, &in->lock);
+        }
+
+        if (in->state != PX_INS_BUSY) {
+            break;
+        }
+
+        b = in->batch;
+        pthread_mutex_unlock(&in->lock);
+
+        px_ins_store(in, b);
+
+        pthread_mutex_lock(&in->lock);
+        in->state = PX_INS_DONE;
+        in->retrying = 0;
+        pthread_cond_broadcast(&in->cond);
+    }
+
+    pthread_mutex_unlock(&in->lock);
+    return NULL;
+}
+
+px_inserter_t *
+px_inserter_new(px_clickhouse_t *ch, px_session_stage_t *sessions,
+    px_dlq_t *dlq, const char *table, char *err, size_t errlen)
+{
+    px_inserter_t  *in;
+
+    in = calloc(1, sizeof(*in));
+    if (in == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+
+    in->ch = ch;
+    in->sessions = sessions;
+    in->dlq = dlq;
+    in->give_up_at = INT64_MAX;
+    snprintf(in->table, sizeof(in->table), "%s", table);
+    px_buf_init(&in->body, NULL, 0);
+    pthread_mutex_init(&in->lock, NULL);
+    pthread_cond_init(&in->cond, NULL);
+
+    if (pthread_create(&in->thread, NULL, px_ins_thread, in) != 0) {
+        snprintf(err, errlen, "could not start the insert thread");
+        pthread_cond_destroy(&in->cond);
+        pthread_mutex_destroy(&in->lock);
+        free(in);
+        return NULL;
+    }
+
+    return in;
+}
+
+void
+px_inserter_submit(px_inserter_t *in, px_wbatch_t *b)
+{
+    pthread_mutex_lock(&in->lock);
+    in->batch = b;
+    in->give_up_at = INT64_MAX;
+    in->state = PX_INS_BUSY;
+    pthread_cond_broadcast(&in->cond);
+    pthread_mutex_unlock(&in->lock);
+}
+
+/* Take the finished batch back; the lock is held. */
+static px_wbatch_t *
+px_ins_take(px_inserter_t *in)
+{
+    px_wbatch_t  *b = in->batch;
+
+    in->batch = NULL;
+    in->state = PX_INS_IDLE;
+    return b;
+}
+
+px_wbatch_t *
+px_inserter_poll(px_inserter_t *in)
+{
+    px_wbatch_t  *b = NULL;
+
+    pthread_mutex_lock(&in->lock);
+    if (in->state == PX_INS_DONE) {
+        b = px_ins_take(in);
+    }
+    pthread_mutex_unlock(&in->lock);
+
+    return b;
+}
+
+px_wbatch_t *
+px_inserter_wait(px_inserter_t *in, int64_t deadline_ms)
+{
+    px_wbatch_t  *b = NULL;
+
+    pthread_mutex_lock(&in->lock);
+
+    if (in->state != PX_INS_IDLE) {
+        in->give_up_at = deadline_ms;
+        pthread_cond_broadcast(&in->cond);
+
+        while (in->state != PX_INS_DONE) {
+            pthread_cond_wait(&in->cond, &in->lock);
+        }
+
+        b = px_ins_take(in);
+    }
+
+    pthread_mutex_unlock(&in->lock);
+    return b;
+}
+
+int
+px_inserter_busy(px_inserter_t *in)
+{
+    int  busy;
+
+    pthread_mutex_lock(&in->lock);
+    busy = in->state != PX_INS_IDLE;
+    pthread_mutex_unlock(&in->lock);
+
+    return busy;
+}
+
+int
+px_inserter_retrying(px_inserter_t *in)
+{
+    int  r;
+
+    pthread_mutex_lock(&in->lock);
+    r = in->retrying;
+    pthread_mutex_unlock(&in->lock);
+
+    return r;
+}
+
+void
+px_inserter_free(px_inserter_t *in)
+{
+    if (in == NULL) {
+        return;
+    }
+
+    pthread_mutex_lock(&in->lock);
+    in->quit = 1;
+    pthread_cond_broadcast(&in->cond);
+    pthread_mutex_unlock(&in->lock);
+
+    pthread_join(in->thread, NULL);
+    pthread_cond_destroy(&in->cond);
+    pthread_mutex_destroy(&in->lock);
+    px_buf_free(&in->body);
+    free(in);
+}
