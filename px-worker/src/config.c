@@ -90,7 +90,7 @@ px_config_defaults(px_config_t *cfg)
     snprintf(cfg->uap_regexes, PX_CONFIG_STR,
              "/usr/share/uap-core/regexes.yaml");
     snprintf(cfg->log_level, PX_CONFIG_STR, "info");
-    cfg->batch_size = 1000;
+    cfg->batch_size = 5000;
     cfg->flush_interval_ms = 1000;
     cfg->ua_cache_size = 10000;
     cfg->session_timeout_s = 1800;

@@ -358,6 +358,36 @@ px_inserter_poll(px_inserter_t *in)
 }
 
 px_wbatch_t *
+px_inserter_poll_wait(px_inserter_t *in, int timeout_ms)
+{
+    px_wbatch_t      *b = NULL;
+    struct timespec   ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += timeout_ms / 1000;
+    ts.tv_nsec += (long) (timeout_ms % 1000) * 1000000L;
+    if (ts.tv_nsec >= 1000000000L) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000L;
+    }
+
+    pthread_mutex_lock(&in->lock);
+
+    while (in->state == PX_INS_BUSY) {
+        if (pthread_cond_timedwait(&in->cond, &in->lock, &ts) == ETIMEDOUT) {
+            break;
+        }
+    }
+
+    if (in->state == PX_INS_DONE) {
+        b = px_ins_take(in);
+    }
+
+    pthread_mutex_unlock(&in->lock);
+    return b;
+}
+
+px_wbatch_t *
 px_inserter_wait(px_inserter_t *in, int64_t deadline_ms)
 {
     px_wbatch_t  *b = NULL;

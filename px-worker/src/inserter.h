@@ -59,6 +59,9 @@ void px_inserter_submit(px_inserter_t *in, px_wbatch_t *b);
 /* The batch handed over, once finished (stored or given up), else NULL. */
 px_wbatch_t *px_inserter_poll(px_inserter_t *in);
 
+/* Like px_inserter_poll, waiting up to timeout_ms for it to finish. */
+px_wbatch_t *px_inserter_poll_wait(px_inserter_t *in, int timeout_ms);
+
 /* Wait for the batch handed over, retrying no later than deadline_ms
  * (monotonic; INT64_MAX: for ever).  Returns it (NULL when idle). */
 px_wbatch_t *px_inserter_wait(px_inserter_t *in, int64_t deadline_ms);

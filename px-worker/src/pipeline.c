@@ -342,7 +342,10 @@ px_consumer_new(px_pipeline_t *p, char *err, size_t errlen)
         || rd_kafka_conf_set(conf, "heartbeat.interval.ms", "1000", err,
                              errlen)
         || rd_kafka_conf_set(conf, "statistics.interval.ms", "5000", err,
-                             errlen))
+                             errlen)
+        /* prefetch: 16 MB is plenty ahead of the batches (default 64 MB) */
+        || rd_kafka_conf_set(conf, "queued.max.messages.kbytes", "16384",
+                             err, errlen))
     {
         rd_kafka_conf_destroy(conf);
         return NULL;
@@ -551,15 +554,23 @@ px_fill_due(px_pipeline_t *p, int64_t now)
                || now - b->start_ms >= p->cfg->flush_interval_ms);
 }
 
-/* Take back a finished batch; hand over the next when due.  While the
- * inserter is stuck and the next batch is full, the partitions pause. */
+/*
+ * Take back a finished batch; hand over the next when due.  With the next
+ * batch full already, wait for the inserter (up to a second at a time:
+ * librdkafka keeps the group session alive meanwhile); only while it is
+ * stuck retrying (ClickHouse or Redis down) are the partitions paused, as
+ * pausing drops what was prefetched.
+ */
 static void
 px_step(px_pipeline_t *p, int64_t now)
 {
     px_wbatch_t  *b;
+    int           full;
 
     if (p->inflight != NULL) {
-        b = px_inserter_poll(p->inserter);
+        full = p->fill->nrows == p->fill->cap;
+        b = full ? px_inserter_poll_wait(p->inserter, 1000)
+                 : px_inserter_poll(p->inserter);
         if (b != NULL) {
             p->inflight = NULL;
             (void) px_batch_returned(p, b);
@@ -570,7 +581,8 @@ px_step(px_pipeline_t *p, int64_t now)
         px_hand_over(p);
     }
 
-    px_set_paused(p, p->inflight != NULL && p->fill->nrows == p->fill->cap);
+    px_set_paused(p, p->inflight != NULL && p->fill->nrows == p->fill->cap
+                     && px_inserter_retrying(p->inserter));
 }
 
 static void
