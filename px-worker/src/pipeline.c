@@ -614,13 +614,14 @@ px_pipeline_run(px_pipeline_t *p, volatile sig_atomic_t *reload)
             px_reload(p);
         }
 
-        /* wake for the flush interval, and at least every 20 ms while a
-         * batch is with the inserter */
+        /* wake for the flush interval, at least every 100 ms (the status
+         * snapshot, the signals), every 20 ms while a batch is inserted */
         now = px_now_ms();
-        due = p->fill->offsets.messages > 0
-              ? p->fill->start_ms + p->cfg->flush_interval_ms : now + 100;
-        if (p->inflight != NULL && due > now + 20) {
-            due = now + 20;
+        due = now + (p->inflight != NULL ? 20 : 100);
+        if (p->fill->offsets.messages > 0
+            && p->fill->start_ms + p->cfg->flush_interval_ms < due)
+        {
+            due = p->fill->start_ms + p->cfg->flush_interval_ms;
         }
         timeout = due <= now ? 0 : (int) (due - now);
 
