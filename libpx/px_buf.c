@@ -78,8 +78,7 @@ px_buf_append_str(px_buf_t *b, const char *s)
     return px_buf_append(b, s, strlen(s));
 }
 
-/* Length of the well-formed UTF-8 sequence at s (1..4), or 0. */
-static size_t
+size_t
 px_utf8_seq_len(const unsigned char *s, size_t n)
 {
     size_t    len, i;
@@ -121,10 +120,9 @@ px_utf8_seq_len(const unsigned char *s, size_t n)
     return len;
 }
 
-/* Whether the 8 bytes at s can all go into a JSON string as they are:
- * none is a control character, '"', '\\' or non-ASCII.  (Exact: each test
- * is the "has a zero byte" / "has a byte less than n" bit trick.) */
-static int
+/* Exact: each test is the "has a zero byte" / "has a byte less than n"
+ * bit trick. */
+int
 px_json_plain8(const unsigned char *s)
 {
     const uint64_t  ones = 0x0101010101010101ULL;

@@ -34,6 +34,14 @@ int px_buf_append_json_str(px_buf_t *b, const char *s, size_t n);
 
 int px_buf_append_i64(px_buf_t *b, int64_t v);
 
+/* Length of the well-formed UTF-8 sequence at s (1..4; n >= 1 bytes
+ * there), or 0 when it is not one. */
+size_t px_utf8_seq_len(const unsigned char *s, size_t n);
+
+/* 1 when the 8 bytes at s can all go into a JSON string as they are: none
+ * is a control character, '"', '\\' or non-ASCII. */
+int px_json_plain8(const unsigned char *s);
+
 /* NUL-terminate without counting the NUL in len. */
 int px_buf_terminate(px_buf_t *b);
 

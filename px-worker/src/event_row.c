@@ -177,48 +177,6 @@ px_lit(px_parse_t *p, const char *s, size_t n)
     return 1;
 }
 
-/* Length of the well-formed UTF-8 sequence at s (1..4), or 0: the test
- * px_buf_append_json_str() makes (libpx/px_buf.c). */
-static size_t
-px_utf8_len(const unsigned char *s, size_t n)
-{
-    size_t    len, i;
-    uint32_t  cp;
-
-    if ((s[0] & 0xe0) == 0xc0) {
-        len = 2;
-        cp = s[0] & 0x1f;
-    } else if ((s[0] & 0xf0) == 0xe0) {
-        len = 3;
-        cp = s[0] & 0x0f;
-    } else if ((s[0] & 0xf8) == 0xf0) {
-        len = 4;
-        cp = s[0] & 0x07;
-    } else {
-        return 0;
-    }
-
-    if (len > n) {
-        return 0;
-    }
-
-    for (i = 1; i < len; i++) {
-        if ((s[i] & 0xc0) != 0x80) {
-            return 0;
-        }
-        cp = (cp << 6) | (s[i] & 0x3f);
-    }
-
-    if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800)
-        || (len == 4 && (cp < 0x10000 || cp > 0x10ffff))
-        || (cp >= 0xd800 && cp <= 0xdfff))
-    {
-        return 0;
-    }
-
-    return len;
-}
-
 /* 1 for the bytes a JSON string can hold as they are (in ASCII). */
 static const unsigned char  px_plain[256] = {
 #define PX_P16(v)  v, v, v, v, v, v, v, v, v, v, v, v, v, v, v, v
@@ -233,24 +191,6 @@ static const unsigned char  px_plain[256] = {
     PX_P16(0), PX_P16(0), PX_P16(0), PX_P16(0)
 #undef PX_P16
 };
-
-/* Whether the 8 bytes at s are all plain (as in libpx/px_buf.c). */
-static inline int
-px_plain8(const unsigned char *s)
-{
-    const uint64_t  ones = 0x0101010101010101ULL;
-    const uint64_t  high = 0x8080808080808080ULL;
-    uint64_t        x, q, bs;
-
-    memcpy(&x, s, 8);
-    q = x ^ (ones * '"');
-    bs = x ^ (ones * '\\');
-
-    return (((x - ones * 0x20) & ~x)
-            | ((q - ones) & ~q)
-            | ((bs - ones) & ~bs)
-            | x) & high ? 0 : 1;
-}
 
 /*
  * A string as it is inside the literal: the JSON string that
@@ -279,7 +219,7 @@ px_lit_str(px_parse_t *p, const unsigned char *s, size_t n)
     run = 0;
     i = 0;
     while (i < n) {
-        while (n - i >= 8 && px_plain8(s + i)) {
+        while (n - i >= 8 && px_json_plain8(s + i)) {
             i += 8;
         }
         if (i == n) {
@@ -293,7 +233,7 @@ px_lit_str(px_parse_t *p, const unsigned char *s, size_t n)
         }
 
         if (c >= 0x80) {
-            seq = px_utf8_len(s + i, n - i);
+            seq = px_utf8_seq_len(s + i, n - i);
             if (seq > 0) {
                 i += seq;
                 continue;
@@ -320,7 +260,9 @@ px_lit_str(px_parse_t *p, const unsigned char *s, size_t n)
             }
         }
 
-        if (!px_lit(p, (const char *) s + run, i - run) || !px_lit(p, e, elen)) {
+        if (!px_lit(p, (const char *) s + run, i - run)
+            || !px_lit(p, e, elen))
+        {
             return 0;
         }
         i++;
