@@ -30,22 +30,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 sys.path.insert(0, os.path.join(REPO, "tools"))
 
 from pxstack import DEMO_KEY, DEMO_PROJECT, Ports, ServiceError, Stack  # noqa: E402
-from pxstack.base import tail  # noqa: E402
-
-
-def wait_until(fn, timeout=30.0, interval=0.2, desc="condition"):
-    """Call fn until it returns a truthy value and return that value;
-    AssertionError naming desc (and fn's last value) after timeout."""
-    deadline = time.monotonic() + timeout
-    last = None
-    while True:
-        last = fn()
-        if last:
-            return last
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out after %.0fs waiting for %s (last: %r)"
-                                 % (timeout, desc, last))
-        time.sleep(interval)
+from pxstack.base import tail, wait_until  # noqa: E402
 
 
 class PX:

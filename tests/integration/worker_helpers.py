@@ -19,21 +19,7 @@ from collections import Counter
 import requests
 
 from pxstack import DEMO_KEY, DEMO_PROJECT
-
-
-def wait_until(fn, timeout=30.0, interval=0.2, desc="condition"):
-    """Call fn until it returns a truthy value and return that value;
-    AssertionError naming desc (and fn's last value) after timeout."""
-    deadline = time.monotonic() + timeout
-    last = None
-    while True:
-        last = fn()
-        if last:
-            return last
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out after %.0fs waiting for %s (last: %r)"
-                                 % (timeout, desc, last))
-        time.sleep(interval)
+from pxstack.base import wait_until
 
 
 def now_iso():

@@ -57,6 +57,21 @@ def free_port(host="127.0.0.1"):
     raise ServiceError("no free port found")
 
 
+def wait_until(fn, timeout=30.0, interval=0.2, desc="condition"):
+    """Call fn until it returns a truthy value and return that value;
+    AssertionError naming desc (and fn's last value) after timeout."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while True:
+        last = fn()
+        if last:
+            return last
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out after %.0fs waiting for %s (last: %r)"
+                                 % (timeout, desc, last))
+        time.sleep(interval)
+
+
 def tail(path, lines=30):
     """The last lines of a file as one string ('' when it does not exist)."""
     try:
