@@ -163,7 +163,8 @@ test-integration:
 # sanitizer report fails the run.
 ASAN_INTEGRATION ?= tests/integration/test_pipeline.py \
     tests/integration/test_module_errors.py tests/integration/test_auth.py \
-    tests/integration/test_api_errors.py tests/integration/test_health.py
+    tests/integration/test_api_errors.py tests/integration/test_health.py \
+    tests/integration/test_module_ack.py
 test-integration-asan:
 	PX_BUILD_DIR=build-asan python3 -m pytest -q $(ASAN_INTEGRATION)
 

@@ -7,6 +7,7 @@ The broker-down test stops the session's Kafka and restarts it in a
 finally block, then waits until the session stack carries events to
 ClickHouse again, so later tests find it healthy."""
 
+import socket
 import threading
 import time
 
@@ -184,3 +185,33 @@ def test_broker_down_gives_503_in_time_and_recovers(px, stack, ack_nginx, local_
                   desc="an event through the session stack after the restart")
     assert_no_crash(ack_nginx)
     assert_no_crash(local_nginx)
+
+
+def test_clients_that_leave_while_waiting_for_the_ack(px, ack_nginx):
+    """Clients that close their connection right after sending, while the
+    request waits for the broker: nginx neither crashes nor leaks, and the
+    events (already produced) still arrive, once."""
+    ids = []
+    for _ in range(40):
+        ev = px.event("gone_client", anonymous_id=uid("gone"))
+        ids.append(ev["event_id"])
+        body = envelope([ev]).encode()
+        req = (b"POST /api/v1/events/batch HTTP/1.1\r\nHost: localhost\r\n"
+               b"Authorization: Bearer " + px.key.encode() + b"\r\n"
+               b"Content-Type: application/json\r\n"
+               b"Content-Length: %d\r\n\r\n" % len(body)) + body
+        s = socket.create_connection(("127.0.0.1", ack_nginx.port), timeout=5)
+        s.sendall(req)
+        s.close()   # before the 202
+
+    # every request was read and produced: the events arrive, once each
+    counts = px.wait_until(
+        lambda: (lambda c: c if len(c) == len(ids) else None)(
+            counts_in_clickhouse(px, ids)),
+        timeout=60, desc="the events of the clients that left")
+    assert all(n == 1 for n in counts.values()), counts
+
+    status = px.get("/api/v1/events/queue/status", base=ack_nginx.url).json()
+    assert status["in_flight"]["total"] == 0, status
+    assert px.get("/health", base=ack_nginx.url).status_code == 200
+    assert_no_crash(ack_nginx)
