@@ -1,4 +1,4 @@
-#include <inttypes.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -226,14 +226,31 @@ px_buf_append_json_str(px_buf_t *b, const char *s, size_t n)
     return px_buf_append(b, "\"", 1);
 }
 
+char *
+px_i64_digits(char *end, int64_t v)
+{
+    uint64_t  m = v < 0 ? 0 - (uint64_t) v : (uint64_t) v;
+
+    do {
+        *--end = (char) ('0' + m % 10);
+        m /= 10;
+    } while (m != 0);
+
+    if (v < 0) {
+        *--end = '-';
+    }
+
+    return end;
+}
+
 int
 px_buf_append_i64(px_buf_t *b, int64_t v)
 {
-    char  tmp[24];
-    int   n;
+    char   tmp[PX_I64_DIGITS_MAX];
+    char  *s;
 
-    n = snprintf(tmp, sizeof(tmp), "%" PRId64, v);
-    return px_buf_append(b, tmp, (size_t) n);
+    s = px_i64_digits(tmp + sizeof(tmp), v);
+    return px_buf_append(b, s, (size_t) (tmp + sizeof(tmp) - s));
 }
 
 int

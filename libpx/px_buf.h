@@ -34,6 +34,12 @@ int px_buf_append_json_str(px_buf_t *b, const char *s, size_t n);
 
 int px_buf_append_i64(px_buf_t *b, int64_t v);
 
+#define PX_I64_DIGITS_MAX  24
+
+/* Write v in decimal so that it ends at end (PX_I64_DIGITS_MAX bytes of
+ * room before it); returns where it starts. */
+char *px_i64_digits(char *end, int64_t v);
+
 /* Length of the well-formed UTF-8 sequence at s (1..4; n >= 1 bytes
  * there), or 0 when it is not one. */
 size_t px_utf8_seq_len(const unsigned char *s, size_t n);
