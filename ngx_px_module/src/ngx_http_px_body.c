@@ -28,8 +28,6 @@ static ngx_int_t ngx_http_px_body_start(ngx_http_px_body_t *pb, u_char *p,
     size_t len);
 static ngx_int_t ngx_http_px_body_decoded(ngx_http_px_body_t *pb, u_char *p,
     size_t len);
-static ngx_int_t ngx_http_px_body_fail(ngx_http_px_body_t *pb,
-    ngx_uint_t status, const char *code, const char *message);
 static ngx_int_t ngx_http_px_body_batch_error(ngx_http_px_body_t *pb);
 
 static int
@@ -64,7 +62,7 @@ ngx_http_px_body_parse(ngx_http_request_t *r, ngx_http_px_loc_conf_t *plcf,
     pb.parser = px_batch_parser_new(&plcf->limits, NULL, batch);
     if (pb.parser == NULL) {
         ngx_memzero(batch, sizeof(*batch));
-        return ngx_http_px_body_fail(&pb, NGX_HTTP_INTERNAL_SERVER_ERROR,
+        return ngx_http_px_fail(pb.err, NGX_HTTP_INTERNAL_SERVER_ERROR,
                                      "internal_error", "out of memory");
     }
 
@@ -85,7 +83,7 @@ ngx_http_px_body_parse(ngx_http_request_t *r, ngx_http_px_loc_conf_t *plcf,
         if (chunk == NULL) {
             chunk = ngx_palloc(r->pool, NGX_HTTP_PX_FILE_CHUNK);
             if (chunk == NULL) {
-                rc = ngx_http_px_body_fail(&pb,
+                rc = ngx_http_px_fail(pb.err,
                                            NGX_HTTP_INTERNAL_SERVER_ERROR,
                                            "internal_error", "out of memory");
                 break;
@@ -97,7 +95,7 @@ ngx_http_px_body_parse(ngx_http_request_t *r, ngx_http_px_loc_conf_t *plcf,
                               ngx_min(NGX_HTTP_PX_FILE_CHUNK,
                                       (size_t) (b->file_last - off)), off);
             if (n <= 0) {
-                rc = ngx_http_px_body_fail(&pb,
+                rc = ngx_http_px_fail(pb.err,
                                            NGX_HTTP_INTERNAL_SERVER_ERROR,
                                            "internal_error",
                                            "could not read the body");
@@ -116,14 +114,14 @@ ngx_http_px_body_parse(ngx_http_request_t *r, ngx_http_px_loc_conf_t *plcf,
     }
 
     if (rc == NGX_OK && pb.raw == 0) {
-        rc = ngx_http_px_body_fail(&pb, NGX_HTTP_BAD_REQUEST, "empty_body",
+        rc = ngx_http_px_fail(pb.err, NGX_HTTP_BAD_REQUEST, "empty_body",
                                    "the request has no body");
     }
 
     if (rc == NGX_OK && pb.gzip == 1
         && px_inflate_finish(&pb.inflate) != PX_INFLATE_OK)
     {
-        rc = ngx_http_px_body_fail(&pb, NGX_HTTP_BAD_REQUEST, "invalid_gzip",
+        rc = ngx_http_px_fail(pb.err, NGX_HTTP_BAD_REQUEST, "invalid_gzip",
                                    "the gzip body is truncated");
     }
 
@@ -147,7 +145,7 @@ ngx_http_px_body_start(ngx_http_px_body_t *pb, u_char *p, size_t len)
     pb->gzip = px_inflate_is_gzip(p, len);
 
     if (pb->gzip_header && !pb->gzip) {
-        return ngx_http_px_body_fail(pb, NGX_HTTP_BAD_REQUEST,
+        return ngx_http_px_fail(pb->err, NGX_HTTP_BAD_REQUEST,
                                      "content_encoding_mismatch",
                                      "Content-Encoding is gzip but the body "
                                      "is not gzip");
@@ -158,7 +156,7 @@ ngx_http_px_body_start(ngx_http_px_body_t *pb, u_char *p, size_t len)
                             NULL) != 0)
     {
         pb->gzip = 0;
-        return ngx_http_px_body_fail(pb, NGX_HTTP_INTERNAL_SERVER_ERROR,
+        return ngx_http_px_fail(pb->err, NGX_HTTP_INTERNAL_SERVER_ERROR,
                                      "internal_error", "out of memory");
     }
 
@@ -174,7 +172,7 @@ ngx_http_px_body_feed(ngx_http_px_body_t *pb, u_char *p, size_t len)
 
     pb->raw += len;
     if (pb->raw > pb->max_body) {
-        return ngx_http_px_body_fail(pb, NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
+        return ngx_http_px_fail(pb->err, NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
                                      "body_too_large",
                                      "the body is over the size limit");
     }
@@ -212,7 +210,7 @@ ngx_http_px_body_decoded(ngx_http_px_body_t *pb, u_char *p, size_t len)
 
     if (!pb->gzip) {
         if (pb->raw > pb->max_inflated) {
-            return ngx_http_px_body_fail(pb,
+            return ngx_http_px_fail(pb->err,
                                          NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
                                          "body_too_large",
                                          "the body is over the size limit");
@@ -229,14 +227,14 @@ ngx_http_px_body_decoded(ngx_http_px_body_t *pb, u_char *p, size_t len)
     case PX_INFLATE_ERR_SINK:
         return ngx_http_px_body_batch_error(pb);
     case PX_INFLATE_ERR_TOO_LARGE:
-        return ngx_http_px_body_fail(pb, NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
+        return ngx_http_px_fail(pb->err, NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
                                      "inflated_body_too_large",
                                      "the body inflates past the limit");
     case PX_INFLATE_ERR_NOMEM:
-        return ngx_http_px_body_fail(pb, NGX_HTTP_INTERNAL_SERVER_ERROR,
+        return ngx_http_px_fail(pb->err, NGX_HTTP_INTERNAL_SERVER_ERROR,
                                      "internal_error", "out of memory");
     default:
-        return ngx_http_px_body_fail(pb, NGX_HTTP_BAD_REQUEST, "invalid_gzip",
+        return ngx_http_px_fail(pb->err, NGX_HTTP_BAD_REQUEST, "invalid_gzip",
                                      "the gzip body is corrupt");
     }
 }
@@ -263,17 +261,7 @@ ngx_http_px_body_batch_error(ngx_http_px_body_t *pb)
                 (u_char *) px_batch_error_message(pb->parser),
                 sizeof(pb->err->buf));
 
-    return ngx_http_px_body_fail(pb, status,
+    return ngx_http_px_fail(pb->err, status,
                                  px_batch_status_code(pb->batch_status),
                                  pb->err->buf);
-}
-
-static ngx_int_t
-ngx_http_px_body_fail(ngx_http_px_body_t *pb, ngx_uint_t status,
-    const char *code, const char *message)
-{
-    pb->err->status = status;
-    pb->err->code = code;
-    pb->err->message = message;
-    return NGX_ERROR;
 }

@@ -12,13 +12,8 @@
 
 #include "px_batch.h"
 #include "ngx_http_px_module.h"
+#include "ngx_http_px_reply.h"
 
-typedef struct {
-    ngx_uint_t   status;        /* HTTP status of the error */
-    const char  *code;          /* {"error":code, */
-    const char  *message;       /*  "message":message} */
-    char         buf[160];      /* message storage when not static */
-} ngx_http_px_error_t;
 
 /* Parse the whole body into batch (the caller frees it).  gzip_header: the
  * request said Content-Encoding: gzip.  NGX_OK, or NGX_ERROR with err

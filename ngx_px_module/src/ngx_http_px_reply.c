@@ -116,3 +116,13 @@ ngx_http_px_add_header_num(ngx_http_request_t *r, const char *name,
     v.len = ngx_sprintf(v.data, "%i", value) - v.data;
     return ngx_http_px_add_header(r, name, &v);
 }
+
+ngx_int_t
+ngx_http_px_fail(ngx_http_px_error_t *err, ngx_uint_t status,
+    const char *code, const char *message)
+{
+    err->status = status;
+    err->code = code;
+    err->message = message;
+    return NGX_ERROR;
+}

@@ -8,6 +8,19 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
+/* An error found on the way, for the caller to send. */
+typedef struct {
+    ngx_uint_t   status;        /* HTTP status of the error */
+    const char  *code;          /* {"error":code, */
+    const char  *message;       /*  "message":message} */
+    char         buf[160];      /* message storage when not static */
+} ngx_http_px_error_t;
+
+/* Record an error in err; returns NGX_ERROR (nonzero), so it can stand in
+ * a condition. */
+ngx_int_t ngx_http_px_fail(ngx_http_px_error_t *err, ngx_uint_t status,
+    const char *code, const char *message);
+
 /* Send status with a JSON body (copied into the request pool).  Returns
  * what the output filter returned, for ngx_http_finalize_request(). */
 ngx_int_t ngx_http_px_send_json(ngx_http_request_t *r, ngx_uint_t status,

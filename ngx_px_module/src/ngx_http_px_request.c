@@ -1,0 +1,244 @@
+/*
+ * What a batch request says before its body is read: its key, project and
+ * origin, its content type and encoding; CORS.
+ */
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_http_px_module.h"
+#include "ngx_http_px_keys.h"
+#include "ngx_http_px_reply.h"
+#include "ngx_http_px_request.h"
+
+/* Key from Authorization: Bearer, X-PX-API-Key or ?api_key=; project from
+ * X-PX-Project-ID or ?project_id= (else the key's own). */
+ngx_int_t
+ngx_http_px_request_auth(ngx_http_request_t *r, ngx_http_px_key_t **key,
+    ngx_http_px_error_t *err)
+{
+    ngx_str_t                 k, project, origin;
+    ngx_table_elt_t          *h;
+    ngx_http_px_main_conf_t  *pmcf;
+
+    pmcf = ngx_http_get_module_main_conf(r, ngx_http_px_module);
+
+    ngx_str_null(&k);
+    h = r->headers_in.authorization;
+    if (h != NULL && h->value.len > 7
+        && ngx_strncasecmp(h->value.data, (u_char *) "Bearer ", 7) == 0)
+    {
+        k.data = h->value.data + 7;
+        k.len = h->value.len - 7;
+
+    } else if ((h = ngx_http_px_header(r, "x-px-api-key")) != NULL) {
+        k = h->value;
+
+    } else if (ngx_http_arg(r, (u_char *) "api_key", 7, &k) != NGX_OK) {
+        ngx_str_null(&k);
+    }
+
+    if (k.len == 0) {
+        return ngx_http_px_fail(err, NGX_HTTP_UNAUTHORIZED,
+                                "missing_api_key",
+                                "send the key in Authorization: Bearer,"
+                                " X-PX-API-Key or ?api_key=");
+    }
+
+    *key = ngx_http_px_keys_find(pmcf->keys, &k);
+    if (*key == NULL) {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "px: unknown api key from %V", &r->connection->addr_text);
+        return ngx_http_px_fail(err, NGX_HTTP_UNAUTHORIZED,
+                                "invalid_api_key", "unknown API key");
+    }
+
+    if ((h = ngx_http_px_header(r, "x-px-project-id")) != NULL) {
+        project = h->value;
+    } else if (ngx_http_arg(r, (u_char *) "project_id", 10, &project)
+               != NGX_OK)
+    {
+        project = (*key)->project;
+    }
+
+    if (project.len != (*key)->project.len
+        || ngx_strncmp(project.data, (*key)->project.data, project.len) != 0)
+    {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "px: key %*s is not valid for the project asked for",
+                      (size_t) NGX_HTTP_PX_KEY_ID_LEN, (*key)->id);
+        return ngx_http_px_fail(err, NGX_HTTP_FORBIDDEN,
+                                "project_mismatch",
+                                "the key is not valid for this project");
+    }
+
+    if ((h = ngx_http_px_header(r, "origin")) != NULL) {
+        origin = h->value;
+        if (!ngx_http_px_key_origin_allowed(*key, &origin)) {
+            return ngx_http_px_fail(err, NGX_HTTP_FORBIDDEN,
+                                          "origin_not_allowed",
+                                          "the key is not valid for this "
+                                          "origin");
+        }
+    }
+
+    return NGX_OK;
+}
+
+/* application/json or text/plain (sendBeacon); identity or gzip. */
+ngx_int_t
+ngx_http_px_request_type(ngx_http_request_t *r, ngx_uint_t *gzip,
+    ngx_http_px_error_t *err)
+{
+    size_t            len;
+    u_char           *p;
+    ngx_table_elt_t  *h;
+
+    h = r->headers_in.content_type;
+    if (h != NULL) {
+        p = ngx_strlchr(h->value.data, h->value.data + h->value.len, ';');
+        len = (p != NULL ? p : h->value.data + h->value.len) - h->value.data;
+        while (len > 0 && h->value.data[len - 1] == ' ') {
+            len--;
+        }
+
+        if (!(len == 16 && ngx_strncasecmp(h->value.data,
+                                     (u_char *) "application/json", 16) == 0)
+            && !(len == 10 && ngx_strncasecmp(h->value.data,
+                                           (u_char *) "text/plain", 10) == 0))
+        {
+            return ngx_http_px_fail(err,
+                                NGX_HTTP_UNSUPPORTED_MEDIA_TYPE,
+                                          "unsupported_media_type",
+                                          "send application/json or "
+                                          "text/plain");
+        }
+    }
+
+    *gzip = 0;
+    h = ngx_http_px_header(r, "content-encoding");
+    if (h == NULL || (h->value.len == 8
+                      && ngx_strncasecmp(h->value.data, (u_char *) "identity",
+                                         8) == 0))
+    {
+        return NGX_OK;
+    }
+
+    if (h->value.len == 4
+        && ngx_strncasecmp(h->value.data, (u_char *) "gzip", 4) == 0)
+    {
+        *gzip = 1;
+        return NGX_OK;
+    }
+
+    return ngx_http_px_fail(err, NGX_HTTP_UNSUPPORTED_MEDIA_TYPE,
+                                  "unsupported_encoding",
+                                  "Content-Encoding must be gzip or identity");
+}
+
+/* CORS for the allowed origins (px_cors_origins); preflight answered 204. */
+ngx_int_t
+ngx_http_px_request_cors(ngx_http_request_t *r, ngx_uint_t preflight)
+{
+    ngx_str_t                *o, origin;
+    ngx_uint_t                i, allowed;
+    ngx_table_elt_t          *h;
+    ngx_http_px_loc_conf_t   *plcf;
+
+    static ngx_str_t  methods = ngx_string("POST, OPTIONS");
+    static ngx_str_t  headers = ngx_string("Content-Type, Content-Encoding, "
+                                           "Authorization, X-PX-API-Key, "
+                                           "X-PX-Project-ID");
+    static ngx_str_t  max_age = ngx_string("86400");
+    static ngx_str_t  expose = ngx_string("Retry-After, X-RateLimit-Limit, "
+                                          "X-RateLimit-Remaining, "
+                                          "X-RateLimit-Reset");
+    static ngx_str_t  vary = ngx_string("Origin");
+
+    plcf = ngx_http_get_module_loc_conf(r, ngx_http_px_module);
+    h = ngx_http_px_header(r, "origin");
+    allowed = 0;
+
+    if (h != NULL && plcf->cors_origins != NULL) {
+        o = plcf->cors_origins->elts;
+        for (i = 0; i < plcf->cors_origins->nelts; i++) {
+            if ((o[i].len == 1 && o[i].data[0] == '*')
+                || (o[i].len == h->value.len
+                    && ngx_strncasecmp(o[i].data, h->value.data, o[i].len)
+                       == 0))
+            {
+                allowed = 1;
+                break;
+            }
+        }
+    }
+
+    if (allowed) {
+        origin = h->value;
+        if (ngx_http_px_add_header(r, "Access-Control-Allow-Origin", &origin)
+            != NGX_OK
+            || ngx_http_px_add_header(r, "Vary", &vary) != NGX_OK
+            || ngx_http_px_add_header(r, "Access-Control-Expose-Headers",
+                                      &expose) != NGX_OK)
+        {
+            return preflight ? NGX_HTTP_INTERNAL_SERVER_ERROR : NGX_ERROR;
+        }
+    }
+
+    if (!preflight) {
+        return NGX_OK;
+    }
+
+    if (ngx_http_discard_request_body(r) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (!allowed) {
+        return ngx_http_px_send_error(r, NGX_HTTP_FORBIDDEN,
+                                "origin_not_allowed",
+                                      "this origin may not send events");
+    }
+
+    if (ngx_http_px_add_header(r, "Access-Control-Allow-Methods", &methods)
+        != NGX_OK
+        || ngx_http_px_add_header(r, "Access-Control-Allow-Headers", &headers)
+           != NGX_OK
+        || ngx_http_px_add_header(r, "Access-Control-Max-Age", &max_age)
+           != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_http_px_send_json(r, NGX_HTTP_NO_CONTENT, NULL, 0);
+}
+
+ngx_table_elt_t *
+ngx_http_px_header(ngx_http_request_t *r, const char *lowcase_name)
+{
+    size_t            len;
+    ngx_uint_t        i;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h;
+
+    len = ngx_strlen(lowcase_name);
+    part = &r->headers_in.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */; i++) {
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                return NULL;
+            }
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (h[i].key.len == len
+            && ngx_strncasecmp(h[i].key.data, (u_char *) lowcase_name, len)
+               == 0)
+        {
+            return &h[i];
+        }
+    }
+}

@@ -1,0 +1,36 @@
+/*
+ * What a batch request says before its body is read: its key (from
+ * Authorization: Bearer, X-PX-API-Key or ?api_key=), project
+ * (X-PX-Project-ID or ?project_id=, default the key's) and origin, its
+ * content type and encoding; and CORS for px_cors_origins.
+ */
+#ifndef NGX_HTTP_PX_REQUEST_H
+#define NGX_HTTP_PX_REQUEST_H
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_http_px_module.h"
+#include "ngx_http_px_reply.h"
+
+/* The request's key, valid for the project and origin asked for.  NGX_OK,
+ * or NGX_ERROR with err filled in (401, 403). */
+ngx_int_t ngx_http_px_request_auth(ngx_http_request_t *r,
+    ngx_http_px_key_t **key, ngx_http_px_error_t *err);
+
+/* application/json or text/plain; identity or gzip (*gzip set).  NGX_OK,
+ * or NGX_ERROR with err filled in (415). */
+ngx_int_t ngx_http_px_request_type(ngx_http_request_t *r, ngx_uint_t *gzip,
+    ngx_http_px_error_t *err);
+
+/* CORS headers for an allowed Origin; with preflight, the whole answer
+ * (204, or 403 for another origin), its result returned. */
+ngx_int_t ngx_http_px_request_cors(ngx_http_request_t *r,
+    ngx_uint_t preflight);
+
+/* The request header of that (lowercase) name, or NULL. */
+ngx_table_elt_t *ngx_http_px_header(ngx_http_request_t *r,
+    const char *lowcase_name);
+
+#endif
