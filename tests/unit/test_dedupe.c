@@ -14,18 +14,7 @@
 #include "dedupe.h"
 #include "session.h"
 
-typedef struct {
-    pid_t  pid;
-    int    port;
-    char   dir[64];
-    char   url[64];
-} px_test_redis_t;
-
-int px_test_redis_start(px_test_redis_t *srv);
-void px_test_redis_stop(px_test_redis_t *srv);
-void px_test_redis_kill(px_test_redis_t *srv);
-redisReply *px_test_redis_cmd(const px_test_redis_t *srv, const char *fmt,
-    ...);
+#include "px_test_redis.h"
 
 #define N   32
 #define T0  1700000000000LL

@@ -34,20 +34,7 @@
 
 /* ---- the redis-server fixture (also used by test_dedupe.c) ------------ */
 
-typedef struct {
-    pid_t  pid;
-    int    port;
-    char   dir[64];
-    char   url[64];
-} px_test_redis_t;
-
-int px_test_redis_start(px_test_redis_t *srv);
-int px_test_redis_spawn(px_test_redis_t *srv);
-void px_test_redis_kill(px_test_redis_t *srv);
-void px_test_redis_stop(px_test_redis_t *srv);
-redisReply *px_test_redis_cmd(const px_test_redis_t *srv, const char *fmt,
-    ...);
-long long px_test_redis_cmdstat(const px_test_redis_t *srv, const char *cmd);
+#include "px_test_redis.h"
 
 static int
 free_port(void)
