@@ -51,7 +51,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 sys.path.insert(0, os.path.join(REPO, "tools"))
 
-from pxstack.base import free_port  # noqa: E402
+from pxstack.base import free_port, prometheus_values  # noqa: E402
 from pxstack.stack import Ports, Stack, default_geoip_dir  # noqa: E402
 from pxstack.worker import Worker  # noqa: E402
 
@@ -255,20 +255,11 @@ def proc_kb(pid, field):
 
 def metrics(url):
     """{name{labels}: value} from a Prometheus text page ({} on error)."""
-    out = {}
     try:
         with urllib.request.urlopen(url + "/metrics", timeout=3) as r:
-            text = r.read().decode()
+            return prometheus_values(r.read().decode())
     except OSError:
-        return out
-    for line in text.splitlines():
-        if line and not line.startswith("#"):
-            k, _, v = line.rpartition(" ")
-            try:
-                out[k] = float(v)
-            except ValueError:
-                pass
-    return out
+        return {}
 
 
 def ch_count(stack, db, table="events"):

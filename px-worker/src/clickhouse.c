@@ -15,7 +15,6 @@ struct px_clickhouse_s {
     char      userpwd[1024];
     long      timeout_ms;
     px_buf_t  gz;               /* reused compressed body */
-    size_t    last_body;
 };
 
 px_clickhouse_t *
@@ -266,12 +265,5 @@ px_ch_insert(px_clickhouse_t *ch, const char *table, const char *rows,
         return PX_CH_RETRY;
     }
 
-    ch->last_body = ch->gz.len;
     return px_ch_post(ch, url, ch->gz.data, ch->gz.len, 1, NULL, err, errlen);
-}
-
-size_t
-px_ch_last_body_bytes(const px_clickhouse_t *ch)
-{
-    return ch->last_body;
 }

@@ -37,7 +37,4 @@ px_ch_status_t px_ch_insert(px_clickhouse_t *ch, const char *table,
  * too many queries, memory). */
 int px_ch_transient(const char *err);
 
-/* Last insert's sizes, for metrics and the bench. */
-size_t px_ch_last_body_bytes(const px_clickhouse_t *ch);
-
 #endif

@@ -410,18 +410,6 @@ px_inserter_wait(px_inserter_t *in, int64_t deadline_ms)
 }
 
 int
-px_inserter_busy(px_inserter_t *in)
-{
-    int  busy;
-
-    pthread_mutex_lock(&in->lock);
-    busy = in->state != PX_INS_IDLE;
-    pthread_mutex_unlock(&in->lock);
-
-    return busy;
-}
-
-int
 px_inserter_retrying(px_inserter_t *in)
 {
     int  r;

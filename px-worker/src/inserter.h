@@ -66,9 +66,6 @@ px_wbatch_t *px_inserter_poll_wait(px_inserter_t *in, int timeout_ms);
  * (monotonic; INT64_MAX: for ever).  Returns it (NULL when idle). */
 px_wbatch_t *px_inserter_wait(px_inserter_t *in, int64_t deadline_ms);
 
-/* 1 while a batch is handed over and not yet returned. */
-int px_inserter_busy(px_inserter_t *in);
-
 /* 1 while the batch in hand has failed at least once (ClickHouse or Redis
  * down): the worker is degraded. */
 int px_inserter_retrying(px_inserter_t *in);

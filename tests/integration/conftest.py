@@ -122,15 +122,8 @@ class PX:
     # -- Kafka -----------------------------------------------------------------------
 
     def kafka_messages(self, topic="px.events.raw", timeout=30):
-        """Every message now in topic (all partitions, from the beginning),
-        as kcat -J dicts: topic, partition, offset, key, payload, ..."""
-        r = subprocess.run(
-            ["kcat", "-C", "-b", self.stack.kafka.bootstrap, "-t", topic,
-             "-o", "beginning", "-e", "-J", "-q"],
-            capture_output=True, timeout=timeout)
-        assert r.returncode == 0, "kcat failed: %s" % r.stderr.decode(errors="replace")
-        return [json.loads(line) for line in r.stdout.decode().splitlines()
-                if line.strip()]
+        """Every message now in topic, as kcat -J dicts (Kafka.messages)."""
+        return self.stack.kafka.messages(topic, timeout)
 
     def kafka_payloads_with(self, needle, topic="px.events.raw"):
         """Messages of topic whose payload contains needle."""
@@ -151,9 +144,11 @@ class PX:
         return tail(os.path.join(self.stack.logs_dir, name), lines)
 
 
-@pytest.fixture(scope="session")
-def stack(tmp_path_factory):
-    root = str(tmp_path_factory.mktemp("pxstack"))
+def serve_stack(tmp_path_factory, name, label):
+    """A whole stack on free ports in a new temp dir, for a fixture to yield
+    from: fails (never skips) when it cannot start; stopped afterwards (left
+    running with PX_KEEP_STACK=1); any sanitizer report fails the run."""
+    root = str(tmp_path_factory.mktemp(name))
     s = Stack(root, ports=Ports.free())
     t0 = time.monotonic()
     error = None
@@ -163,21 +158,27 @@ def stack(tmp_path_factory):
         error = str(e)
     if error is not None:
         s.down()
-        pytest.fail("the PX stack did not start (logs in %s/logs):\n%s"
-                    % (root, error), pytrace=False)
-    sys.stderr.write("\npxstack: stack up in %.1fs in %s\n" % (time.monotonic() - t0, root))
+        pytest.fail("the %s did not start (logs in %s/logs):\n%s"
+                    % (label, root, error), pytrace=False)
+    sys.stderr.write("\npxstack: %s up in %.1fs in %s\n"
+                     % (label, time.monotonic() - t0, root))
     try:
         yield s
     finally:
         if os.environ.get("PX_KEEP_STACK") == "1":
-            sys.stderr.write("\npxstack: left running in %s (python3 tools/pxstack "
-                             "down --dir %s)\n" % (root, root))
+            sys.stderr.write("\npxstack: %s left running in %s (python3 "
+                             "tools/pxstack down --dir %s)\n" % (label, root, root))
         else:
             s.down()
     reports = s.sanitizer_reports()
     if reports:
         pytest.fail("sanitizer reports:\n" + "\n".join(
             "--- %s ---\n%s" % (p, text[-4000:]) for p, text in reports), pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory):
+    yield from serve_stack(tmp_path_factory, "pxstack", "PX stack")
 
 
 @pytest.fixture

@@ -26,33 +26,12 @@ import requests
 
 from worker_helpers import (Client, Sender, assert_exactly_once, stage_counts,
                             tag, wait_until)
-from pxstack import Ports, ServiceError, Stack  # conftest put tools/ on sys.path
+from conftest import serve_stack
 
 
 @pytest.fixture(scope="module")
 def fstack(tmp_path_factory):
-    root = str(tmp_path_factory.mktemp("pxfail"))
-    s = Stack(root, ports=Ports.free())
-    t0 = time.monotonic()
-    try:
-        s.up(timeout=float(os.environ.get("PX_STACK_TIMEOUT", "180")))
-    except ServiceError as e:
-        s.down()
-        pytest.fail("the failure-test stack did not start (logs in %s/logs):\n%s"
-                    % (root, e), pytrace=False)
-    sys.stderr.write("\npxstack: failure-test stack up in %.1fs in %s\n"
-                     % (time.monotonic() - t0, root))
-    try:
-        yield s
-    finally:
-        if os.environ.get("PX_KEEP_STACK") == "1":
-            sys.stderr.write("\npxstack: failure-test stack left running in %s\n" % root)
-        else:
-            s.down()
-    reports = s.sanitizer_reports()
-    if reports:
-        pytest.fail("sanitizer reports:\n" + "\n".join(
-            "--- %s ---\n%s" % (p, text[-4000:]) for p, text in reports), pytrace=False)
+    yield from serve_stack(tmp_path_factory, "pxfail", "failure-test stack")
 
 
 def restore(stack):

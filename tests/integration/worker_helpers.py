@@ -19,7 +19,7 @@ from collections import Counter
 import requests
 
 from pxstack import DEMO_KEY, DEMO_PROJECT
-from pxstack.base import wait_until
+from pxstack.base import prometheus_values, wait_until
 
 
 def now_iso():
@@ -93,15 +93,7 @@ class Client:
             text = requests.get(worker.health_url + "/metrics", timeout=2).text
         except requests.RequestException:
             return {}
-        out = {}
-        for line in text.splitlines():
-            if line and not line.startswith("#"):
-                name, _, value = line.rpartition(" ")
-                try:
-                    out[name] = float(value)
-                except ValueError:
-                    pass
-        return out
+        return prometheus_values(text)
 
     @staticmethod
     def rss_mb(pid):
@@ -122,13 +114,7 @@ class Client:
     # -- Kafka ------------------------------------------------------------------------
 
     def kafka_messages(self, topic, timeout=30):
-        r = subprocess.run(
-            ["kcat", "-C", "-b", self.stack.kafka.bootstrap, "-t", topic,
-             "-o", "beginning", "-e", "-J", "-q"],
-            capture_output=True, timeout=timeout)
-        assert r.returncode == 0, "kcat failed: %s" % r.stderr.decode(errors="replace")
-        return [json.loads(line) for line in r.stdout.decode().splitlines()
-                if line.strip()]
+        return self.stack.kafka.messages(topic, timeout)
 
     def kafka_produce(self, topic, payload, partition=None, key=None):
         """One message straight into topic with kcat (no nginx)."""

@@ -9,6 +9,8 @@
 
 #include <hiredis/hiredis.h>
 
+#include "session.h"
+
 typedef struct {
     pid_t  pid;
     int    port;
@@ -23,5 +25,9 @@ void px_test_redis_stop(px_test_redis_t *srv);
 redisReply *px_test_redis_cmd(const px_test_redis_t *srv, const char *fmt,
     ...);
 long long px_test_redis_cmdstat(const px_test_redis_t *srv, const char *cmd);
+
+/* A session stage on that server (prefix NULL: the default "px:"). */
+px_session_stage_t *px_test_stage_new(const px_test_redis_t *server,
+    long timeout_s, long max_s, long ttl_s, const char *prefix);
 
 #endif

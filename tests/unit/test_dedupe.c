@@ -65,19 +65,7 @@ run(px_session_stage_t *s)
 static px_session_stage_t *
 stage_with_ttl(long ttl_s)
 {
-    px_session_conf_t    conf;
-    px_session_stage_t  *s;
-
-    memset(&conf, 0, sizeof(conf));
-    conf.redis_url = srv.url;
-    conf.session_timeout_s = 1800;
-    conf.session_max_s = 86400;
-    conf.dedupe_ttl_s = ttl_s;
-    conf.key_prefix = "t:";
-
-    s = px_session_stage_new(&conf, err, sizeof(err));
-    ck_assert_msg(s != NULL, "stage: %s", err);
-    return s;
+    return px_test_stage_new(&srv, 1800, 86400, ttl_s, "t:");
 }
 
 static void

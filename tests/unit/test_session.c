@@ -346,23 +346,32 @@ tb_run(px_session_stage_t *s, tb_t *t)
 #define SID(i)  (b.rows[i].session_id)
 #define SEQ(i)  (b.rows[i].session_seq)
 
-static px_session_stage_t *
-stage_new(long timeout_s, long max_s, long ttl_s)
+/* A stage on the test's redis-server (also for test_dedupe.c). */
+px_session_stage_t *
+px_test_stage_new(const px_test_redis_t *server, long timeout_s,
+    long max_s, long ttl_s, const char *prefix)
 {
     px_session_conf_t    conf;
     px_session_stage_t  *s;
 
     memset(&conf, 0, sizeof(conf));
-    conf.redis_url = srv.url;
+    conf.redis_url = server->url;
     conf.session_timeout_s = timeout_s;
     conf.session_max_s = max_s;
     conf.dedupe_ttl_s = ttl_s;
     conf.connect_timeout_ms = 500;
     conf.io_timeout_ms = 2000;
+    conf.key_prefix = prefix;
 
     s = px_session_stage_new(&conf, err, sizeof(err));
     ck_assert_msg(s != NULL, "stage: %s", err);
     return s;
+}
+
+static px_session_stage_t *
+stage_new(long timeout_s, long max_s, long ttl_s)
+{
+    return px_test_stage_new(&srv, timeout_s, max_s, ttl_s, NULL);
 }
 
 static void

@@ -72,6 +72,19 @@ def wait_until(fn, timeout=30.0, interval=0.2, desc="condition"):
         time.sleep(interval)
 
 
+def prometheus_values(text):
+    """{"name{labels}": value} of a Prometheus text page."""
+    out = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            name, _, value = line.rpartition(" ")
+            try:
+                out[name] = float(value)
+            except ValueError:
+                pass
+    return out
+
+
 def tail(path, lines=30):
     """The last lines of a file as one string ('' when it does not exist)."""
     try:

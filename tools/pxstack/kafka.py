@@ -100,6 +100,19 @@ class Kafka(Service):
         self.libs = os.path.join(kafka_home(), "libs")
         self._topics_ready = False
 
+    def messages(self, topic, timeout=30):
+        """Every message now in topic (all partitions, from the beginning),
+        as kcat -J dicts: topic, partition, offset, key, payload, ..."""
+        r = subprocess.run(
+            ["kcat", "-C", "-b", self.bootstrap, "-t", topic,
+             "-o", "beginning", "-e", "-J", "-q"],
+            capture_output=True, timeout=timeout)
+        if r.returncode != 0:
+            raise ServiceError("kcat failed: %s"
+                               % r.stderr.decode(errors="replace"))
+        return [json.loads(line) for line in r.stdout.decode().splitlines()
+                if line.strip()]
+
     @property
     def bootstrap(self):
         return "127.0.0.1:%d" % self.port
