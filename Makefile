@@ -73,7 +73,7 @@ NGX_SRCS   := $(wildcard ngx_px_module/src/*.c ngx_px_module/src/*.h) \
               ngx_px_module/config
 
 .PHONY: all module worker unit asan test test-unit test-integration \
-        test-integration-asan test-sdk up down status install clean fuzz \
+        test-integration-asan test-sdk test-repo up down status install clean fuzz \
         deps bench bench-ingest bench-worker bench-worker-quick
 
 all: $(LIBPX) $(WORKER) $(NGX_MOD) $(UNIT_BIN) $(TOOL_BINS)
@@ -132,7 +132,7 @@ $(NGX_MOD): $(NGX_DIR)/objs/Makefile $(NGX_SRCS) $(LIBPX)
 	cp $(NGX_DIR)/objs/ngx_http_px_module.so $@.tmp && mv -f $@.tmp $@
 
 unit: $(UNIT_BIN)
-	PX_GEOIP_TESTDATA=$(abspath ../shared/testdata/geoip) \
+	PX_GEOIP_TESTDATA=$(CURDIR)/tests/data/geoip \
 	PX_SOURCE_DIR=$(CURDIR) $(UNIT_BIN)
 
 asan:
@@ -141,8 +141,11 @@ asan:
 deps:
 	bash scripts/install-deps.sh
 
-# The test command of README.md: everything, as CI runs it.
+# The test command of README.md: everything, as CI runs it. The preflight
+# names any missing package in seconds, before the long steps.
 test: deps
+	bash scripts/preflight.sh test
+	$(MAKE) test-repo
 	$(MAKE) all
 	$(MAKE) asan
 	$(MAKE) test-unit
@@ -153,6 +156,11 @@ test: deps
 	$(MAKE) test-sdk
 
 test-unit: unit
+
+# The repository stands on its own: no path outside the clone, no document
+# named that does not exist.
+test-repo:
+	python3 -m pytest -q tests/repo
 
 # Every integration test on the optimised build...
 test-integration:
@@ -176,6 +184,7 @@ fuzz:
 	bash tests/fuzz/run.sh
 
 up: deps
+	bash scripts/preflight.sh up
 	$(MAKE) all
 	python3 tools/pxstack/cli.py up
 down:

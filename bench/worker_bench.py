@@ -15,7 +15,7 @@ copy of build/px-worker (never build-asan/), and:
      any worker runs;
   3. the ceiling: the same raw messages `kcat -C ... -e | clickhouse-client
      --query "INSERT INTO bench.raw FORMAT JSONEachRow"`, timed;
-  4. starts px-worker (GeoIP: ../shared/testdata/geoip, uap-core regexes,
+  4. starts px-worker (GeoIP: tests/data/geoip, uap-core regexes,
      referrer/UTM, sessions and dedupe in Redis) and measures until
      ClickHouse has N rows: events/s, CPU s per million events (utime+stime
      of /proc/<pid>/stat, all threads), peak RSS (VmHWM), UA cache hit ratio
@@ -416,7 +416,7 @@ def main(argv=None):
         p.error("build/px-worker missing: ./configure && make")
     geoip_dir = default_geoip_dir()
     if not geoip_dir:
-        p.error("no GeoIP test data: set PX_GEOIP_DIR (../shared/testdata/geoip)")
+        p.error("no GeoIP test data: set PX_GEOIP_DIR (tests/data/geoip)")
 
     def on_term(signum, frame):
         raise KeyboardInterrupt()

@@ -15,6 +15,10 @@
 # package is missing, Maven only when the Kafka jars are missing, npm only
 # when node_modules is missing or older than package-lock.json.
 #
+#   scripts/install-deps.sh           install what is missing
+#   scripts/install-deps.sh --list    print the Debian packages, one a line
+#                                     (dpkg -s $(scripts/install-deps.sh --list))
+#
 # Environment:
 #   PX_KAFKA_HOME   where the Kafka jars go (default ~/.cache/px/kafka-3.9.1)
 #   PX_SKIP_APT=1   do not check/install Debian packages
@@ -46,8 +50,10 @@ apt_packages=(
     nginx redis-server clickhouse-server clickhouse-client
     mmdb-bin uap-core kcat wrk chromium docker-compose
     curl jq valgrind ca-certificates
-    # libFuzzer (clang) for tests/fuzz
-    clang
+    # libFuzzer (clang) for tests/fuzz. The sanitizer and libFuzzer
+    # runtimes are only *recommended* by clang-14, and this script installs
+    # without recommends: name them, or the fuzz build cannot link.
+    clang libclang-rt-14-dev
     # Kafka runs on the JVM, fetched with Maven
     openjdk-17-jre-headless maven
     python3 python3-pip
@@ -159,6 +165,10 @@ install_python() {
 }
 
 main() {
+    if [ "${1:-}" = --list ]; then
+        printf '%s\n' "${apt_packages[@]}" | sort -u
+        return
+    fi
     local t0=$SECONDS
     [ "${PX_SKIP_APT:-0}" = 1 ] || install_apt
     install_kafka

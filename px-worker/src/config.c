@@ -53,6 +53,8 @@ static const px_setting_t  px_settings[] = {
       "City database file (overrides the directory)" },
     { "PX_GEOIP_ASN", "geoip-asn", PX_STR(geoip_asn), 0,
       "ASN database file (overrides the directory)" },
+    { "PX_GEOIP_WATCH", "geoip-watch", PX_LONG(geoip_watch_s, 0, 86400), 0,
+      "seconds between checks for new GeoIP files (0: SIGHUP only)" },
     { "PX_UAP_REGEXES", "uap-regexes", PX_STR(uap_regexes), 0,
       "uap-core regexes.yaml" },
     { "PX_UA_CACHE_SIZE", "ua-cache-size", PX_LONG(ua_cache_size, 1,
@@ -93,6 +95,7 @@ px_config_defaults(px_config_t *cfg)
     cfg->batch_size = 5000;
     cfg->flush_interval_ms = 1000;
     cfg->ua_cache_size = 10000;
+    cfg->geoip_watch_s = 60;
     cfg->session_timeout_s = 1800;
     cfg->session_max_s = 86400;
     cfg->dedupe_ttl_s = 86400;

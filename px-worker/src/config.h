@@ -34,6 +34,7 @@ typedef struct {
     char          geoip_dir[PX_CONFIG_STR];      /* PX_GEOIP_DIR */
     char          geoip_city[PX_CONFIG_STR];     /* PX_GEOIP_CITY (a file) */
     char          geoip_asn[PX_CONFIG_STR];      /* PX_GEOIP_ASN (a file) */
+    long          geoip_watch_s;                 /* PX_GEOIP_WATCH, 0: off */
     char          uap_regexes[PX_CONFIG_STR];    /* PX_UAP_REGEXES */
     long          ua_cache_size;                 /* PX_UA_CACHE_SIZE */
     long          session_timeout_s;             /* PX_SESSION_TIMEOUT */

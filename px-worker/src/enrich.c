@@ -3,75 +3,44 @@
 #include <unistd.h>
 
 #include "enrich.h"
+#include "geoip_files.h"
 #include "log.h"
 
-/* Tried in this order: production names first, then MaxMind's test data. */
-static const char  *px_city_names[] = {
-    "GeoIP2-City.mmdb", "GeoLite2-City.mmdb",
-    "GeoIP2-City-Test.mmdb", "GeoLite2-City-Test.mmdb", NULL
-};
-
-static const char  *px_asn_names[] = {
-    "GeoLite2-ASN.mmdb", "GeoIP2-ASN.mmdb", "GeoLite2-ASN-Test.mmdb", NULL
-};
-
-static void
-px_find_first(const char *dir, const char **names, char *out, size_t len)
+/* Open the geo databases of `files` into *geo (NULL when none is named). */
+static int
+px_enrich_open_geo(const px_geoip_files_t *files, px_geo_t **geo, char *err,
+    size_t errlen)
 {
-    size_t  i;
+    *geo = NULL;
 
-    out[0] = '\0';
-    for (i = 0; names[i] != NULL; i++) {
-        snprintf(out, len, "%s/%s", dir, names[i]);
-        if (access(out, R_OK) == 0) {
-            return;
-        }
+    if (px_geoip_files_none(files)) {
+        px_log(PX_LOG_WARN, "enrich", "no GeoIP database configured "
+               "(PX_GEOIP_DIR): geo columns stay empty");
+        return 0;
     }
 
-    out[0] = '\0';
-}
-
-void
-px_enrich_find_geoip(const char *dir, char *city, char *asn, size_t len)
-{
-    city[0] = '\0';
-    asn[0] = '\0';
-
-    if (dir == NULL || dir[0] == '\0') {
-        return;
+    if (px_geo_open(geo, files->city.path, files->asn.path, err, errlen)
+        != 0)
+    {
+        return -1;
     }
 
-    px_find_first(dir, px_city_names, city, len);
-    px_find_first(dir, px_asn_names, asn, len);
+    px_log(PX_LOG_INFO, "enrich", "geo: city=%s asn=%s",
+           files->city.path[0] ? files->city.path : "-",
+           files->asn.path[0] ? files->asn.path : "-");
+    return 0;
 }
 
 int
 px_enrich_open(px_enrich_t *e, const px_config_t *cfg, char *err,
     size_t errlen)
 {
-    char  city[PX_CONFIG_STR + 64], asn[PX_CONFIG_STR + 64];
-
     memset(e, 0, sizeof(*e));
     e->ip_mode = cfg->ip_mode;
 
-    px_enrich_find_geoip(cfg->geoip_dir, city, asn, sizeof(city));
-    if (cfg->geoip_city[0] != '\0') {
-        snprintf(city, sizeof(city), "%s", cfg->geoip_city);
-    }
-    if (cfg->geoip_asn[0] != '\0') {
-        snprintf(asn, sizeof(asn), "%s", cfg->geoip_asn);
-    }
-
-    if (city[0] == '\0' && asn[0] == '\0') {
-        px_log(PX_LOG_WARN, "enrich", "no GeoIP database configured "
-               "(PX_GEOIP_DIR): geo columns stay empty");
-
-    } else if (px_geo_open(&e->geo, city, asn, err, errlen) != 0) {
+    px_geoip_files_find(cfg, &e->geo_files);
+    if (px_enrich_open_geo(&e->geo_files, &e->geo, err, errlen) != 0) {
         return -1;
-
-    } else {
-        px_log(PX_LOG_INFO, "enrich", "geo: city=%s asn=%s",
-               city[0] ? city : "-", asn[0] ? asn : "-");
     }
 
     if (px_ua_db_load(cfg->uap_regexes, px_ua_db_env_flags(), &e->ua_db,
@@ -86,6 +55,39 @@ px_enrich_open(px_enrich_t *e, const px_config_t *cfg, char *err,
     px_log(PX_LOG_INFO, "enrich", "user agents: %zu rules from %s",
            px_ua_db_rules(e->ua_db), cfg->uap_regexes);
     return 0;
+}
+
+int
+px_enrich_geo_refresh(px_enrich_t *e, const px_config_t *cfg, char *err,
+    size_t errlen)
+{
+    px_geoip_files_t  now;
+    px_geo_t         *geo;
+
+    px_geoip_files_find(cfg, &now);
+    if (px_geoip_files_same(&now, &e->geo_files)) {
+        return 0;
+    }
+
+    /* what was tried is remembered either way: a file that cannot be
+     * opened is tried again when it changes again, not at every check */
+    e->geo_files = now;
+
+    if (px_geoip_files_none(&now) && e->geo != NULL) {
+        snprintf(err, errlen, "no GeoIP database found any more "
+                 "(PX_GEOIP_DIR %s)", cfg->geoip_dir);
+        return -1;
+    }
+
+    if (px_enrich_open_geo(&now, &geo, err, errlen) != 0) {
+        return -1;
+    }
+
+    if (e->geo != NULL) {
+        px_geo_close(e->geo);
+    }
+    e->geo = geo;
+    return 1;
 }
 
 int

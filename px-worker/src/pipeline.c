@@ -45,6 +45,8 @@ struct px_pipeline_s {
 
     int                      paused;        /* partitions paused */
 
+    int64_t                  geoip_check_ms; /* next look at the files */
+
     px_status_t              stats;
     px_status_server_t      *status;
     int64_t                  published_ms;
@@ -598,6 +600,29 @@ px_reload(px_pipeline_t *p)
     }
 }
 
+/* Every PX_GEOIP_WATCH seconds: reopen the GeoIP databases if their files
+ * changed (geoipupdate renames new ones into place). */
+static void
+px_watch_geoip(px_pipeline_t *p, int64_t now)
+{
+    char  err[512];
+
+    if (p->cfg->geoip_watch_s <= 0 || now < p->geoip_check_ms) {
+        return;
+    }
+    p->geoip_check_ms = now + p->cfg->geoip_watch_s * 1000;
+
+    switch (px_enrich_geo_refresh(&p->enrich, p->cfg, err, sizeof(err))) {
+    case 1:
+        px_log(PX_LOG_INFO, "enrich", "GeoIP files changed: reopened");
+        break;
+    case -1:
+        px_log(PX_LOG_ERROR, "enrich", "GeoIP files changed but cannot be "
+               "used, keeping the old data: %s", err);
+        break;
+    }
+}
+
 int
 px_pipeline_run(px_pipeline_t *p, volatile sig_atomic_t *reload)
 {
@@ -613,6 +638,7 @@ px_pipeline_run(px_pipeline_t *p, volatile sig_atomic_t *reload)
             *reload = 0;
             px_reload(p);
         }
+        px_watch_geoip(p, px_now_ms());
 
         /* wake for the flush interval, at least every 100 ms (the status
          * snapshot, the signals), every 20 ms while a batch is inserted */

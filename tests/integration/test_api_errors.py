@@ -1,4 +1,4 @@
-"""Envelope and method errors: JSON bodies with DESIGN.md's status codes."""
+"""Envelope and method errors: JSON bodies with the status codes of docs/api.md."""
 
 from test_auth import _json_error
 

@@ -24,7 +24,7 @@ setup(void)
     const char  *dir = getenv("PX_GEOIP_TESTDATA");
 
     ck_assert_msg(dir != NULL, "PX_GEOIP_TESTDATA is not set: point it at "
-                  "shared/testdata/geoip");
+                  "tests/data/geoip");
     px_config_defaults(&cfg);
     snprintf(cfg.geoip_dir, sizeof(cfg.geoip_dir), "%s", dir);
     memset(&row, 0, sizeof(row));

@@ -1,7 +1,7 @@
 /*
  * Unit tests for px-worker/src/geo.c against MaxMind's test databases.
  * They are found through PX_GEOIP_TESTDATA (the Makefile sets it to
- * ../shared/testdata/geoip); when it is unset or the files are missing the
+ * tests/data/geoip of the repository); when it is unset or the files are missing the
  * tests fail, saying so.
  */
 #include <check.h>
@@ -32,7 +32,7 @@ testdata(const char *name)
     int          n;
 
     ck_assert_msg(dir != NULL && dir[0] != '\0',
-        "PX_GEOIP_TESTDATA is not set: point it at shared/testdata/geoip");
+        "PX_GEOIP_TESTDATA is not set: point it at tests/data/geoip");
     n = snprintf(buf, sizeof(path_buf[0]), "%s/%s", dir, name);
     ck_assert_msg(n > 0 && (size_t) n < sizeof(path_buf[0]),
         "PX_GEOIP_TESTDATA is too long");

@@ -63,7 +63,7 @@ def default_geoip_dir(repo=REPO):
     d = os.environ.get("PX_GEOIP_DIR")
     if d:
         return d
-    d = os.path.normpath(os.path.join(repo, "..", "shared", "testdata", "geoip"))
+    d = os.path.join(repo, "tests", "data", "geoip")
     return d if os.path.isdir(d) else None
 
 

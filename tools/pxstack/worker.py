@@ -1,6 +1,6 @@
 """px-worker: the built consumer daemon (PX_BUILD_DIR/px-worker).
 
-Configured by the environment names of DESIGN.md; output to
+Configured by the environment names of docs/worker.md; output to
 DIR/logs/worker.log. Healthy when the process is alive and ClickHouse has
 the table px.events (the worker creates it at start).
 """
