@@ -211,6 +211,8 @@ install: all
 	install -d $(DESTDIR)$(PREFIX)/lib/systemd/system
 	sed 's#/usr/local/#$(PREFIX)/#g' px-worker/px-worker.service \
 	    > $(DESTDIR)$(PREFIX)/lib/systemd/system/px-worker.service
+	install -m 0644 px-worker/px-geoipupdate.service \
+	    px-worker/px-geoipupdate.timer $(DESTDIR)$(PREFIX)/lib/systemd/system/
 
 clean:
 	rm -rf build build-asan build-fuzz

@@ -243,6 +243,21 @@ px_save_visitor(px_batch_parser_t *p, const unsigned char *s, size_t len)
     return 1;
 }
 
+/* Whether s holds a C0 control character or DEL. */
+static int
+px_has_control(const unsigned char *s, size_t len)
+{
+    size_t  i;
+
+    for (i = 0; i < len; i++) {
+        if (s[i] < 0x20 || s[i] == 0x7f) {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
 /* A string value of a known member of an event. */
 static int
 px_event_field_string(px_batch_parser_t *p, const unsigned char *s,
@@ -255,6 +270,9 @@ px_event_field_string(px_batch_parser_t *p, const unsigned char *s,
     case PX_F_EVENT:
         if (len == 0 || len > p->lim->max_name) {
             px_reject(p, len == 0 ? "empty_event_name" : "event_name_too_long");
+        } else if (px_has_control(s, len)) {
+            /* a NUL would cut the stored name; others break dashboards */
+            px_reject(p, "event_name_control_chars");
         }
         return 1;
 

@@ -23,17 +23,22 @@ static void ngx_http_px_batch_body_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_px_batch_limit(ngx_http_request_t *r,
     ngx_http_px_ctx_t *ctx, ngx_uint_t n, ngx_int_t *rc);
 static ngx_int_t ngx_http_px_batch_produce(ngx_http_request_t *r,
-    ngx_http_px_ctx_t *ctx, ngx_http_px_key_t *key, px_batch_t *batch);
+    ngx_http_px_ctx_t *ctx, px_batch_t *batch, ngx_http_px_error_t *err);
+static void ngx_http_px_batch_dead_letter(ngx_http_px_dlq_budget_t *budget,
+    px_event_t *ev, int64_t received_ms, px_buf_t *kbuf, px_buf_t *value,
+    px_buf_t *dlq);
 static ngx_int_t ngx_http_px_batch_reply(ngx_http_request_t *r,
-    ngx_http_px_ctx_t *ctx, px_batch_t *batch);
+    ngx_http_px_ctx_t *ctx, px_batch_t *batch, ngx_http_px_error_t *err);
 static void ngx_http_px_batch_acked(ngx_http_px_ack_t *ack, void *data,
     ngx_uint_t failed);
 static void ngx_http_px_batch_timeout(ngx_event_t *ev);
 static void ngx_http_px_batch_cleanup(void *data);
 static ngx_int_t ngx_http_px_batch_finish(ngx_http_request_t *r,
     ngx_http_px_ctx_t *ctx, ngx_uint_t failed);
-static ngx_int_t ngx_http_px_batch_unavailable(ngx_http_request_t *r,
-    const char *message);
+static ngx_int_t ngx_http_px_batch_fail(ngx_http_request_t *r,
+    ngx_http_px_ctx_t *ctx, ngx_http_px_error_t *err);
+static ngx_int_t ngx_http_px_batch_kafka_check(ngx_http_px_loc_conf_t *plcf,
+    ngx_http_px_error_t *err);
 
 ngx_int_t
 ngx_http_px_batch_handler(ngx_http_request_t *r)
@@ -80,12 +85,13 @@ ngx_http_px_batch_handler(ngx_http_request_t *r)
         || (r->headers_in.content_length_n > (off_t) plcf->max_body
             && ngx_http_px_fail(&err, NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
                                 "body_too_large",
-                                "the body is over the size limit")))
+                                "the body is over the size limit"))
+        || ngx_http_px_batch_kafka_check(plcf, &err) != NGX_OK)
     {
         if (ngx_http_discard_request_body(r) != NGX_OK) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
-        return ngx_http_px_send_error(r, err.status, err.code, err.message);
+        return ngx_http_px_batch_fail(r, ctx, &err);
     }
 
     r->request_body_in_single_buf = 0;
@@ -127,14 +133,16 @@ ngx_http_px_batch_body_handler(ngx_http_request_t *r)
         return;
     }
 
-    rc = ngx_http_px_batch_produce(r, ctx, ctx->key, &batch);
+    /* one answer per request: the steps below only record an error, and
+     * it is sent here, once */
+    rc = ngx_http_px_batch_produce(r, ctx, &batch, &err);
     if (rc == NGX_OK) {
-        rc = ngx_http_px_batch_reply(r, ctx, &batch);
+        rc = ngx_http_px_batch_reply(r, ctx, &batch, &err);
     }
     px_batch_free(&batch);
 
     if (rc != NGX_OK) {
-        ngx_http_finalize_request(r, rc);
+        ngx_http_finalize_request(r, ngx_http_px_batch_fail(r, ctx, &err));
         return;
     }
 
@@ -159,9 +167,9 @@ ngx_http_px_batch_body_handler(ngx_http_request_t *r)
         /* wait, suspended, for the delivery reports */
         cln = ngx_pool_cleanup_add(r->pool, 0);
         if (cln == NULL) {
-            ngx_http_px_ack_detach(ctx->ack);
-            ctx->ack = NULL;
-            ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+            (void) ngx_http_px_fail(&err, NGX_HTTP_INTERNAL_SERVER_ERROR,
+                                    "internal_error", "out of memory");
+            ngx_http_finalize_request(r, ngx_http_px_batch_fail(r, ctx, &err));
             return;
         }
         cln->handler = ngx_http_px_batch_cleanup;
@@ -174,23 +182,34 @@ ngx_http_px_batch_body_handler(ngx_http_request_t *r)
     }
 }
 
+/*
+ * Produce the batch: each valid event to the raw topic under the request's
+ * ack, each rejected one to the DLQ outside it.  NGX_OK, or NGX_ERROR with
+ * the answer to send in err; on error the ack is left for
+ * ngx_http_px_batch_fail() to detach.  Sends nothing itself.
+ */
 static ngx_int_t
 ngx_http_px_batch_produce(ngx_http_request_t *r, ngx_http_px_ctx_t *ctx,
-    ngx_http_px_key_t *key, px_batch_t *batch)
+    px_batch_t *batch, ngx_http_px_error_t *err)
 {
-    size_t             i;
-    ngx_int_t          rc;
-    px_buf_t           value, kbuf, dlq;
-    px_event_t        *ev;
-    px_server_info_t   srv;
+    size_t                     i;
+    ngx_int_t                  rc;
+    px_buf_t                   value, kbuf, dlq;
+    px_event_t                *ev;
+    px_server_info_t           srv;
+    ngx_http_px_key_t         *key;
+    ngx_http_px_loc_conf_t    *plcf;
+    ngx_http_px_dlq_budget_t   budget;
+
+    plcf = ngx_http_get_module_loc_conf(r, ngx_http_px_module);
+    key = ctx->key;
+
+    ngx_http_px_stats_add(NGX_HTTP_PX_STAT_REJECTED, batch->nrejected);
 
     ctx->ack = ngx_http_px_ack_create(ngx_http_px_batch_acked, r);
     if (ctx->ack == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    if (!ngx_http_px_kafka_ready()) {
-        return ngx_http_px_batch_unavailable(r, "no Kafka producer");
+        return ngx_http_px_fail(err, NGX_HTTP_INTERNAL_SERVER_ERROR,
+                                "internal_error", "out of memory");
     }
 
     srv.project_id = (const char *) key->project.data;
@@ -204,12 +223,15 @@ ngx_http_px_batch_produce(ngx_http_request_t *r, ngx_http_px_ctx_t *ctx,
     srv.user_agent_len = r->headers_in.user_agent
                          ? r->headers_in.user_agent->value.len : 0;
 
+    budget.count = plcf->dlq_max_events;
+    budget.bytes = plcf->dlq_max_bytes;
+
     px_buf_init(&value, NULL, 0);
     px_buf_init(&kbuf, NULL, 0);
     px_buf_init(&dlq, NULL, 0);
     rc = NGX_OK;
 
-    for (i = 0; i < batch->nevents && rc == NGX_OK; i++) {
+    for (i = 0; i < batch->nevents; i++) {
         ev = &batch->events[i];
         value.len = 0;
         kbuf.len = 0;
@@ -217,56 +239,76 @@ ngx_http_px_batch_produce(ngx_http_request_t *r, ngx_http_px_ctx_t *ctx,
         if (px_message_value(batch, ev, &srv, &value) != 0
             || px_message_key(batch, ev, &srv, &kbuf) != 0)
         {
-            rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
+            rc = ngx_http_px_fail(err, NGX_HTTP_INTERNAL_SERVER_ERROR,
+                                  "internal_error", "out of memory");
             break;
         }
 
         if (ev->error != NULL) {
-            dlq.len = 0;
             ngx_http_px_stats_reason(ev->error);
-            if (px_message_dead_letter(ev->error, "ingest", srv.received_ms,
-                                       value.data, value.len, 1, &dlq) != 0)
-            {
-                rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
-                break;
-            }
-            /* best effort: the reject is in the answer either way */
-            if (ngx_http_px_kafka_produce(ctx->ack, NGX_HTTP_PX_TOPIC_DLQ,
-                                          kbuf.data, kbuf.len, dlq.data,
-                                          dlq.len) == NGX_OK)
-            {
-                ngx_http_px_stats_add(NGX_HTTP_PX_STAT_DEAD_LETTERED, 1);
-            }
+            ngx_http_px_batch_dead_letter(&budget, ev, srv.received_ms, &kbuf,
+                                          &value, &dlq);
             continue;
         }
 
-        switch (ngx_http_px_kafka_produce(ctx->ack, NGX_HTTP_PX_TOPIC_RAW,
-                                          kbuf.data, kbuf.len, value.data,
-                                          value.len))
-        {
-        case NGX_OK:
+        rc = ngx_http_px_kafka_produce(ctx->ack, NGX_HTTP_PX_TOPIC_RAW,
+                                       kbuf.data, kbuf.len, value.data,
+                                       value.len);
+        if (rc == NGX_OK) {
             ctx->accepted++;
-            break;
-        case NGX_BUSY:
-            rc = ngx_http_px_batch_unavailable(r, "the Kafka queue is full");
-            break;
-        default:
-            rc = ngx_http_px_batch_unavailable(r, "Kafka refused the events");
+            continue;
         }
+
+        rc = ngx_http_px_fail(err, NGX_HTTP_SERVICE_UNAVAILABLE,
+                              "kafka_unavailable",
+                              rc == NGX_BUSY ? "the Kafka queue is full"
+                                             : "Kafka refused the events");
+        break;
     }
 
     px_buf_free(&value);
     px_buf_free(&kbuf);
     px_buf_free(&dlq);
 
-    if (rc != NGX_OK) {
-        /* what was queued may still arrive: the client's retry is deduped */
-        ngx_http_px_ack_detach(ctx->ack);
-        ctx->ack = NULL;
+    return rc;
+}
+
+/*
+ * A rejected event goes to the DLQ with no ack: its delivery never holds up
+ * or fails the request (the reject is in the answer either way), and a
+ * request's dead letters are capped in count and bytes; what is over the
+ * cap is counted and dropped.
+ */
+static void
+ngx_http_px_batch_dead_letter(ngx_http_px_dlq_budget_t *budget,
+    px_event_t *ev, int64_t received_ms, px_buf_t *kbuf, px_buf_t *value,
+    px_buf_t *dlq)
+{
+    dlq->len = 0;
+
+    if (budget->count == 0) {
+        ngx_http_px_stats_add(NGX_HTTP_PX_STAT_DLQ_DROPPED, 1);
+        return;
     }
 
-    ngx_http_px_stats_add(NGX_HTTP_PX_STAT_REJECTED, batch->nrejected);
-    return rc;
+    if (px_message_dead_letter(ev->error, "ingest", received_ms, value->data,
+                               value->len, 1, dlq) != 0
+        || dlq->len > budget->bytes)
+    {
+        ngx_http_px_stats_add(NGX_HTTP_PX_STAT_DLQ_DROPPED, 1);
+        return;
+    }
+
+    if (ngx_http_px_kafka_produce(NULL, NGX_HTTP_PX_TOPIC_DLQ, kbuf->data,
+                                  kbuf->len, dlq->data, dlq->len) != NGX_OK)
+    {
+        ngx_http_px_stats_add(NGX_HTTP_PX_STAT_DLQ_DROPPED, 1);
+        return;
+    }
+
+    budget->count--;
+    budget->bytes -= dlq->len;
+    ngx_http_px_stats_add(NGX_HTTP_PX_STAT_DEAD_LETTERED, 1);
 }
 
 /*
@@ -339,7 +381,7 @@ ngx_http_px_batch_limit(ngx_http_request_t *r, ngx_http_px_ctx_t *ctx,
 /* {"accepted":N,"rejected":[{"index":i,"event_id":…,"error":…}]} */
 static ngx_int_t
 ngx_http_px_batch_reply(ngx_http_request_t *r, ngx_http_px_ctx_t *ctx,
-    px_batch_t *batch)
+    px_batch_t *batch, ngx_http_px_error_t *err)
 {
     size_t       i, n;
     px_buf_t     out;
@@ -392,7 +434,8 @@ ngx_http_px_batch_reply(ngx_http_request_t *r, ngx_http_px_ctx_t *ctx,
 nomem:
 
     px_buf_free(&out);
-    return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    return ngx_http_px_fail(err, NGX_HTTP_INTERNAL_SERVER_ERROR,
+                            "internal_error", "out of memory");
 }
 
 /* The answer once the broker has spoken (or at once with px_ack local). */
@@ -400,15 +443,18 @@ static ngx_int_t
 ngx_http_px_batch_finish(ngx_http_request_t *r, ngx_http_px_ctx_t *ctx,
     ngx_uint_t failed)
 {
-    ngx_time_t  *tp;
+    ngx_time_t           *tp;
+    ngx_http_px_error_t   err;
 
     tp = ngx_timeofday();
     ngx_http_px_stats_latency((ngx_msec_t) ((tp->sec - r->start_sec) * 1000
                                             + tp->msec - r->start_msec));
 
     if (failed) {
-        return ngx_http_px_batch_unavailable(r,
-                                        "Kafka did not confirm the events");
+        (void) ngx_http_px_fail(&err, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                "kafka_unavailable",
+                                "Kafka did not confirm the events");
+        return ngx_http_px_batch_fail(r, ctx, &err);
     }
 
     ngx_http_px_stats_add(NGX_HTTP_PX_STAT_ACCEPTED, ctx->accepted);
@@ -416,15 +462,55 @@ ngx_http_px_batch_finish(ngx_http_request_t *r, ngx_http_px_ctx_t *ctx,
                                  ctx->reply.len);
 }
 
+/*
+ * Whether Kafka can take the batch at all, asked before the body is read:
+ * no producer, or (px_ack kafka) no broker up, is a 503 at once rather than
+ * after px_ack_timeout.  px_ack local queues whatever the brokers do.
+ */
 static ngx_int_t
-ngx_http_px_batch_unavailable(ngx_http_request_t *r, const char *message)
+ngx_http_px_batch_kafka_check(ngx_http_px_loc_conf_t *plcf,
+    ngx_http_px_error_t *err)
 {
-    if (ngx_http_px_add_header_num(r, "Retry-After", 1) != NGX_OK) {
+    if (!ngx_http_px_kafka_ready()) {
+        return ngx_http_px_fail(err, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                "kafka_unavailable", "no Kafka producer");
+    }
+
+    if (plcf->ack == NGX_HTTP_PX_ACK_KAFKA && ngx_http_px_kafka_unreachable())
+    {
+        return ngx_http_px_fail(err, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                "kafka_unavailable",
+                                "no Kafka broker is reachable");
+    }
+
+    return NGX_OK;
+}
+
+/*
+ * The one error answer of a request: its ack, if any, is detached (what
+ * was queued may still be delivered; the client's retry carries the same
+ * event_ids and is deduped) and nothing counts as accepted.  A 503 says
+ * when to retry.
+ */
+static ngx_int_t
+ngx_http_px_batch_fail(ngx_http_request_t *r, ngx_http_px_ctx_t *ctx,
+    ngx_http_px_error_t *err)
+{
+    if (ctx->ack != NULL) {
+        ngx_http_px_ack_detach(ctx->ack);
+        ctx->ack = NULL;
+    }
+    ctx->accepted = 0;
+
+    if (err->status == NGX_HTTP_SERVICE_UNAVAILABLE
+        && ngx_http_px_add_header_num(r, "Retry-After",
+                                      ngx_http_px_kafka_retry_after())
+           != NGX_OK)
+    {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    return ngx_http_px_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
-                                  "kafka_unavailable", message);
+    return ngx_http_px_send_error(r, err->status, err->code, err->message);
 }
 
 static void

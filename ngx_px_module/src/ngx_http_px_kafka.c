@@ -12,6 +12,7 @@
 #define NGX_HTTP_PX_KAFKA_ERRLEN   512
 
 struct ngx_http_px_ack_s {
+    ngx_queue_t               queue;       /* in live_acks while data set */
     ngx_uint_t                pending;     /* produced, not yet reported */
     ngx_uint_t                failed;
     unsigned                  sealed:1;
@@ -27,6 +28,8 @@ typedef struct {
     ngx_connection_t         *conn;
     ngx_event_t               timer;
     ngx_uint_t                brokers_up;
+    time_t                    down_since;  /* 0: up, or not known yet */
+    time_t                    probe_sec;   /* last request let through */
     ngx_uint_t                in_flight;
     ngx_log_t                *log;
 } ngx_http_px_kafka_t;
@@ -35,6 +38,14 @@ typedef struct {
 static ngx_http_px_kafka_t  ngx_http_px_kafka = {
     .pipe = { NGX_INVALID_FILE, NGX_INVALID_FILE }
 };
+
+/* Acks whose request still waits (data set): detached at process exit, so
+ * that the last flush's delivery reports finalize no request. */
+static ngx_queue_t  ngx_http_px_live_acks = {
+    &ngx_http_px_live_acks, &ngx_http_px_live_acks
+};
+
+static void ngx_http_px_ack_forget(ngx_http_px_ack_t *ack);
 
 static void ngx_http_px_kafka_serve(void);
 static void ngx_http_px_kafka_read_handler(ngx_event_t *ev);
@@ -109,6 +120,9 @@ ngx_http_px_kafka_init_process(ngx_cycle_t *cycle,
         /* 1 ms: p99 at 1,000 req/s was ~10 ms with 5 (bench/README.md) */
         { ngx_string("linger.ms"), ngx_string("1") },
         { ngx_string("statistics.interval.ms"), ngx_string("1000") },
+        /* 64 MB of queued messages per worker process, not librdkafka's
+         * 1 GB */
+        { ngx_string("queue.buffering.max.kbytes"), ngx_string("65536") },
         { ngx_string("log.queue"), ngx_string("true") },
         { ngx_string("client.id"), ngx_string("nginx-px") },
     };
@@ -123,6 +137,23 @@ ngx_http_px_kafka_init_process(ngx_cycle_t *cycle,
     for (i = 0; i < sizeof(defaults) / sizeof(defaults[0]); i++) {
         if (ngx_http_px_kafka_set(conf, &defaults[i].key, &defaults[i].value,
                                   err, sizeof(err)) != NGX_OK)
+        {
+            goto failed;
+        }
+    }
+
+    {
+        /* just above the longest px_ack_timeout: a message of a request
+         * answered 503 is not delivered minutes later (each client retry
+         * would add a copy); px_kafka_property may still set it */
+        u_char     buf[NGX_INT_T_LEN];
+        ngx_str_t  name = ngx_string("message.timeout.ms"), value;
+
+        value.data = buf;
+        value.len = ngx_sprintf(buf, "%M", pmcf->max_ack_timeout + 1000)
+                    - buf;
+        if (ngx_http_px_kafka_set(conf, &name, &value, err, sizeof(err))
+            != NGX_OK)
         {
             goto failed;
         }
@@ -250,6 +281,13 @@ ngx_http_px_kafka_exit_process(ngx_cycle_t *cycle, ngx_msec_t timeout)
         return;
     }
 
+    /* requests still waiting (a fast shutdown) are not answered from the
+     * reports this flush serves: the process is going away */
+    while (!ngx_queue_empty(&ngx_http_px_live_acks)) {
+        ngx_http_px_ack_forget(ngx_queue_data(
+            ngx_queue_head(&ngx_http_px_live_acks), ngx_http_px_ack_t, queue));
+    }
+
     /* bounded: everything answered 202 with px_ack kafka was acknowledged
      * already; this is for DLQ records and px_ack local messages */
     rc = rd_kafka_flush(ngx_http_px_kafka.rk, (int) timeout);
@@ -300,6 +338,60 @@ ngx_uint_t
 ngx_http_px_kafka_brokers_up(void)
 {
     return ngx_http_px_kafka.brokers_up;
+}
+
+/*
+ * While the statistics (or an all-brokers-down error) say no broker is up,
+ * requests are refused at once instead of waiting px_ack_timeout; one a
+ * second still goes through, as librdkafka connects only when it has
+ * something to send.
+ */
+ngx_uint_t
+ngx_http_px_kafka_unreachable(void)
+{
+    time_t  now;
+
+    if (ngx_http_px_kafka.down_since == 0) {
+        return 0;
+    }
+
+    now = ngx_time();
+    if (now != ngx_http_px_kafka.probe_sec) {
+        ngx_http_px_kafka.probe_sec = now;
+        return 0;
+    }
+
+    return 1;
+}
+
+/* 1 s into an outage, growing by 1 s every 4 s of it to 30 s, plus up to a
+ * quarter more at random, so that waiting clients do not come back at
+ * once. */
+ngx_uint_t
+ngx_http_px_kafka_retry_after(void)
+{
+    time_t      down;
+    ngx_uint_t  base, s;
+
+    down = ngx_http_px_kafka.down_since == 0
+           ? 0 : ngx_time() - ngx_http_px_kafka.down_since;
+    base = down <= 0 ? 1 : (ngx_uint_t) ngx_min(1 + down / 4, 30);
+    s = base + (ngx_uint_t) ngx_random() % (base / 4 + 1);
+
+    return ngx_min(s, 30);
+}
+
+static void
+ngx_http_px_kafka_set_up(ngx_uint_t up)
+{
+    ngx_http_px_kafka.brokers_up = up;
+
+    if (up > 0) {
+        ngx_http_px_kafka.down_since = 0;
+
+    } else if (ngx_http_px_kafka.down_since == 0) {
+        ngx_http_px_kafka.down_since = ngx_time();
+    }
 }
 
 ngx_uint_t
@@ -356,7 +448,18 @@ ngx_http_px_ack_create(ngx_http_px_ack_done_pt done, void *data)
 
     ack->done = done;
     ack->data = data;
+    ngx_queue_insert_tail(&ngx_http_px_live_acks, &ack->queue);
     return ack;
+}
+
+/* No request waits on ack any more. */
+static void
+ngx_http_px_ack_forget(ngx_http_px_ack_t *ack)
+{
+    if (ack->data != NULL) {
+        ack->data = NULL;
+        ngx_queue_remove(&ack->queue);
+    }
 }
 
 ngx_int_t
@@ -383,7 +486,9 @@ ngx_http_px_kafka_produce(ngx_http_px_ack_t *ack, ngx_http_px_topic_t topic,
         return NGX_ERROR;
     }
 
-    ack->pending++;
+    if (ack != NULL) {
+        ack->pending++;
+    }
     ngx_http_px_kafka.in_flight++;
     ngx_http_px_stats_in_flight(1);
     return NGX_OK;
@@ -396,6 +501,7 @@ ngx_http_px_ack_seal(ngx_http_px_ack_t *ack, ngx_uint_t *failed)
 
     if (ack->pending == 0) {
         *failed = ack->failed;
+        ngx_http_px_ack_forget(ack);
         ngx_free(ack);
         return NGX_OK;
     }
@@ -406,7 +512,7 @@ ngx_http_px_ack_seal(ngx_http_px_ack_t *ack, ngx_uint_t *failed)
 void
 ngx_http_px_ack_detach(ngx_http_px_ack_t *ack)
 {
-    ack->data = NULL;
+    ngx_http_px_ack_forget(ack);
 
     if (ack->pending == 0) {
         ngx_free(ack);
@@ -454,7 +560,7 @@ ngx_http_px_kafka_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *msg,
 
     if (ack->sealed) {
         data = ack->data;
-        ack->data = NULL;
+        ngx_http_px_ack_forget(ack);
         ack->done(ack, data, ack->failed);
         ngx_free(ack);
     }
@@ -482,7 +588,7 @@ ngx_http_px_kafka_error_cb(rd_kafka_t *rk, int err, const char *reason,
     void *opaque)
 {
     if (err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN) {
-        ngx_http_px_kafka.brokers_up = 0;
+        ngx_http_px_kafka_set_up(0);
     }
 
     ngx_log_error(NGX_LOG_WARN, ngx_http_px_kafka.log, 0,
@@ -532,6 +638,6 @@ ngx_http_px_kafka_stats_cb(rd_kafka_t *rk, char *json, size_t len,
     }
 
     yajl_tree_free(root);
-    ngx_http_px_kafka.brokers_up = up;
+    ngx_http_px_kafka_set_up(up);
     return 0;  /* we did not keep json */
 }

@@ -45,13 +45,21 @@ ngx_uint_t ngx_http_px_kafka_ready(void);
 /* Brokers this worker's producer sees up (from librdkafka statistics). */
 ngx_uint_t ngx_http_px_kafka_brokers_up(void);
 
+/* 1 when no broker is up and this request should be refused at once (one
+ * request a second is let through to make the producer reconnect). */
+ngx_uint_t ngx_http_px_kafka_unreachable(void);
+
+/* Retry-After seconds for a 503: grows with the outage, with jitter. */
+ngx_uint_t ngx_http_px_kafka_retry_after(void);
+
 /* Messages of this worker not yet reported delivered or failed. */
 ngx_uint_t ngx_http_px_kafka_in_flight(void);
 
 ngx_http_px_ack_t *ngx_http_px_ack_create(ngx_http_px_ack_done_pt done,
     void *data);
 
-/* Enqueue one message (copied).  NGX_OK, NGX_BUSY when the local queue is
+/* Enqueue one message (copied), under ack or, with NULL, under none (its
+ * delivery is only counted).  NGX_OK, NGX_BUSY when the local queue is
  * full, NGX_ERROR on any other error. */
 ngx_int_t ngx_http_px_kafka_produce(ngx_http_px_ack_t *ack,
     ngx_http_px_topic_t topic, const void *key, size_t key_len,

@@ -201,6 +201,16 @@ static ngx_command_t  ngx_http_px_commands[] = {
       ngx_conf_set_num_slot,
       NGX_HTTP_PX_LOC_OFF(max_event_name) },
 
+    { ngx_string("px_dlq_max_events"),
+      NGX_HTTP_PX_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_PX_LOC_OFF(dlq_max_events) },
+
+    { ngx_string("px_dlq_max_size"),
+      NGX_HTTP_PX_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_size_slot,
+      NGX_HTTP_PX_LOC_OFF(dlq_max_bytes) },
+
     { ngx_string("px_cors_origins"),
       NGX_HTTP_PX_LOC_CONF|NGX_CONF_1MORE,
       ngx_http_px_cors_origins,
@@ -303,6 +313,8 @@ ngx_http_px_create_loc_conf(ngx_conf_t *cf)
     plcf->max_keys = NGX_CONF_UNSET_UINT;
     plcf->max_string = NGX_CONF_UNSET_SIZE;
     plcf->max_event_name = NGX_CONF_UNSET_UINT;
+    plcf->dlq_max_events = NGX_CONF_UNSET_UINT;
+    plcf->dlq_max_bytes = NGX_CONF_UNSET_SIZE;
     plcf->cors_origins = NGX_CONF_UNSET_PTR;
     plcf->limit_zone = NGX_CONF_UNSET_PTR;
     plcf->json_errors = NGX_CONF_UNSET;
@@ -316,12 +328,16 @@ ngx_http_px_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_http_px_loc_conf_t  *prev = parent;
     ngx_http_px_loc_conf_t  *conf = child;
 
-    px_limits_t  def;
+    px_limits_t               def;
+    ngx_http_px_main_conf_t  *pmcf;
 
     px_limits_default(&def);
 
     ngx_conf_merge_uint_value(conf->ack, prev->ack, NGX_HTTP_PX_ACK_KAFKA);
     ngx_conf_merge_msec_value(conf->ack_timeout, prev->ack_timeout, 5000);
+
+    pmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_px_module);
+    pmcf->max_ack_timeout = ngx_max(pmcf->max_ack_timeout, conf->ack_timeout);
     ngx_conf_merge_size_value(conf->max_body, prev->max_body, 1024 * 1024);
     ngx_conf_merge_size_value(conf->max_inflated, prev->max_inflated,
                               10 * 1024 * 1024);
@@ -337,6 +353,10 @@ ngx_http_px_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
                               def.max_string);
     ngx_conf_merge_uint_value(conf->max_event_name, prev->max_event_name,
                               def.max_name);
+    ngx_conf_merge_uint_value(conf->dlq_max_events, prev->dlq_max_events,
+                              100);
+    ngx_conf_merge_size_value(conf->dlq_max_bytes, prev->dlq_max_bytes,
+                              1024 * 1024);
     ngx_conf_merge_ptr_value(conf->cors_origins, prev->cors_origins, NULL);
     ngx_conf_merge_ptr_value(conf->limit_zone, prev->limit_zone, NULL);
     ngx_conf_merge_value(conf->json_errors, prev->json_errors, 0);

@@ -25,6 +25,7 @@ typedef struct {
     ngx_str_t            dlq_topic;
     ngx_array_t         *kafka_props;       /* of ngx_keyval_t */
     ngx_msec_t           flush_timeout;     /* on reload and quit */
+    ngx_msec_t           max_ack_timeout;   /* of all locations */
     ngx_http_px_keys_t  *keys;
     ngx_array_t         *tiers;             /* of ngx_http_px_tier_t */
     ngx_shm_zone_t      *stats_zone;
@@ -43,10 +44,18 @@ typedef struct {
     size_t               max_string;
     ngx_uint_t           max_event_name;
     px_limits_t          limits;            /* the above, for libpx */
+    ngx_uint_t           dlq_max_events;    /* dead letters per request */
+    size_t               dlq_max_bytes;     /* and their bytes */
     ngx_array_t         *cors_origins;      /* of ngx_str_t; "*" = any */
     ngx_shm_zone_t      *limit_zone;        /* px_limit; NULL: off */
     ngx_flag_t           json_errors;       /* a px_* handler location */
 } ngx_http_px_loc_conf_t;
+
+/* What a request may still send to the DLQ. */
+typedef struct {
+    ngx_uint_t           count;
+    size_t               bytes;
+} ngx_http_px_dlq_budget_t;
 
 typedef struct ngx_http_px_key_s  ngx_http_px_key_t;
 typedef struct ngx_http_px_ack_s  ngx_http_px_ack_t;

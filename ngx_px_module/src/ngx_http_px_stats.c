@@ -7,13 +7,13 @@
 
 const char  *ngx_http_px_stats_names[NGX_HTTP_PX_STAT_N] = {
     "requests", "received", "accepted", "rejected", "rate_limited",
-    "delivered", "failed", "dead_lettered"
+    "delivered", "failed", "dead_lettered", "dead_letters_dropped"
 };
 
 /* The reasons libpx gives for an invalid event; the last one is "other". */
 const char  *ngx_http_px_stats_reason_names[] = {
     "missing_event_name", "empty_event_name", "event_name_too_long",
-    "event_name_not_string", "invalid_event_id", "invalid_timestamp",
+    "event_name_control_chars", "event_name_not_string", "invalid_event_id", "invalid_timestamp",
     "anonymous_id_not_string", "user_id_not_string", "id_too_long",
     "properties_not_object", "context_not_object", "event_not_object",
     "event_too_large", "string_too_long", "too_many_keys",

@@ -21,6 +21,8 @@ typedef enum {
     NGX_HTTP_PX_STAT_DELIVERED,         /* acknowledged by the broker */
     NGX_HTTP_PX_STAT_FAILED,            /* not delivered (timeout, error) */
     NGX_HTTP_PX_STAT_DEAD_LETTERED,     /* produced to the DLQ topic */
+    NGX_HTTP_PX_STAT_DLQ_DROPPED,       /* rejected, not dead-lettered (over
+                                           the per-request cap, refused) */
     NGX_HTTP_PX_STAT_N
 } ngx_http_px_stat_t;
 

@@ -154,15 +154,18 @@ class ModuleNginx(Nginx):
 
 
 def start_nginx(stack, name, keys, http_extra="", server_extra="",
-                health_status=(200,), timeout=30.0, realip=False):
+                health_status=(200,), timeout=30.0, realip=False, kafka=None,
+                dlq_topic="px.events.dlq"):
     """An extra nginx of the stack (Stack.start_extra_nginx, stopped by
     stack.down() at the latest) named name + a unique suffix, with its own
     key file of lines keys; realip: the harness's loopback realip config
-    (off by default: tests that want it say so in server_extra)."""
+    (off by default: tests that want it say so in server_extra); kafka:
+    other brokers than the stack's; dlq_topic: its px_kafka_dlq_topic."""
     _seq[0] += 1
     n = stack.start_extra_nginx("%s%d" % (name, _seq[0]), http_extra, server_extra,
                                 health_status=health_status, timeout=timeout,
-                                keys=keys, realip=realip)
+                                keys=keys, realip=realip, kafka=kafka,
+                                dlq_topic=dlq_topic)
     n.__class__ = ModuleNginx  # the same object, with the helpers above
     return n
 

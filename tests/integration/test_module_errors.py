@@ -139,6 +139,8 @@ def _reject_cases():
         ("missing_event_name", {"event": None}, "missing_event_name", True),
         ("empty_event_name", {"event": ""}, "empty_event_name", True),
         ("event_name_201_chars", {"event": "n" * 201}, "event_name_too_long", True),
+        ("event_name_nul", {"event": "sign\u0000up"}, "event_name_control_chars", True),
+        ("event_name_newline", {"event": "a\nb"}, "event_name_control_chars", True),
         ("event_name_number", {"event": 42}, "event_name_not_string", True),
         ("event_name_object", {"event": {"a": 1}}, "event_name_not_string", True),
         ("event_name_array", {"event": ["a"]}, "event_name_not_string", True),

@@ -202,6 +202,9 @@ START_TEST(test_batch__event_rejects)
 {
     check_reject("{}", "missing_event_name");
     check_reject("{\"event\":\"\"}", "empty_event_name");
+    check_reject("{\"event\":\"a\\u0000b\"}", "event_name_control_chars");
+    check_reject("{\"event\":\"tab\\there\"}", "event_name_control_chars");
+    check_reject("{\"event\":\"del\\u007f\"}", "event_name_control_chars");
     check_reject("{\"event\":5}", "event_name_not_string");
     check_reject("{\"event\":[\"a\"]}", "event_name_not_string");
     check_reject("{\"event\":\"e\",\"event_id\":\"nope\"}",

@@ -38,12 +38,14 @@ class Nginx(Service):
 
     def __init__(self, root, port, module, kafka, keys, sdk_dir,
                  name="nginx", http_extra="", server_extra="",
-                 health_status=(200,), sanitizer_env=None, realip=True):
+                 health_status=(200,), sanitizer_env=None, realip=True,
+                 dlq_topic="px.events.dlq"):
         """module: path of ngx_http_px_module.so (None: no load_module, for
         a config without px directives); kafka: "host:port" list; keys: key
         file path; health_status: statuses of GET /health that count as
         healthy (None: any HTTP answer); realip: trust X-Forwarded-For from
-        loopback (so geo enrichment can be tried with curl)."""
+        loopback (so geo enrichment can be tried with curl); dlq_topic:
+        px_kafka_dlq_topic."""
         self.name = name
         super().__init__(root)
         self.port = port
@@ -55,6 +57,7 @@ class Nginx(Service):
         self.server_extra = server_extra
         self.health_status = health_status
         self.realip = realip
+        self.dlq_topic = dlq_topic
         self.sanitizer_env = sanitizer_env or {}
         self.prefix = os.path.join(self.root, name)
         self.config = os.path.join(self.prefix, "nginx.conf")
@@ -82,7 +85,8 @@ class Nginx(Service):
         return render(text, {
             "name": self.name, "load_module": load, "user": user,
             "prefix": self.prefix, "logs": self.logs_dir, "port": self.port,
-            "kafka": self.kafka, "keys": self.keys, "sdk_dir": self.sdk_dir,
+            "kafka": self.kafka, "dlq_topic": self.dlq_topic,
+            "keys": self.keys, "sdk_dir": self.sdk_dir,
             "http_extra": self.http_extra, "server_extra": self.server_extra,
             "realip": ("    set_real_ip_from 127.0.0.1;\n"
                        "    real_ip_header X-Forwarded-For;"

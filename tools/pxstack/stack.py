@@ -164,7 +164,8 @@ class Stack:
     # -- composition ----------------------------------------------------------
 
     def _make_nginx(self, name, port, http_extra="", server_extra="",
-                    module=True, health_status=(200,), keys=None, realip=True):
+                    module=True, health_status=(200,), keys=None, realip=True,
+                    kafka=None, dlq_topic="px.events.dlq"):
         mod = self.module if module else None
         keys_file = self.keys_file
         if keys is not None:
@@ -172,10 +173,10 @@ class Stack:
             keys_file = os.path.join(self.root, name, "keys.conf")
             write_keys(keys_file, keys)
         return Nginx(
-            self.root, port, mod, self.kafka.bootstrap, keys_file,
+            self.root, port, mod, kafka or self.kafka.bootstrap, keys_file,
             os.path.join(REPO, "sdk-web"), name=name, http_extra=http_extra,
             server_extra=server_extra, health_status=health_status,
-            realip=realip, sanitizer_env=sanitizer_env(self.logs_dir, name, mod, preload=True,
+            realip=realip, dlq_topic=dlq_topic, sanitizer_env=sanitizer_env(self.logs_dir, name, mod, preload=True,
                                         leaks=False) if mod else {})
 
     @property
@@ -266,15 +267,17 @@ class Stack:
 
     def start_extra_nginx(self, name, http_extra="", server_extra="", port=None,
                           module=True, health_status=(200,), timeout=30.0,
-                          keys=None, realip=True):
+                          keys=None, realip=True, kafka=None,
+                          dlq_topic="px.events.dlq"):
         """Another nginx (prefix DIR/<name>, logs DIR/logs/<name>-*.log) with
         the same module and Kafka plus extra directives; keys: its own px_keys
         lines (default: the stack's key file); realip: trust X-Forwarded-For
-        from loopback. Stopped by down(); stop it
-        earlier with .stop()."""
+        from loopback; kafka: other brokers ("host:port", e.g. a port where
+        nothing listens); dlq_topic: its px_kafka_dlq_topic. Stopped by
+        down(); stop it earlier with .stop()."""
         n = self._make_nginx(name, port or free_port(), http_extra, server_extra,
                              module=module, health_status=health_status, keys=keys,
-                             realip=realip)
+                             realip=realip, kafka=kafka, dlq_topic=dlq_topic)
         n.start()
         self.extras.append(n)
         try:
