@@ -14,14 +14,12 @@
 #include "ngx_http_px_body.h"
 #include "ngx_http_px_kafka.h"
 #include "ngx_http_px_keys.h"
-#include "ngx_http_px_limit.h"
+#include "ngx_http_px_quota.h"
 #include "ngx_http_px_reply.h"
 #include "ngx_http_px_request.h"
 #include "ngx_http_px_stats.h"
 
 static void ngx_http_px_batch_body_handler(ngx_http_request_t *r);
-static ngx_int_t ngx_http_px_batch_limit(ngx_http_request_t *r,
-    ngx_http_px_ctx_t *ctx, ngx_uint_t n, ngx_int_t *rc);
 static ngx_int_t ngx_http_px_batch_produce(ngx_http_request_t *r,
     ngx_http_px_ctx_t *ctx, px_batch_t *batch, ngx_http_px_error_t *err);
 static void ngx_http_px_batch_dead_letter(ngx_http_px_dlq_budget_t *budget,
@@ -86,7 +84,8 @@ ngx_http_px_batch_handler(ngx_http_request_t *r)
             && ngx_http_px_fail(&err, NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
                                 "body_too_large",
                                 "the body is over the size limit"))
-        || ngx_http_px_batch_kafka_check(plcf, &err) != NGX_OK)
+        || ngx_http_px_batch_kafka_check(plcf, &err) != NGX_OK
+        || ngx_http_px_quota_check(r, ctx, &err) != NGX_OK)
     {
         if (ngx_http_discard_request_body(r) != NGX_OK) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -125,11 +124,11 @@ ngx_http_px_batch_body_handler(ngx_http_request_t *r)
 
     ngx_http_px_stats_add(NGX_HTTP_PX_STAT_RECEIVED, batch.nevents);
 
-    if (ngx_http_px_batch_limit(r, ctx, batch.nevents - batch.nrejected, &rc)
+    if (ngx_http_px_quota_take(r, ctx, batch.nevents - batch.nrejected, &err)
         != NGX_OK)
     {
         px_batch_free(&batch);
-        ngx_http_finalize_request(r, rc);
+        ngx_http_finalize_request(r, ngx_http_px_batch_fail(r, ctx, &err));
         return;
     }
 
@@ -311,73 +310,6 @@ ngx_http_px_batch_dead_letter(ngx_http_px_dlq_budget_t *budget,
     ngx_http_px_stats_add(NGX_HTTP_PX_STAT_DEAD_LETTERED, 1);
 }
 
-/*
- * The project's quota (px_limit, the key's px_tier): all of the batch's
- * valid events or none.  X-RateLimit-* headers on every answer of a limited
- * tier; NGX_DECLINED after sending 429 (its result in *rc).
- */
-static ngx_int_t
-ngx_http_px_batch_limit(ngx_http_request_t *r, ngx_http_px_ctx_t *ctx,
-    ngx_uint_t n, ngx_int_t *rc)
-{
-    ngx_http_px_loc_conf_t      *plcf;
-    ngx_http_px_limit_result_t   res;
-
-    plcf = ngx_http_get_module_loc_conf(r, ngx_http_px_module);
-
-    if (plcf->limit_zone == NULL || ctx->key->rate == NULL
-        || ctx->key->rate->unlimited)
-    {
-        return NGX_OK;
-    }
-
-    if (ngx_http_px_limit_take(plcf->limit_zone, ctx->key->rate,
-                               &ctx->key->project, n, &res) != NGX_OK)
-    {
-        /* no room even after eviction: fail closed */
-        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                      "px: rate limit zone \"%V\" is full",
-                      &plcf->limit_zone->shm.name);
-        res.allowed = 0;
-        res.limit = ctx->key->rate->per_hour;
-        res.remaining = 0;
-        res.reset = 1;
-    }
-
-    if (res.evicted) {
-        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                      "px: %ui projects evicted from rate limit zone \"%V\"",
-                      res.evicted, &plcf->limit_zone->shm.name);
-    }
-
-    if (ngx_http_px_add_header_num(r, "X-RateLimit-Limit", res.limit)
-        != NGX_OK
-        || ngx_http_px_add_header_num(r, "X-RateLimit-Remaining",
-                                      res.remaining) != NGX_OK
-        || ngx_http_px_add_header_num(r, "X-RateLimit-Reset", res.reset)
-           != NGX_OK)
-    {
-        *rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
-        return NGX_DECLINED;
-    }
-
-    if (res.allowed) {
-        return NGX_OK;
-    }
-
-    ngx_http_px_stats_add(NGX_HTTP_PX_STAT_RATE_LIMITED, n);
-
-    if (ngx_http_px_add_header_num(r, "Retry-After", res.reset) != NGX_OK) {
-        *rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
-        return NGX_DECLINED;
-    }
-
-    *rc = ngx_http_px_send_error(r, NGX_HTTP_TOO_MANY_REQUESTS,
-                                 "rate_limited",
-                                 "the project's event quota is used up");
-    return NGX_DECLINED;
-}
-
 /* {"accepted":N,"rejected":[{"index":i,"event_id":…,"error":…}]} */
 static ngx_int_t
 ngx_http_px_batch_reply(ngx_http_request_t *r, ngx_http_px_ctx_t *ctx,
@@ -489,8 +421,8 @@ ngx_http_px_batch_kafka_check(ngx_http_px_loc_conf_t *plcf,
 /*
  * The one error answer of a request: its ack, if any, is detached (what
  * was queued may still be delivered; the client's retry carries the same
- * event_ids and is deduped) and nothing counts as accepted.  A 503 says
- * when to retry.
+ * event_ids and is deduped), nothing counts as accepted and the quota it
+ * took is given back.  A 503 says when to retry.
  */
 static ngx_int_t
 ngx_http_px_batch_fail(ngx_http_request_t *r, ngx_http_px_ctx_t *ctx,
@@ -501,6 +433,7 @@ ngx_http_px_batch_fail(ngx_http_request_t *r, ngx_http_px_ctx_t *ctx,
         ctx->ack = NULL;
     }
     ctx->accepted = 0;
+    ngx_http_px_quota_refund(r, ctx);
 
     if (err->status == NGX_HTTP_SERVICE_UNAVAILABLE
         && ngx_http_px_add_header_num(r, "Retry-After",

@@ -75,15 +75,23 @@ ngx_http_px_limit_take(ngx_shm_zone_t *zone, ngx_http_px_tier_t *tier,
     ngx_queue_remove(&lr->queue);
     ngx_queue_insert_head(&ctx->sh->queue, &lr->queue);
 
-    if (lr->hour != hour) {
+    /* windows only move forward: a worker process whose clock is a little
+     * behind (at a boundary), or a clock stepped back, counts into the
+     * current window instead of resetting it */
+    if (hour > lr->hour) {
         lr->hour = hour;
         lr->hour_count = 0;
     }
 
-    if (lr->minute != minute) {
+    if (minute > lr->minute) {
         lr->minute = minute;
         lr->minute_count = 0;
     }
+
+    hour = lr->hour;
+    minute = lr->minute;
+    res->hour = hour;
+    res->minute = minute;
 
     hour_left = tier->per_hour > lr->hour_count
                 ? tier->per_hour - lr->hour_count : 0;
@@ -118,6 +126,30 @@ ngx_http_px_limit_take(ngx_shm_zone_t *zone, ngx_http_px_tier_t *tier,
 
     ngx_shmtx_unlock(&ctx->shpool->mutex);
     return NGX_OK;
+}
+
+void
+ngx_http_px_limit_refund(ngx_shm_zone_t *zone, ngx_str_t *id, ngx_uint_t n,
+    time_t hour, time_t minute)
+{
+    ngx_http_px_limit_ctx_t   *ctx;
+    ngx_http_px_limit_node_t  *lr;
+
+    ctx = zone->data;
+
+    ngx_shmtx_lock(&ctx->shpool->mutex);
+
+    lr = ngx_http_px_limit_lookup(ctx, id, ngx_crc32_short(id->data, id->len));
+    if (lr != NULL) {
+        if (lr->hour == hour) {
+            lr->hour_count -= ngx_min(n, lr->hour_count);
+        }
+        if (lr->minute == minute) {
+            lr->minute_count -= ngx_min(n, lr->minute_count);
+        }
+    }
+
+    ngx_shmtx_unlock(&ctx->shpool->mutex);
 }
 
 static ngx_http_px_limit_node_t *
@@ -326,6 +358,16 @@ ngx_http_px_limit_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     }
 
     name.len = p - name.data;
+
+    if (name.len == sizeof("px_stats") - 1
+        && ngx_strncmp(name.data, "px_stats", name.len) == 0)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"px_stats\" is the statistics zone of the "
+                           "module: give the px_limit_zone another name");
+        return NGX_CONF_ERROR;
+    }
+
     s.data = p + 1;
     s.len = value[1].data + value[1].len - s.data;
 
@@ -479,6 +521,14 @@ ngx_http_px_limit(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     if (ngx_strcmp(value[1].data, "off") == 0) {
         *zone = NULL;
         return NGX_CONF_OK;
+    }
+
+    /* another zone of this module would be read as a limit zone */
+    if (ngx_strcmp(value[1].data, "px_stats") == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"px_stats\" is the statistics zone, not a "
+                           "px_limit_zone");
+        return NGX_CONF_ERROR;
     }
 
     /* size 0: a reference, checked once every zone is known */

@@ -25,6 +25,8 @@ typedef struct {
     ngx_uint_t   remaining;         /* X-RateLimit-Remaining */
     time_t       reset;             /* X-RateLimit-Reset: seconds to wait */
     ngx_uint_t   evicted;           /* projects evicted to make room */
+    time_t       hour;              /* the windows counted in */
+    time_t       minute;
 } ngx_http_px_limit_result_t;
 
 /* px_limit_zone name=NAME:SIZE; */
@@ -40,11 +42,16 @@ char *ngx_http_px_limit(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 ngx_http_px_tier_t *ngx_http_px_tier_find(ngx_array_t *tiers,
     ngx_str_t *name);
 
-/* Take n events of project's quota, all or none.  NGX_OK with res filled
- * (res->allowed says whether they were taken), NGX_ERROR when the zone had
- * no room even after eviction (the caller fails closed). */
+/* Take n events of counter id's quota, all or none.  NGX_OK with res
+ * filled (res->allowed says whether they were taken), NGX_ERROR when the
+ * zone had no room even after eviction (the caller fails closed). */
 ngx_int_t ngx_http_px_limit_take(ngx_shm_zone_t *zone,
-    ngx_http_px_tier_t *tier, ngx_str_t *project, ngx_uint_t n,
+    ngx_http_px_tier_t *tier, ngx_str_t *id, ngx_uint_t n,
     ngx_http_px_limit_result_t *res);
+
+/* Give back n events taken in the windows starting at hour and minute,
+ * from those windows that are still the counter's current ones. */
+void ngx_http_px_limit_refund(ngx_shm_zone_t *zone, ngx_str_t *id,
+    ngx_uint_t n, time_t hour, time_t minute);
 
 #endif

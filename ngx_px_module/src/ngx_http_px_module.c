@@ -292,6 +292,37 @@ ngx_http_px_init_main_conf(ngx_conf_t *cf, void *conf)
     return ngx_http_px_keys_resolve_tiers(cf, pmcf->keys, pmcf->tiers);
 }
 
+/* nginx -t warns when the batch location takes batches larger than a
+ * tier can ever hold: those get 413 batch_exceeds_tier. */
+static void
+ngx_http_px_warn_tiers(ngx_conf_t *cf, ngx_http_px_main_conf_t *pmcf,
+    ngx_http_px_loc_conf_t *conf)
+{
+    ngx_uint_t                 i, most;
+    ngx_http_px_tier_t        *t;
+    ngx_http_core_loc_conf_t  *clcf;
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+
+    if (conf->limit_zone == NULL || pmcf->tiers == NULL
+        || clcf->handler != ngx_http_px_batch_handler)
+    {
+        return;
+    }
+
+    t = pmcf->tiers->elts;
+    for (i = 0; i < pmcf->tiers->nelts; i++) {
+        most = t[i].per_minute != 0 ? t[i].per_minute : t[i].per_hour;
+        if (!t[i].unlimited && conf->max_events > most) {
+            ngx_conf_log_error(NGX_LOG_WARN, cf, 0,
+                               "px_max_events %ui is more than tier \"%V\" "
+                               "takes at once (%ui): its larger batches get "
+                               "413 batch_exceeds_tier",
+                               conf->max_events, &t[i].name, most);
+        }
+    }
+}
+
 static void *
 ngx_http_px_create_loc_conf(ngx_conf_t *cf)
 {
@@ -374,6 +405,8 @@ ngx_http_px_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
                            "positive");
         return NGX_CONF_ERROR;
     }
+
+    ngx_http_px_warn_tiers(cf, pmcf, conf);
 
     conf->limits.max_events = conf->max_events;
     conf->limits.max_event_bytes = conf->max_event_size;

@@ -69,6 +69,10 @@ typedef struct {
     ngx_str_t            reply;         /* the 202 body, ready to send */
     ngx_uint_t           accepted;
     ngx_buf_t           *error_page;    /* JSON replacing nginx's HTML */
+    ngx_str_t            quota_id;      /* "<project> <tier>" */
+    ngx_uint_t           quota_taken;   /* events taken, to give back */
+    time_t               quota_hour;    /* the windows they were taken in */
+    time_t               quota_minute;
 } ngx_http_px_ctx_t;
 
 extern ngx_module_t  ngx_http_px_module;

@@ -17,7 +17,8 @@ typedef enum {
     NGX_HTTP_PX_STAT_RECEIVED,          /* events in those requests */
     NGX_HTTP_PX_STAT_ACCEPTED,          /* events answered 202 */
     NGX_HTTP_PX_STAT_REJECTED,          /* invalid events (see reasons) */
-    NGX_HTTP_PX_STAT_RATE_LIMITED,      /* events refused with 429 */
+    NGX_HTTP_PX_STAT_RATE_LIMITED,      /* requests refused by the quota
+                                           (429, 413 batch_exceeds_tier) */
     NGX_HTTP_PX_STAT_DELIVERED,         /* acknowledged by the broker */
     NGX_HTTP_PX_STAT_FAILED,            /* not delivered (timeout, error) */
     NGX_HTTP_PX_STAT_DEAD_LETTERED,     /* produced to the DLQ topic */

@@ -4,6 +4,8 @@ project per clock hour (and per clock minute for a burst), shared by the
 workers through shared memory and kept across reload."""
 
 import os
+import re
+import subprocess
 import threading
 import time
 import uuid
@@ -11,8 +13,9 @@ import uuid
 import pytest
 import requests
 
-from module_helpers import (accepted, envelope, in_topic, json_error,
-                            start_nginx, stop_nginx, uid)
+from module_helpers import (accepted, assert_not_in_raw, envelope, in_topic,
+                            json_error, start_nginx, stop_nginx, uid)
+from pxstack.base import free_port
 
 BATCH = "/api/v1/events/batch"
 N_KEYS = 8
@@ -26,6 +29,10 @@ def rl(stack):
                 for i in range(N_KEYS)]
             for t in ("free", "pro", "enterprise")}
     lines = ["%s %s %s" % (k, p, t) for t in keys for k, p in keys[t]]
+    # one project with a key of each of two tiers
+    mixed = {t: ("px_mixed_%s_%s" % (t, run), "proj_mixed_%s" % run)
+             for t in ("free", "pro")}
+    lines += ["%s %s %s" % (k, p, t) for t, (k, p) in mixed.items()]
     pidlog = os.path.join(stack.logs_dir, "rl-%s-pids.log" % run)
     n = start_nginx(stack, "ratelimit", lines, http_extra="""
     px_limit_zone name=px_rl:1m;
@@ -38,6 +45,7 @@ def rl(stack):
         access_log %s px_pid;
 """ % pidlog)
     n.tier_keys = keys
+    n.mixed = mixed
     n.pidlog = pidlog
     n.used = {t: 0 for t in keys}
     yield n
@@ -284,3 +292,107 @@ def test_projects_are_counted_apart(px, rl):
     r = post(px, rl, key2, project2, [px.event()])
     accepted(r, 1, [])
     assert hdr_int(r, "X-RateLimit-Remaining") == 99
+
+
+# -- quotas that are exact, fair and cheap (issue 8, section 3) ----------------
+
+def test_batch_larger_than_the_tier_gets_413_not_429(px, rl):
+    key, project = take_key(rl, "free")
+    away_from_boundary(60, 10)
+    r = post(px, rl, key, project, [px.event() for _ in range(21)])
+    body = json_error(r, 413, "batch_exceeds_tier")
+    assert "20" in body["message"] and "free" in body["message"], body
+    assert "Retry-After" not in r.headers, r.headers
+    # nothing was counted: the whole burst is still there
+    r = post(px, rl, key, project, [px.event() for _ in range(20)])
+    accepted(r, 20, [])
+    assert hdr_int(r, "X-RateLimit-Remaining") == 0
+
+
+def test_nginx_t_warns_when_a_batch_can_exceed_a_tier(rl):
+    r = subprocess.run(rl.command() + ["-t"], capture_output=True, timeout=30,
+                       env=rl.env())
+    out = (r.stdout + r.stderr).decode(errors="replace")
+    assert r.returncode == 0, out
+    assert re.search(r'\[warn\].*px_max_events 500 .*tier "free".*\(20\)', out), out
+    assert 'tier "pro"' in out and "enterprise" not in out, out
+
+
+def test_project_at_zero_gets_429_before_its_body_is_read(px, rl):
+    key, project = take_key(rl, "pro")
+    away_from_boundary(3600, 30)
+    accepted(post(px, rl, key, project, [px.event() for _ in range(100)]), 100, [])
+    before = counters(px, rl)
+
+    # invalid events only, which would go to the DLQ, and a body that is not
+    # even JSON: both refused before the body is read
+    marker = uid("zero")
+    r = post(px, rl, key, project, [{"event": "", "properties": {"m": marker}},
+                                    {"event": 5, "properties": {"m": marker}}])
+    check_429(r, 100, 3600)
+    r = requests.post(rl.url + BATCH, data=b"{not json " + marker.encode(), timeout=10,
+                      headers={"Authorization": "Bearer " + key,
+                               "X-PX-Project-ID": project,
+                               "Content-Type": "application/json"})
+    check_429(r, 100, 3600)
+
+    after = counters(px, rl)
+    assert after["received"] == before["received"], (before, after)
+    assert after["rejected"] == before["rejected"], (before, after)
+    assert_not_in_raw(px, [marker])
+
+
+def test_keys_of_two_tiers_of_one_project_count_apart(px, rl):
+    (fkey, project), (pkey, _) = rl.mixed["free"], rl.mixed["pro"]
+    away_from_boundary(60, 10)
+    away_from_boundary(3600, 30)
+    accepted(post(px, rl, fkey, project, [px.event() for _ in range(20)]), 20, [])
+    check_429(post(px, rl, fkey, project, [px.event()]), 60, 60)
+    # the pro key of the same project has its own counter ...
+    r = post(px, rl, pkey, project, [px.event() for _ in range(30)])
+    accepted(r, 30, [])
+    assert hdr_int(r, "X-RateLimit-Remaining") == 70
+    # ... and does not lift the free key's
+    check_429(post(px, rl, fkey, project, [px.event()]), 60, 60)
+
+
+@pytest.mark.parametrize("directive", ["px_limit px_stats;",
+                                       "px_limit_zone name=px_stats:256k;"])
+def test_the_statistics_zone_is_not_a_limit_zone(px, stack, directive):
+    where = {"http_extra": "    " + directive} if "zone" in directive else \
+        {"server_extra": directive}
+    with pytest.raises(Exception) as e:
+        n = start_nginx(stack, "statszone", [], **where)
+        stop_nginx(stack, n)
+    assert "px_stats" in str(e.value) and "statistics zone" in str(e.value), e.value
+
+
+def test_an_outage_does_not_burn_quota(px, stack):
+    key, project = "px_outage_%s" % uid("k")[-8:], uid("proj_outage")
+    n = start_nginx(stack, "outagequota", ["%s %s tiny" % (key, project)],
+                    kafka="127.0.0.1:%d" % free_port(), http_extra="""
+    px_limit_zone name=px_outage:1m;
+    px_tier tiny 10/h;
+""", server_extra="""
+        px_limit px_outage;
+        px_ack_timeout 1s;
+""")
+    try:
+        away_from_boundary(3600, 30)
+        # the client retries its batch of 5 through the outage: each try
+        # reaches the producer (each is the first of its second) and ends
+        # in 503; without the refund the third would be 429
+        for _ in range(3):
+            r = post(px, n, key, project, [px.event() for _ in range(5)])
+            json_error(r, 503, "kafka_unavailable")
+        # the broker is back (the zone survives the reload): the whole
+        # hour's quota is there
+        n.kafka = stack.kafka.bootstrap
+        n.reload_and_wait()
+        r = px.wait_until(lambda: (lambda r: r if r.status_code != 503 else None)(
+            post(px, n, key, project, [px.event() for _ in range(10)])),
+            timeout=30, interval=1, desc="an answer other than 503 after the reload")
+        accepted(r, 10, [])
+        assert hdr_int(r, "X-RateLimit-Remaining") == 0
+    finally:
+        stop_nginx(stack, n)
