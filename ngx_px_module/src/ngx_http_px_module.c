@@ -201,6 +201,14 @@ static ngx_command_t  ngx_http_px_commands[] = {
       ngx_conf_set_num_slot,
       NGX_HTTP_PX_LOC_OFF(max_event_name) },
 
+    /* nginx's own error pages as JSON, also those it answers before a
+     * location is chosen (a header or URI too large); on by itself in
+     * px_* handler locations */
+    { ngx_string("px_json_errors"),
+      NGX_HTTP_PX_LOC_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_PX_LOC_OFF(json_errors) },
+
     { ngx_string("px_dlq_max_events"),
       NGX_HTTP_PX_LOC_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_num_slot,

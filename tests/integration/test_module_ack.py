@@ -142,6 +142,29 @@ def test_broker_down_gives_503_in_time_and_recovers(px, stack, ack_nginx, local_
             assert took < 3.5, "503 after %.2fs (px_ack_timeout 2s)" % took
             refused.append(ev)
 
+        # while no broker is up, requests do not wait px_ack_timeout: of a
+        # burst, all but the one a second per worker process that still
+        # goes to the producer are answered at once
+        burst = [px.event("burst_while_down_%d" % i, anonymous_id=uid("anon_down"))
+                 for i in range(8)]
+        answers = []
+
+        def send(ev):
+            t0 = time.monotonic()
+            r = px.post_batch([ev], base=ack_nginx.url, timeout=20)
+            answers.append((r, time.monotonic() - t0))
+        threads = [threading.Thread(target=send, args=(ev,)) for ev in burst]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(30)
+        fast = [took for r, took in answers
+                if json_error(r, 503, "kafka_unavailable")["message"]
+                == "no Kafka broker is reachable"]
+        assert len(answers) == 8 and len(fast) >= 4, answers
+        assert max(fast) < 1.0, fast
+        refused.extend(burst)
+
         # px_ack local answers at once though nothing can be delivered now
         for i in range(3):
             ev = px.event("local_while_down_%d" % i, anonymous_id=uid("anon_local"))
@@ -177,6 +200,14 @@ def test_broker_down_gives_503_in_time_and_recovers(px, stack, ack_nginx, local_
     time.sleep(3)
     counts = counts_in_clickhouse(px, ids)
     assert counts == {i: 1 for i in ids}, counts
+
+    # almost no extra copies in Kafka: a message of a request answered 503
+    # expires (message.timeout.ms, just above px_ack_timeout) instead of
+    # being delivered beside the client's retry
+    found = in_topic(px, [e["event_id"] for e in refused])
+    extra = sum(len(v) - 1 for v in found.values())
+    assert all(len(v) >= 1 for v in found.values()), found
+    assert extra <= 2, {k: len(v) for k, v in found.items() if len(v) > 1}
 
     # the session stack carries events end to end again
     ev = px.event("after_broker_restart")
