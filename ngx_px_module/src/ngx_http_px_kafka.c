@@ -322,6 +322,10 @@ ngx_http_px_kafka_exit_process(ngx_cycle_t *cycle, ngx_msec_t timeout)
     rd_kafka_destroy(ngx_http_px_kafka.rk);
     ngx_http_px_kafka.rk = NULL;
 
+    /* what was never reported went with the producer */
+    ngx_http_px_stats_in_flight(-(ngx_atomic_int_t) ngx_http_px_kafka.in_flight);
+    ngx_http_px_kafka.in_flight = 0;
+
     if (ngx_http_px_kafka.pipe[1] != NGX_INVALID_FILE) {
         (void) close(ngx_http_px_kafka.pipe[1]);
         ngx_http_px_kafka.pipe[1] = NGX_INVALID_FILE;

@@ -579,6 +579,8 @@ ngx_http_px_init_process(ngx_cycle_t *cycle)
         return NGX_OK;
     }
 
+    ngx_http_px_stats_in_flight_claim();
+
     /* a producer that cannot be made leaves nginx up, answering 503 */
     (void) ngx_http_px_kafka_init_process(cycle, pmcf);
     return NGX_OK;

@@ -174,6 +174,32 @@ ngx_http_px_stats_latency(ngx_msec_t ms)
 }
 
 void
+ngx_http_px_stats_in_flight_claim(void)
+{
+    ngx_uint_t     slot;
+    ngx_pid_t      owner;
+    ngx_atomic_t  *pid;
+
+    if (ngx_http_px_stats_shm == NULL) {
+        return;
+    }
+
+    slot = ngx_worker % NGX_HTTP_PX_STATS_SLOTS;
+    pid = &ngx_http_px_stats_shm->in_flight_pid[slot];
+    owner = (ngx_pid_t) *pid;
+
+    /* an owner still running (the old worker of a reload, flushing) shares
+     * the slot: its reports still come */
+    if (owner != 0 && owner != ngx_pid && kill(owner, 0) == -1
+        && ngx_errno == NGX_ESRCH)
+    {
+        ngx_http_px_stats_shm->in_flight[slot] = 0;
+    }
+
+    *pid = (ngx_atomic_uint_t) ngx_pid;
+}
+
+void
 ngx_http_px_stats_in_flight(ngx_atomic_int_t delta)
 {
     ngx_uint_t  slot;

@@ -34,6 +34,7 @@ typedef struct {
     ngx_atomic_t  *latency;             /* [buckets + 1]: le buckets, +Inf */
     ngx_atomic_t   latency_sum_ms;
     ngx_atomic_t   in_flight[NGX_HTTP_PX_STATS_SLOTS];
+    ngx_atomic_t   in_flight_pid[NGX_HTTP_PX_STATS_SLOTS];  /* owners */
     ngx_atomic_t   started;             /* epoch seconds of the first start */
 } ngx_http_px_stats_t;
 
@@ -56,5 +57,9 @@ void ngx_http_px_stats_reason(const char *reason);
 void ngx_http_px_stats_status(ngx_uint_t status);
 void ngx_http_px_stats_latency(ngx_msec_t ms);
 void ngx_http_px_stats_in_flight(ngx_atomic_int_t delta);
+
+/* At a worker process's start: take its in-flight slot; one whose owner
+ * died (a crash, its messages gone with it) starts again from 0. */
+void ngx_http_px_stats_in_flight_claim(void);
 
 #endif
