@@ -59,6 +59,12 @@ static const px_setting_t  px_settings[] = {
       "uap-core regexes.yaml" },
     { "PX_UA_CACHE_SIZE", "ua-cache-size", PX_LONG(ua_cache_size, 1,
       10000000), 0, "user agents kept parsed" },
+    { "PX_MAX_EVENT_AGE", "max-event-age", PX_LONG(max_event_age_s, 3600,
+      86400L * 3660), 0, "s before received_at past which an event is "
+      "stored at received_at" },
+    { "PX_MAX_EVENT_SKEW", "max-event-skew", PX_LONG(max_event_skew_s, 0,
+      86400), 0, "s after received_at past which an event is stored at "
+      "received_at" },
     { "PX_SESSION_TIMEOUT", "session-timeout", PX_LONG(session_timeout_s, 1,
       86400 * 7), 0, "seconds of inactivity that end a session" },
     { "PX_SESSION_MAX", "session-max", PX_LONG(session_max_s, 60,
@@ -96,6 +102,8 @@ px_config_defaults(px_config_t *cfg)
     cfg->flush_interval_ms = 1000;
     cfg->ua_cache_size = 10000;
     cfg->geoip_watch_s = 60;
+    cfg->max_event_age_s = 86400L * 30;
+    cfg->max_event_skew_s = 300;
     cfg->session_timeout_s = 1800;
     cfg->session_max_s = 86400;
     cfg->dedupe_ttl_s = 86400;

@@ -37,6 +37,8 @@ typedef struct {
     long          geoip_watch_s;                 /* PX_GEOIP_WATCH, 0: off */
     char          uap_regexes[PX_CONFIG_STR];    /* PX_UAP_REGEXES */
     long          ua_cache_size;                 /* PX_UA_CACHE_SIZE */
+    long          max_event_age_s;               /* PX_MAX_EVENT_AGE */
+    long          max_event_skew_s;              /* PX_MAX_EVENT_SKEW */
     long          session_timeout_s;             /* PX_SESSION_TIMEOUT */
     long          session_max_s;                 /* PX_SESSION_MAX */
     long          dedupe_ttl_s;                  /* PX_DEDUPE_TTL */

@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include "enrich.h"
+#include "event_time.h"
 #include "geoip_files.h"
 #include "log.h"
 
@@ -37,6 +38,8 @@ px_enrich_open(px_enrich_t *e, const px_config_t *cfg, char *err,
 {
     memset(e, 0, sizeof(*e));
     e->ip_mode = cfg->ip_mode;
+    e->max_age_ms = (int64_t) cfg->max_event_age_s * 1000;
+    e->max_skew_ms = (int64_t) cfg->max_event_skew_s * 1000;
 
     px_geoip_files_find(cfg, &e->geo_files);
     if (px_enrich_open_geo(&e->geo_files, &e->geo, err, errlen) != 0) {
@@ -147,6 +150,8 @@ px_enrich_row(px_enrich_t *e, px_event_row_t *row)
 {
     const char  *ua = row->user_agent != NULL ? row->user_agent : "";
     const char  *ip = row->ip != NULL ? row->ip : "";
+
+    (void) px_event_time_clamp(row, e->max_age_ms, e->max_skew_ms);
 
     if (e->geo != NULL && ip[0] != '\0') {
         (void) px_geo_lookup(e->geo, ip, &row->geo);

@@ -1,6 +1,7 @@
 /*
- * The enrichment stage: geo (libmaxminddb), user agent (uap-core, cached),
- * referrer, UTM, and what is stored of the IP address.  Loaded at start,
+ * The enrichment stage: the event-time policy (event_time.h), geo
+ * (libmaxminddb), user agent (uap-core, cached), referrer, UTM, and what is
+ * stored of the IP address.  Loaded at start,
  * reloaded on SIGHUP; the geo databases also when their files change
  * (px_enrich_geo_refresh, every PX_GEOIP_WATCH seconds).
  */
@@ -22,6 +23,8 @@ typedef struct {
     px_ua_db_t        *ua_db;
     px_ua_cache_t     *ua_cache;
     px_ip_mode_t       ip_mode;
+    int64_t            max_age_ms;  /* the event-time policy (event_time.h) */
+    int64_t            max_skew_ms;
 } px_enrich_t;
 
 /* Open the databases the configuration names.  A configured but corrupt
