@@ -16,13 +16,18 @@ typedef struct {
     px_setting_type_t   type;
     size_t              offset;
     long                min, max;   /* PX_SET_LONG */
-    int                 secret;
+    int                 secret;     /* PX_SECRET, PX_SECRET_IN_URL */
     const char         *help;
 } px_setting_t;
+
+#define PX_SECRET         1         /* never printed */
+#define PX_SECRET_IN_URL  2         /* printed with its password masked */
 
 #define PX_STR(field)   PX_SET_STR, offsetof(px_config_t, field), 0, 0
 #define PX_LONG(field, lo, hi)  PX_SET_LONG, offsetof(px_config_t, field), \
                                 lo, hi
+
+static const char *px_url_userinfo_end(const char *url, const char **auth);
 
 static const px_setting_t  px_settings[] = {
     { "KAFKA_BOOTSTRAP_SERVERS", "kafka-bootstrap-servers",
@@ -33,16 +38,17 @@ static const px_setting_t  px_settings[] = {
       "dead-letter topic" },
     { "KAFKA_GROUP_ID", "kafka-group-id", PX_STR(kafka_group), 0,
       "consumer group" },
-    { "REDIS_URL", "redis-url", PX_STR(redis_url), 0,
+    { "REDIS_URL", "redis-url", PX_STR(redis_url), PX_SECRET_IN_URL,
       "redis://host:port/db (sessions, dedupe)" },
-    { "CLICKHOUSE_URL", "clickhouse-url", PX_STR(clickhouse_url), 0,
+    { "CLICKHOUSE_URL", "clickhouse-url", PX_STR(clickhouse_url),
+      PX_SECRET_IN_URL,
       "ClickHouse HTTP interface, http://host:8123" },
     { "CLICKHOUSE_DATABASE", "clickhouse-database", PX_STR(clickhouse_db), 0,
       "database (created at start)" },
     { "CLICKHOUSE_USER", "clickhouse-user", PX_STR(clickhouse_user), 0,
       "ClickHouse user" },
     { "CLICKHOUSE_PASSWORD", "clickhouse-password",
-      PX_STR(clickhouse_password), 1, "ClickHouse password" },
+      PX_STR(clickhouse_password), PX_SECRET, "ClickHouse password" },
     { "BATCH_SIZE", "batch-size", PX_LONG(batch_size, 1, 1000000), 0,
       "events per ClickHouse insert" },
     { "FLUSH_INTERVAL", "flush-interval", PX_LONG(flush_interval_ms, 1,
@@ -294,6 +300,15 @@ px_config_validate(const px_config_t *cfg, char *err, size_t errlen)
         return -1;
     }
 
+    /* CLICKHOUSE_USER and CLICKHOUSE_PASSWORD are sent as basic auth and
+     * would override credentials in the URL without a word */
+    if (px_url_userinfo_end(cfg->clickhouse_url, NULL) != NULL) {
+        snprintf(err, errlen, "CLICKHOUSE_URL holds credentials (user@ or "
+                 "user:password@): set CLICKHOUSE_USER and "
+                 "CLICKHOUSE_PASSWORD instead");
+        return -1;
+    }
+
     if (strncmp(cfg->redis_url, "redis://", 8) != 0) {
         snprintf(err, errlen, "REDIS_URL must start with redis://");
         return -1;
@@ -314,10 +329,53 @@ px_config_validate(const px_config_t *cfg, char *err, size_t errlen)
     return 0;
 }
 
+/* The '@' that ends the credentials of url (the last one before the path),
+ * or NULL; *auth: where they start. */
+static const char *
+px_url_userinfo_end(const char *url, const char **auth)
+{
+    const char  *p, *start, *end, *at;
+
+    start = strstr(url, "://");
+    start = start != NULL ? start + 3 : url;
+    end = start + strcspn(start, "/?#");
+
+    at = NULL;
+    for (p = start; p < end; p++) {
+        if (*p == '@') {
+            at = p;
+        }
+    }
+
+    if (auth != NULL) {
+        *auth = start;
+    }
+    return at;
+}
+
+void
+px_config_redact_url(const char *url, char *out, size_t len)
+{
+    const char  *auth, *at, *colon;
+
+    at = px_url_userinfo_end(url, &auth);
+    if (at == NULL) {
+        snprintf(out, len, "%s", url);
+        return;
+    }
+
+    /* user:password@ keeps the user; a lone secret@ (redis) goes whole */
+    colon = memchr(auth, ':', (size_t) (at - auth));
+    snprintf(out, len, "%.*s%s%s", (int) ((colon != NULL ? colon + 1 : auth)
+                                          - url),
+             url, "********", at);
+}
+
 void
 px_config_print(const px_config_t *cfg, FILE *out)
 {
     size_t               i;
+    char                 url[PX_CONFIG_STR + 16];
     const char          *field;
     const px_setting_t  *s;
 
@@ -327,8 +385,14 @@ px_config_print(const px_config_t *cfg, FILE *out)
 
         switch (s->type) {
         case PX_SET_STR:
-            fprintf(out, "%s=%s\n", s->name,
-                    s->secret && field[0] != '\0' ? "********" : field);
+            if (s->secret == PX_SECRET_IN_URL) {
+                px_config_redact_url(field, url, sizeof(url));
+                field = url;
+
+            } else if (s->secret && field[0] != '\0') {
+                field = "********";
+            }
+            fprintf(out, "%s=%s\n", s->name, field);
             break;
         case PX_SET_LONG:
             fprintf(out, "%s=%ld\n", s->name, *(const long *) field);

@@ -65,6 +65,10 @@ int px_config_set(px_config_t *cfg, const char *name, const char *value,
 /* Cross-field checks after everything is loaded. */
 int px_config_validate(const px_config_t *cfg, char *err, size_t errlen);
 
+/* url with the password of its user:password@ (or a lone secret@) masked,
+ * for logs; out is cut to len. */
+void px_config_redact_url(const char *url, char *out, size_t len);
+
 /* Print every setting, one per line, secrets masked. */
 void px_config_print(const px_config_t *cfg, FILE *out);
 

@@ -141,7 +141,7 @@ px_check_config(const px_config_t *cfg)
 int
 main(int argc, char **argv)
 {
-    char                  err[512];
+    char                  err[512], redis_url[PX_CONFIG_STR + 16];
     int                   rc, check = 0, print = 0;
     px_config_t           cfg;
     px_pipeline_t        *p;
@@ -179,9 +179,10 @@ main(int argc, char **argv)
         return 1;
     }
 
+    px_config_redact_url(cfg.redis_url, redis_url, sizeof(redis_url));
     px_log(PX_LOG_INFO, "main", "px-worker %s starting: kafka=%s "
-           "clickhouse=%s batch=%ld flush=%ldms", PX_WORKER_VERSION,
-           cfg.kafka_brokers, cfg.clickhouse_url, cfg.batch_size,
+           "clickhouse=%s redis=%s batch=%ld flush=%ldms", PX_WORKER_VERSION,
+           cfg.kafka_brokers, cfg.clickhouse_url, redis_url, cfg.batch_size,
            cfg.flush_interval_ms);
 
     p = px_pipeline_new(&cfg, &px_stop, err, sizeof(err));

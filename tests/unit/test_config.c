@@ -117,6 +117,60 @@ START_TEST(test_config__secret_masked)
 }
 END_TEST
 
+START_TEST(test_config__urls_are_printed_without_passwords)
+{
+    char    out[4096];
+    FILE   *f;
+    size_t  n;
+
+    snprintf(cfg.redis_url, sizeof(cfg.redis_url),
+             "redis://app:s3cr%%40t@redis.internal:6380/2");
+    snprintf(cfg.clickhouse_password, sizeof(cfg.clickhouse_password),
+             "chpass");
+    f = fmemopen(out, sizeof(out) - 1, "w");
+    ck_assert_ptr_nonnull(f);
+    px_config_print(&cfg, f);
+    n = ftell(f);
+    fclose(f);
+    out[n] = '\0';
+
+    ck_assert_ptr_null(strstr(out, "s3cr"));
+    ck_assert_ptr_null(strstr(out, "chpass"));
+    ck_assert_ptr_nonnull(strstr(out,
+        "REDIS_URL=redis://app:********@redis.internal:6380/2\n"));
+    ck_assert_ptr_nonnull(strstr(out, "CLICKHOUSE_PASSWORD=********\n"));
+}
+END_TEST
+
+START_TEST(test_config__redact_url)
+{
+    char  out[256];
+
+    px_config_redact_url("redis://secret@h:1/0", out, sizeof(out));
+    ck_assert_str_eq(out, "redis://********@h:1/0");
+    px_config_redact_url("http://u:p@w@h:8123/?q=a@b", out, sizeof(out));
+    ck_assert_str_eq(out, "http://u:********@h:8123/?q=a@b");
+    px_config_redact_url("http://h:8123/?user=a@b", out, sizeof(out));
+    ck_assert_str_eq(out, "http://h:8123/?user=a@b");
+    px_config_redact_url("redis://127.0.0.1:6379/0", out, sizeof(out));
+    ck_assert_str_eq(out, "redis://127.0.0.1:6379/0");
+}
+END_TEST
+
+START_TEST(test_config__credentials_in_clickhouse_url_refused)
+{
+    snprintf(cfg.clickhouse_url, sizeof(cfg.clickhouse_url),
+             "http://px:pw@ch:8123");
+    ck_assert_int_eq(px_config_validate(&cfg, err, sizeof(err)), -1);
+    ck_assert_ptr_nonnull(strstr(err, "CLICKHOUSE_PASSWORD"));
+    ck_assert_ptr_null(strstr(err, "pw@"));
+
+    snprintf(cfg.clickhouse_url, sizeof(cfg.clickhouse_url),
+             "http://ch:8123/?x=a@b");
+    ck_assert_int_eq(px_config_validate(&cfg, err, sizeof(err)), 0);
+}
+END_TEST
+
 Suite *
 make_suite_config(void)
 {
@@ -129,6 +183,9 @@ make_suite_config(void)
     tcase_add_test(tc, test_config__bad_values);
     tcase_add_test(tc, test_config__file_errors_name_the_line);
     tcase_add_test(tc, test_config__secret_masked);
+    tcase_add_test(tc, test_config__urls_are_printed_without_passwords);
+    tcase_add_test(tc, test_config__redact_url);
+    tcase_add_test(tc, test_config__credentials_in_clickhouse_url_refused);
     suite_add_tcase(s, tc);
     return s;
 }
