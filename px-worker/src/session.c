@@ -21,12 +21,15 @@
  *
  * event key   = "origin sid seq"              (TTL: PX_DEDUPE_TTL)
  * visitor key = "sid start_ms last_ms seq"    (TTL: max + timeout)
+ *               [" sid start_ms last_ms seq"]: the visitor's other session,
+ *               the one before the current or the latest late one
  *
  * Answers one string per event: "D" (a duplicate: another origin stored
  * the event), or a kind then "sid seq": R replay (this origin stored it:
  * the assignment read back), N new session, C continues the session,
- * L late event joined the session, O late event older than the session:
- * a session of its own.
+ * L late event joined the current session, P late event joined the other
+ * session, O late event that fits neither: a session of its own, which
+ * becomes the other session (so late events chain among themselves).
  */
 static const char  px_session_lua[] =
     "local tmo = tonumber(ARGV[1])\n"
@@ -36,6 +39,27 @@ static const char  px_session_lua[] =
     "local skip = tonumber(ARGV[5]) + 3\n"
     "local call, sub, fmt = redis.call, string.sub, string.format\n"
     "local out, vs, dirty = {}, {}, {}\n"
+    /* how far a late event at ts is from session s, or nil when it cannot
+     * join it (more than the timeout away, or past the longest session) */
+    "local function near(s, ts)\n"
+    "  if not s then return nil end\n"
+    "  local d = 0\n"
+    "  if ts < s[2] then d = s[2] - ts elseif ts > s[3] then d = ts - s[3] end\n"
+    "  if d > tmo or math.max(s[3], ts) - math.min(s[2], ts) > maxl then\n"
+    "    return nil\n"
+    "  end\n"
+    "  return d\n"
+    "end\n"
+    "local function join(s, ts)\n"
+    "  s[4] = s[4] + 1\n"
+    "  if ts < s[2] then s[2] = ts end\n"
+    "  if ts > s[3] then s[3] = ts end\n"
+    "  return s[1], s[4]\n"
+    "end\n"
+    "local function parse(a, b, c, d)\n"
+    "  if a then return { a, tonumber(b), tonumber(c), tonumber(d) } end\n"
+    "  return nil\n"
+    "end\n"
     "for i = 1, #KEYS / 2 do\n"
     "  local ek, vk = KEYS[2 * i - 1], KEYS[2 * i]\n"
     "  local origin, ts = ARGV[4 + 2 * i], tonumber(ARGV[5 + 2 * i])\n"
@@ -48,33 +72,40 @@ static const char  px_session_lua[] =
     "      out[i] = 'D'\n"
     "    end\n"
     "  else\n"
-    /* the visitor's state: read once per call, written once at the end */
+    /* the visitor's state: read once per call, written once at the end;
+     * v[1] the current session, v[2] the other one (or nil) */
     "    local v = vs[vk]\n"
     "    if v == nil then\n"
-    "      v = false\n"
+    "      v = { nil, nil }\n"
     "      local st = call('GET', vk)\n"
     "      if st then\n"
-    "        local a, b, c, d = string.match(st,\n"
-    "          '^(%S+) (%-?%d+) (%-?%d+) (%d+)$')\n"
-    "        if a then\n"
-    "          v = { a, tonumber(b), tonumber(c), tonumber(d) }\n"
-    "        end\n"
+    "        local n = '(%S+) (%-?%d+) (%-?%d+) (%d+)'\n"
+    "        v[1] = parse(string.match(st, '^' .. n))\n"
+    "        v[2] = parse(string.match(st, '^%S+ %S+ %S+ %S+ ' .. n .. '$'))\n"
     "      end\n"
     "      vs[vk] = v\n"
     "    end\n"
+    "    local c, o = v[1], v[2]\n"
     "    local kind, sid, seq\n"
-    "    if not v then\n"
+    "    if not c then\n"
     "      kind = 'N'\n"
-    "    elseif ts >= v[3] then\n"
-    "      if ts - v[3] > tmo or ts - v[2] > maxl then\n"
+    "    elseif ts >= c[3] then\n"
+    "      if ts - c[3] > tmo or ts - c[2] > maxl then\n"
     "        kind = 'N'\n"
     "      else\n"
     "        kind = 'C'\n"
     "      end\n"
-    "    elseif ts >= v[2] - tmo and v[3] - math.min(v[2], ts) <= maxl then\n"
-    "      kind = 'L'\n"
     "    else\n"
-    "      kind = 'O'\n"
+    /* late: the nearer of the current and the other session that can take
+     * it (the current on a tie), else a session of its own */
+    "      local dc, dother = near(c, ts), near(o, ts)\n"
+    "      if dc and (not dother or dc <= dother) then\n"
+    "        kind = 'L'\n"
+    "      elseif dother then\n"
+    "        kind = 'P'\n"
+    "      else\n"
+    "        kind = 'O'\n"
+    "      end\n"
     "    end\n"
     "    if kind == 'N' or kind == 'O' then\n"
     "      local h = redis.sha1hex(sub(vk, skip) .. '\\n' .. sub(ek, skip))\n"
@@ -84,25 +115,23 @@ static const char  px_session_lua[] =
     "        .. sub(h, 21, 32)\n"
     "      seq = 1\n"
     "      if kind == 'N' then\n"
-    "        if not dirty[vk] then\n"
-    "          dirty[vk] = true\n"
-    "          dirty[#dirty + 1] = vk\n"
-    "        end\n"
-    "        vs[vk] = { sid, ts, ts, 1 }\n"
+    "        v[2] = c\n"
+    "        v[1] = { sid, ts, ts, 1 }\n"
+    "      else\n"
+    "        v[2] = { sid, ts, ts, 1 }\n"
     "      end\n"
+    "    elseif kind == 'C' then\n"
+    "      c[3] = ts\n"
+    "      c[4] = c[4] + 1\n"
+    "      sid, seq = c[1], c[4]\n"
+    "    elseif kind == 'L' then\n"
+    "      sid, seq = join(c, ts)\n"
     "    else\n"
-    "      sid = v[1]\n"
-    "      seq = v[4] + 1\n"
-    "      v[4] = seq\n"
-    "      if kind == 'C' then\n"
-    "        v[3] = ts\n"
-    "      elseif ts < v[2] then\n"
-    "        v[2] = ts\n"
-    "      end\n"
-    "      if not dirty[vk] then\n"
-    "        dirty[vk] = true\n"
-    "        dirty[#dirty + 1] = vk\n"
-    "      end\n"
+    "      sid, seq = join(o, ts)\n"
+    "    end\n"
+    "    if not dirty[vk] then\n"
+    "      dirty[vk] = true\n"
+    "      dirty[#dirty + 1] = vk\n"
     "    end\n"
     "    local a = sid .. ' ' .. fmt('%.0f', seq)\n"
     "    call('SET', ek, origin .. ' ' .. a, 'EX', ettl)\n"
@@ -111,14 +140,18 @@ static const char  px_session_lua[] =
     "end\n"
     "for j = 1, #dirty do\n"
     "  local v = vs[dirty[j]]\n"
-    "  call('SET', dirty[j], fmt('%s %.0f %.0f %.0f', v[1], v[2], v[3], v[4]),\n"
-    "    'EX', vttl)\n"
+    "  local c, o = v[1], v[2]\n"
+    "  local val = fmt('%s %.0f %.0f %.0f', c[1], c[2], c[3], c[4])\n"
+    "  if o then\n"
+    "    val = val .. fmt(' %s %.0f %.0f %.0f', o[1], o[2], o[3], o[4])\n"
+    "  end\n"
+    "  call('SET', dirty[j], val, 'EX', vttl)\n"
     "end\n"
     "return out\n";
 
 /* One event's answer. */
 typedef struct {
-    char      kind;                         /* N C L O R D */
+    char      kind;                         /* N C L P O R D */
     char      sid[PX_SESSION_ID_LEN + 1];
     uint32_t  seq;
 } px_assign_t;
@@ -410,7 +443,7 @@ px_parse_answer(const redisReply *e, px_assign_t *a)
         return e->len == 1 ? 0 : -1;
     }
 
-    if (strchr("NCLOR", a->kind) == NULL
+    if (strchr("NCLPOR", a->kind) == NULL
         || e->len < 1 + PX_SESSION_ID_LEN + 2
         || e->str[1 + PX_SESSION_ID_LEN] != ' ')
     {
@@ -694,6 +727,7 @@ px_session_stage_run(px_session_stage_t *st, px_event_row_t *rows,
             add.late_events++;
             break;
         case 'L':
+        case 'P':
             add.late_events++;
             break;
         default:

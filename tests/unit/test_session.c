@@ -571,6 +571,65 @@ START_TEST(test_session__late_event)
 }
 END_TEST
 
+START_TEST(test_session__late_events_chain)
+{
+    char      cur[PX_SESSION_ID_LEN + 1];
+    unsigned  k;
+
+    /* an offline queue flushed after a new page view: the page view is
+     * the current session; the queue's events, older than it by hours and
+     * 5 min apart, are one late session of their own, not one each */
+    tb_add(&b, "a", 1, T0 + 3 * 60 * MIN_MS);
+    for (k = 0; k < 5; k++) {
+        tb_add(&b, "a", 10 + k, T0 + (int64_t) k * 5 * MIN_MS);
+    }
+    tb_run(stage, &b);
+    strcpy(cur, SID(0));
+
+    ck_assert_str_ne(SID(1), cur);
+    ck_assert_uint_eq(SEQ(1), 1);
+    for (k = 2; k <= 5; k++) {
+        ck_assert_str_eq(SID(k), SID(1));
+        ck_assert_uint_eq(SEQ(k), k);
+    }
+
+    /* the current session goes on as it was */
+    b.n = 0;
+    tb_add(&b, "a", 2, T0 + 3 * 60 * MIN_MS + MIN_MS);
+    /* and the late session still chains, in the next batch too */
+    tb_add(&b, "a", 20, T0 + 25 * MIN_MS);
+    tb_run(stage, &b);
+    ck_assert_str_eq(SID(0), cur);
+    ck_assert_uint_eq(SEQ(0), 2);
+    ck_assert_uint_eq(SEQ(1), 6);
+    ck_assert_uint_eq(px_session_stage_stats(stage)->late_events, 6);
+}
+END_TEST
+
+START_TEST(test_session__late_event_of_the_previous_session)
+{
+    char  first[PX_SESSION_ID_LEN + 1], second[PX_SESSION_ID_LEN + 1];
+
+    tb_add(&b, "a", 1, T0);
+    tb_add(&b, "a", 2, T0 + 10 * MIN_MS);
+    tb_add(&b, "a", 3, T0 + 45 * MIN_MS);       /* 35 min later: new */
+    /* late, 5 min after the first session and 30 min before the second:
+     * both could take it; the nearer one does */
+    tb_add(&b, "a", 4, T0 + 15 * MIN_MS);
+    /* late, nearer the second: it joins the current one */
+    tb_add(&b, "a", 5, T0 + 35 * MIN_MS);
+    tb_run(stage, &b);
+    strcpy(first, SID(0));
+    strcpy(second, SID(2));
+
+    ck_assert_str_ne(first, second);
+    ck_assert_str_eq(SID(3), first);
+    ck_assert_uint_eq(SEQ(3), 3);
+    ck_assert_str_eq(SID(4), second);
+    ck_assert_uint_eq(SEQ(4), 2);
+}
+END_TEST
+
 START_TEST(test_session__late_event_beyond_max)
 {
     int64_t  day = 24 * 60 * MIN_MS;
@@ -1073,6 +1132,8 @@ make_suite_session(void)
     tcase_add_test(tc, test_session__interleaved_tabs);
     tcase_add_test(tc, test_session__late_event);
     tcase_add_test(tc, test_session__late_event_beyond_max);
+    tcase_add_test(tc, test_session__late_events_chain);
+    tcase_add_test(tc, test_session__late_event_of_the_previous_session);
     tcase_add_test(tc, test_session__visitors_apart);
     tcase_add_test(tc, test_session__replay_same_ids);
     tcase_add_test(tc, test_session__ids_deterministic);
