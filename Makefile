@@ -145,8 +145,8 @@ deps:
 # names any missing package in seconds, before the long steps.
 test: deps
 	bash scripts/preflight.sh test
-	$(MAKE) test-repo
 	$(MAKE) all
+	$(MAKE) test-repo
 	$(MAKE) asan
 	$(MAKE) test-unit
 	$(MAKE) SAN=1 test-unit
@@ -157,8 +157,8 @@ test: deps
 
 test-unit: unit
 
-# The repository stands on its own: no path outside the clone, no document
-# named that does not exist.
+# The repository stands on its own (no path outside the clone, no document
+# named that does not exist) and installs (make install into a temp dir).
 test-repo:
 	python3 -m pytest -q tests/repo
 
@@ -204,6 +204,9 @@ bench-worker-quick: all
 	python3 bench/worker_bench.py --events 100000 --miss-events 20000 $(BENCH_ARGS)
 
 DESTDIR ?=
+# a worker built without libsystemd cannot sd_notify: its unit is simple
+UNIT_WITHOUT_NOTIFY := $(if $(findstring PX_HAVE_SYSTEMD,$(SYSTEMD_CFLAGS)),,\
+    -e 's/^Type=notify/Type=simple/' -e '/^NotifyAccess=/d')
 install: all
 	install -D -m 0755 $(WORKER) $(DESTDIR)$(PREFIX)/bin/px-worker
 	install -D -m 0644 $(NGX_MOD) \
@@ -211,7 +214,8 @@ install: all
 	install -d $(DESTDIR)$(PREFIX)/share/px/conf
 	install -m 0644 conf/* $(DESTDIR)$(PREFIX)/share/px/conf/
 	install -d $(DESTDIR)$(PREFIX)/lib/systemd/system
-	sed 's#/usr/local/#$(PREFIX)/#g' px-worker/px-worker.service \
+	sed -e 's#/usr/local/#$(PREFIX)/#g' $(UNIT_WITHOUT_NOTIFY) \
+	    px-worker/px-worker.service \
 	    > $(DESTDIR)$(PREFIX)/lib/systemd/system/px-worker.service
 	install -m 0644 px-worker/px-geoipupdate.service \
 	    px-worker/px-geoipupdate.timer $(DESTDIR)$(PREFIX)/lib/systemd/system/
