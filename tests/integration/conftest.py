@@ -30,7 +30,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 sys.path.insert(0, os.path.join(REPO, "tools"))
 
 from pxstack import DEMO_KEY, DEMO_PROJECT, Ports, ServiceError, Stack  # noqa: E402
-from pxstack.base import tail, wait_until  # noqa: E402
+from pxstack.base import prometheus_values, tail, wait_until  # noqa: E402
 
 
 class PX:
@@ -133,6 +133,26 @@ class PX:
     # -- misc ------------------------------------------------------------------------
 
     wait_until = staticmethod(wait_until)
+
+    def worker_settled(self, timeout=30):
+        """Wait until the stack's worker has nothing left to do: no consumer
+        lag, and its consumed and stored counters unchanged for 1 s (four
+        looks): whatever Kafka held, a duplicate included, has been read and
+        stored or dropped. Use before checking that nothing is stored twice."""
+        url = self.stack.worker.health_url + "/metrics"
+        seen = []
+
+        def look():
+            m = prometheus_values(requests.get(url, timeout=5).text)
+            lag = sum(v for k, v in m.items()
+                      if k.startswith("px_worker_consumer_lag{"))
+            now = (m.get('px_worker_events_total{stage="consumed"}'),
+                   m.get('px_worker_events_total{stage="stored"}'))
+            seen.append(now if lag == 0 else None)
+            return len(seen) >= 4 and None not in seen[-4:] \
+                and len(set(seen[-4:])) == 1
+        wait_until(look, timeout=timeout, interval=0.25,
+                   desc="the worker settled (lag 0, counters still)")
 
     def extra_nginx(self, name, http_extra="", server_extra="", **kw):
         """Start another nginx with the module and extra directives (see
