@@ -25,6 +25,7 @@ typedef enum {
     PX_ROOT_NONE = 0,
     PX_ROOT_EVENTS,
     PX_ROOT_SENT_AT,
+    PX_ROOT_API_KEY,
     PX_ROOT_OTHER
 } px_root_key_t;
 
@@ -44,6 +45,7 @@ struct px_batch_parser_s {
     px_root_key_t       root_key;
     unsigned            root_seen;  /* the root object was opened */
     unsigned            events_seen;
+    unsigned            api_key_seen;
     px_event_t         *ev;         /* the event being read, or NULL */
     unsigned            field;      /* PX_F_* of the member being read */
     px_batch_status_t   status;
@@ -243,6 +245,29 @@ px_save_visitor(px_batch_parser_t *p, const unsigned char *s, size_t len)
     return 1;
 }
 
+/*
+ * The envelope's "api_key" (a key transport for sendBeacon, which cannot
+ * set headers).  Kept in aux for the caller to check; it is never part of
+ * an event, so no message carries it.  A value that is not a string is
+ * ignored like any other unknown member.
+ */
+static int
+px_save_api_key(px_batch_parser_t *p, const unsigned char *s, size_t len)
+{
+    if (len == 0) {
+        return 1;
+    }
+
+    p->b->api_key_off = p->b->aux.len;
+    p->b->api_key_len = len;
+    if (px_buf_append(&p->b->aux, s, len) != 0) {
+        p->b->api_key_len = 0;
+        return px_fail(p, PX_BATCH_ERR_NOMEM, "out of memory");
+    }
+
+    return 1;
+}
+
 /* Whether s holds a C0 control character or DEL. */
 static int
 px_has_control(const unsigned char *s, size_t len)
@@ -374,6 +399,9 @@ px_scalar(px_batch_parser_t *p, char kind, const unsigned char *s,
             {
                 p->b->sent_at_ms = -1;
             }
+        }
+        if (p->root_key == PX_ROOT_API_KEY && kind == 's') {
+            return px_save_api_key(p, s, len);
         }
         return 1;
     }
@@ -594,6 +622,15 @@ px_root_key(px_batch_parser_t *p, const unsigned char *k, size_t len)
     } else if (len == 7 && memcmp(k, "sent_at", 7) == 0) {
         p->root_key = PX_ROOT_SENT_AT;
 
+    } else if (len == 7 && memcmp(k, "api_key", 7) == 0) {
+        /* two keys in one body: which one would be meant? */
+        if (p->api_key_seen) {
+            return px_fail(p, PX_BATCH_ERR_ENVELOPE,
+                           "\"api_key\" appears twice");
+        }
+        p->api_key_seen = 1;
+        p->root_key = PX_ROOT_API_KEY;
+
     } else {
         p->root_key = PX_ROOT_OTHER;
     }
@@ -767,9 +804,26 @@ px_batch_parser_free(px_batch_parser_t *p)
     p->alloc->free(p->alloc->ctx, p);
 }
 
+/* A memset the compiler may not drop as a dead store before free(). */
+static void
+px_memzero(void *p, size_t n)
+{
+    volatile unsigned char  *v = p;
+
+    while (n-- > 0) {
+        *v++ = 0;
+    }
+}
+
 void
 px_batch_free(px_batch_t *batch)
 {
+    /* a secret: not left behind in freed memory */
+    if (batch->api_key_len != 0 && batch->aux.data != NULL) {
+        px_memzero(batch->aux.data + batch->api_key_off, batch->api_key_len);
+    }
+    batch->api_key_len = 0;
+
     if (batch->events != NULL) {
         batch->json.alloc->free(batch->json.alloc->ctx, batch->events);
         batch->events = NULL;

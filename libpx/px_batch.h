@@ -1,5 +1,6 @@
 /*
- * The batch envelope {"events":[...], "sent_at":"..."}: a streaming parse
+ * The batch envelope {"events":[...], "sent_at":"...", "api_key":"..."}: a
+ * streaming parse
  * (yajl callbacks, fed in chunks) that checks every limit while it reads and
  * re-encodes each event compactly, so nothing larger than the limits is ever
  * held.  Envelope errors fail the whole batch; a bad event only marks that
@@ -48,6 +49,8 @@ typedef struct {
     px_buf_t     aux;           /* visitor ids */
     int64_t      sent_at_ms;    /* -1 when absent or invalid */
     size_t       nrejected;
+    size_t       api_key_off;   /* the envelope's "api_key" string, in */
+    size_t       api_key_len;   /* batch->aux; len 0 when absent or empty */
 } px_batch_t;
 
 typedef struct px_batch_parser_s  px_batch_parser_t;

@@ -4,6 +4,7 @@
 
 #include "px_inflate.h"
 #include "ngx_http_px_body.h"
+#include "ngx_http_px_request.h"
 
 #define NGX_HTTP_PX_FILE_CHUNK  16384
 
@@ -135,6 +136,16 @@ ngx_http_px_body_parse(ngx_http_request_t *r, ngx_http_px_loc_conf_t *plcf,
     }
 
     px_batch_parser_free(pb.parser);
+
+    /* A key sent in the body is checked now, and its answer (401, 403)
+     * comes before any about the body: a client without a valid key learns
+     * nothing else.  Out of memory stays a 500. */
+    if (rc == NGX_OK || err->status != NGX_HTTP_INTERNAL_SERVER_ERROR) {
+        if (ngx_http_px_request_body_auth(r, batch, err) != NGX_OK) {
+            return NGX_ERROR;
+        }
+    }
+
     return rc;
 }
 

@@ -16,8 +16,9 @@
 
 
 /* Parse the whole body into batch (the caller frees it).  gzip_header: the
- * request said Content-Encoding: gzip.  NGX_OK, or NGX_ERROR with err
- * filled in. */
+ * request said Content-Encoding: gzip.  A key sent in the body's envelope
+ * is checked here too (ngx_http_px_request_body_auth()).  NGX_OK, or
+ * NGX_ERROR with err filled in. */
 ngx_int_t ngx_http_px_body_parse(ngx_http_request_t *r,
     ngx_http_px_loc_conf_t *plcf, ngx_uint_t gzip_header, px_batch_t *batch,
     ngx_http_px_error_t *err);

@@ -75,7 +75,8 @@ ngx_http_px_keys_load(ngx_conf_t *cf, ngx_http_px_keys_t *keys)
         if (n < 3) {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                                "line %ui of key file \"%V\" must be "
-                               "\"<key> <project_id> <tier> [origin ...]\"",
+                               "\"<key> <project_id> <tier> [origin ...] "
+                               "[origin_required]\"",
                                line, &keys->file);
             return NGX_CONF_ERROR;
         }
@@ -192,6 +193,7 @@ ngx_http_px_keys_line(ngx_conf_t *cf, ngx_http_px_keys_t *keys,
     if (k == NULL) {
         return NGX_ERROR;
     }
+    ngx_memzero(k, sizeof(ngx_http_px_key_t));
 
     SHA256(words[0].data, words[0].len, k->digest);
     ngx_hex_dump(k->id, k->digest, NGX_HTTP_PX_KEY_ID_LEN / 2);
@@ -209,6 +211,15 @@ ngx_http_px_keys_line(ngx_conf_t *cf, ngx_http_px_keys_t *keys,
     }
 
     for (i = 3; i < n; i++) {
+        /* a flag among the origins: no Origin header is an origin */
+        if (words[i].len == sizeof("origin_required") - 1
+            && ngx_strncmp(words[i].data, "origin_required", words[i].len)
+               == 0)
+        {
+            k->origin_required = 1;
+            continue;
+        }
+
         origin = ngx_array_push(&k->origins);
         if (origin == NULL) {
             return NGX_ERROR;
@@ -218,6 +229,14 @@ ngx_http_px_keys_line(ngx_conf_t *cf, ngx_http_px_keys_t *keys,
         if (origin->data == NULL) {
             return NGX_ERROR;
         }
+    }
+
+    /* without origins the key is a server's, which sends no Origin */
+    if (k->origin_required && k->origins.nelts == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "origin_required needs at least one origin "
+                           "(\"*\" for any)");
+        return NGX_ERROR;
     }
 
     return NGX_OK;

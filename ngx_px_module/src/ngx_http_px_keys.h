@@ -1,7 +1,7 @@
 /*
  * API keys, read from the file named by px_keys at start and on reload.
- * File lines: "<key> <project_id> <tier> [origin ...]"; '#' starts a
- * comment.  Keys are held only as SHA-256 digests (sorted), the deciding
+ * File lines: "<key> <project_id> <tier> [origin ...] [origin_required]";
+ * '#' starts a comment.  Keys are held only as SHA-256 digests (sorted), the deciding
  * comparison is constant-time, and logs name a key by a short key id (the
  * digest's first 8 hex).  A key given twice is an error.
  */
@@ -25,6 +25,7 @@ struct ngx_http_px_key_s {
     ngx_str_t    tier;
     ngx_http_px_tier_t  *rate;      /* tier resolved; NULL: unlimited */
     ngx_array_t  origins;           /* of ngx_str_t; empty: any */
+    ngx_uint_t   origin_required;   /* refuse requests without Origin */
 };
 
 struct ngx_http_px_keys_s {
@@ -47,7 +48,8 @@ char *ngx_http_px_keys_resolve_tiers(ngx_conf_t *cf, ngx_http_px_keys_t *keys,
 ngx_http_px_key_t *ngx_http_px_keys_find(ngx_http_px_keys_t *keys,
     ngx_str_t *key);
 
-/* 1 when origin may send with this key (no origins listed: any). */
+/* 1 when origin may send with this key (no origins listed: any).  A key
+ * without origins is a server's key: it is refused in a query string. */
 ngx_uint_t ngx_http_px_key_origin_allowed(ngx_http_px_key_t *k,
     ngx_str_t *origin);
 

@@ -1,29 +1,46 @@
 /*
  * What a batch request says before its body is read: its key, project and
- * origin, its content type and encoding; CORS.
+ * origin, its content type and encoding; CORS.  A key sent in the body's
+ * envelope is checked once the body is parsed.
  */
 #include <ngx_config.h>
 #include <ngx_core.h>
 #include <ngx_http.h>
 
+#include "px_batch.h"
 #include "ngx_http_px_module.h"
 #include "ngx_http_px_keys.h"
 #include "ngx_http_px_reply.h"
 #include "ngx_http_px_request.h"
 
-/* Key from Authorization: Bearer, X-PX-API-Key or ?api_key=; project from
- * X-PX-Project-ID or ?project_id= (else the key's own). */
+static ngx_int_t ngx_http_px_request_key(ngx_http_request_t *r,
+    ngx_str_t *k, ngx_uint_t in_query, ngx_http_px_key_t **key,
+    ngx_http_px_error_t *err);
+
+/*
+ * The key of a request that sent none before its body: it may be the
+ * envelope's "api_key" (sendBeacon cannot set headers, and a key in the
+ * query string ends up in logs).  It stands in ctx->key while the body is
+ * read: no tier (so no quota is checked before the body) and no project;
+ * ngx_http_px_request_body_auth() replaces it once the body is parsed, and
+ * nothing is produced before that.
+ */
+static ngx_http_px_key_t  ngx_http_px_key_in_body;
+
+/* Key from Authorization: Bearer, X-PX-API-Key or ?api_key= (else,
+ * perhaps, in the body); project from X-PX-Project-ID or ?project_id=
+ * (else the key's own). */
 ngx_int_t
 ngx_http_px_request_auth(ngx_http_request_t *r, ngx_http_px_key_t **key,
     ngx_http_px_error_t *err)
 {
-    ngx_str_t                 k, project, origin;
-    ngx_table_elt_t          *h;
-    ngx_http_px_main_conf_t  *pmcf;
-
-    pmcf = ngx_http_get_module_main_conf(r, ngx_http_px_module);
+    ngx_str_t         k;
+    ngx_uint_t        in_query;
+    ngx_table_elt_t  *h;
 
     ngx_str_null(&k);
+    in_query = 0;
+
     h = r->headers_in.authorization;
     if (h != NULL && h->value.len > 7
         && ngx_strncasecmp(h->value.data, (u_char *) "Bearer ", 7) == 0)
@@ -34,23 +51,90 @@ ngx_http_px_request_auth(ngx_http_request_t *r, ngx_http_px_key_t **key,
     } else if ((h = ngx_http_px_header(r, "x-px-api-key")) != NULL) {
         k = h->value;
 
-    } else if (ngx_http_arg(r, (u_char *) "api_key", 7, &k) != NGX_OK) {
+    } else if (ngx_http_arg(r, (u_char *) "api_key", 7, &k) == NGX_OK) {
+        in_query = 1;
+
+    } else {
         ngx_str_null(&k);
     }
 
     if (k.len == 0) {
+        if (r->headers_in.content_length_n > 0 || r->headers_in.chunked) {
+            *key = &ngx_http_px_key_in_body;
+            return NGX_OK;
+        }
+
         return ngx_http_px_fail(err, NGX_HTTP_UNAUTHORIZED,
                                 "missing_api_key",
                                 "send the key in Authorization: Bearer,"
-                                " X-PX-API-Key or ?api_key=");
+                                " X-PX-API-Key or the body's \"api_key\"");
     }
 
-    *key = ngx_http_px_keys_find(pmcf->keys, &k);
+    return ngx_http_px_request_key(r, &k, in_query, key, err);
+}
+
+ngx_int_t
+ngx_http_px_request_body_auth(ngx_http_request_t *r, px_batch_t *batch,
+    ngx_http_px_error_t *err)
+{
+    ngx_str_t           k;
+    ngx_http_px_ctx_t  *ctx;
+    ngx_http_px_key_t  *key;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_px_module);
+    if (ctx == NULL || ctx->key != &ngx_http_px_key_in_body) {
+        return NGX_OK;
+    }
+
+    if (batch->api_key_len == 0) {
+        return ngx_http_px_fail(err, NGX_HTTP_UNAUTHORIZED,
+                                "missing_api_key",
+                                "send the key in Authorization: Bearer,"
+                                " X-PX-API-Key or the body's \"api_key\"");
+    }
+
+    k.data = (u_char *) batch->aux.data + batch->api_key_off;
+    k.len = batch->api_key_len;
+
+    if (ngx_http_px_request_key(r, &k, 0, &key, err) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    ctx->key = key;
+    return NGX_OK;
+}
+
+/*
+ * A presented key: known, allowed where it was sent, valid for the project
+ * and the origin asked for.  A key with no origins is a server's key: it
+ * must not travel in a URL, which logs and browsers keep.
+ */
+static ngx_int_t
+ngx_http_px_request_key(ngx_http_request_t *r, ngx_str_t *k,
+    ngx_uint_t in_query, ngx_http_px_key_t **key, ngx_http_px_error_t *err)
+{
+    ngx_str_t                 project, origin;
+    ngx_table_elt_t          *h;
+    ngx_http_px_main_conf_t  *pmcf;
+
+    pmcf = ngx_http_get_module_main_conf(r, ngx_http_px_module);
+
+    *key = ngx_http_px_keys_find(pmcf->keys, k);
     if (*key == NULL) {
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                       "px: unknown api key from %V", &r->connection->addr_text);
         return ngx_http_px_fail(err, NGX_HTTP_UNAUTHORIZED,
                                 "invalid_api_key", "unknown API key");
+    }
+
+    if (in_query && (*key)->origins.nelts == 0) {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "px: server key %*s refused in the query string",
+                      (size_t) NGX_HTTP_PX_KEY_ID_LEN, (*key)->id);
+        return ngx_http_px_fail(err, NGX_HTTP_FORBIDDEN,
+                                "key_not_allowed_in_query",
+                                "this key may not be sent in the URL: send it"
+                                " in a header or the body's \"api_key\"");
     }
 
     if ((h = ngx_http_px_header(r, "x-px-project-id")) != NULL) {
@@ -80,6 +164,11 @@ ngx_http_px_request_auth(ngx_http_request_t *r, ngx_http_px_key_t **key,
                                           "the key is not valid for this "
                                           "origin");
         }
+
+    } else if ((*key)->origin_required) {
+        return ngx_http_px_fail(err, NGX_HTTP_FORBIDDEN, "origin_required",
+                                "this key is only valid with an Origin "
+                                "header");
     }
 
     return NGX_OK;

@@ -1,6 +1,7 @@
 /*
  * What a batch request says before its body is read: its key (from
- * Authorization: Bearer, X-PX-API-Key or ?api_key=), project
+ * Authorization: Bearer, X-PX-API-Key or ?api_key=; else the body's
+ * "api_key", checked after the body is parsed), project
  * (X-PX-Project-ID or ?project_id=, default the key's) and origin, its
  * content type and encoding; and CORS for px_cors_origins.
  */
@@ -11,13 +12,23 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
+#include "px_batch.h"
 #include "ngx_http_px_module.h"
 #include "ngx_http_px_reply.h"
 
 /* The request's key, valid for the project and origin asked for.  NGX_OK,
- * or NGX_ERROR with err filled in (401, 403). */
+ * or NGX_ERROR with err filled in (401, 403).  A request with no key in its
+ * headers or query string but with a body gets NGX_OK and a stand-in key
+ * (no tier, no project) until ngx_http_px_request_body_auth() runs. */
 ngx_int_t ngx_http_px_request_auth(ngx_http_request_t *r,
     ngx_http_px_key_t **key, ngx_http_px_error_t *err);
+
+/* Once the body is parsed (wholly or in part): for a request that sent no
+ * key before its body, the envelope's "api_key", checked as a header key
+ * is; ctx->key becomes the real key.  NGX_OK (also for a request that had
+ * its key already), or NGX_ERROR with err filled in (401, 403). */
+ngx_int_t ngx_http_px_request_body_auth(ngx_http_request_t *r,
+    px_batch_t *batch, ngx_http_px_error_t *err);
 
 /* application/json or text/plain; identity or gzip (*gzip set).  NGX_OK,
  * or NGX_ERROR with err filled in (415). */

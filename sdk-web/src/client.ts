@@ -20,6 +20,8 @@ export class Client {
   _o: Options;
   _s: Store;
   _url: string;
+  /** The key, JSON-encoded for the envelope (see body()). */
+  _k: string;
   _same: boolean;
   /** gzip state: 0 unknown, 1 works, 2 the server refused a gzip body without Content-Encoding. */
   _gz = 0;
@@ -56,7 +58,9 @@ export class Client {
     const w = window, l = w.location, n = w.navigator as any;
     const base = new URL((o.endpoint || l.origin).replace(/\/+$/, '') + '/api/v1/events/batch', l.href);
     this._same = base.origin == l.origin;
-    this._url = base.href + '?api_key=' + encodeURIComponent(o.apiKey) + '&project_id=' + encodeURIComponent(o.projectId);
+    // The key goes in the body (see body()): a URL ends up in access and error logs.
+    this._url = base.href + '?project_id=' + encodeURIComponent(o.projectId);
+    this._k = JSON.stringify(o.apiKey);
     this._s = new Store(o.projectId, o.maxQueue! > 0 ? o.maxQueue! : 1000);
     this._dnt = !!o.respectDnt && (n.doNotTrack == '1' || (w as any).doNotTrack == '1' || !!n.globalPrivacyControl);
     this._off = this._dnt || persisted(OPT_OUT) == '1';
@@ -205,7 +209,7 @@ export class Client {
    * Returns true when the batch is settled (accepted, or dropped for good), false when it will be retried.
    */
   async _send(items: Item[], keep?: boolean): Promise<boolean> {
-    const json = body(items.map((x) => x.j)), h: Record<string, string> = { 'Content-Type': 'text/plain;charset=UTF-8' };
+    const json = body(items.map((x) => x.j), this._k), h: Record<string, string> = { 'Content-Type': 'text/plain;charset=UTF-8' };
     let data: BodyInit = json, z = 0, r: Response;
     try {
       if (!keep && this._o.compress !== false && this._gz < 2) {
@@ -289,13 +293,15 @@ export class Client {
     this._tick();
     const n = window.navigator;
     let left = BEACON_BUDGET;
-    split(this._s._q.filter((x) => !x.u)).forEach((g) => {
-      left -= 64;
+    // the envelope: 64 bytes and the key (keys are ASCII)
+    const ov = 64 + this._k.length;
+    split(this._s._q.filter((x) => !x.u), undefined, ov).forEach((g) => {
+      left -= ov;
       g.forEach((x) => (left -= x.n + 1));
       if (left < 64) return;
       g.forEach((x) => (x.u = 1));
       if (gone && n.sendBeacon) {
-        if (!n.sendBeacon(this._url, new Blob([body(g.map((x) => x.j))], { type: 'text/plain' }))) this._unmark(g);
+        if (!n.sendBeacon(this._url, new Blob([body(g.map((x) => x.j), this._k)], { type: 'text/plain' }))) this._unmark(g);
       } else this._send(g, true);
     });
     this._s._save(!!this._gone);

@@ -32,17 +32,25 @@ export async function gzip(s: string): Promise<ArrayBuffer | null> {
   return new Response(new Blob([s]).stream().pipeThrough(new CompressionStream('gzip'))).arrayBuffer();
 }
 
-/** `{"events":[…],"sent_at":…}` from already-serialized events. */
-export const body = (events: string[]) => '{"events":[' + events.join(',') + '],"sent_at":"' + new Date().toISOString() + '"}';
+/**
+ * `{"api_key":…,"events":[…],"sent_at":…}` from already-serialized events and the JSON-encoded key. The key
+ * travels in the body, never in the URL, which servers log and browsers keep; it comes first so that the
+ * server reads it before the events.
+ */
+export const body = (events: string[], key: string) =>
+  '{"api_key":' + key + ',"events":[' + events.join(',') + '],"sent_at":"' + new Date().toISOString() + '"}';
 
-/** Groups items (each `n` UTF-8 bytes of JSON) so each request body stays under `max` bytes; skips items that alone exceed it. */
-export function split<T extends { n: number }>(items: T[], max = BEACON_MAX): T[][] {
+/**
+ * Groups items (each `n` UTF-8 bytes of JSON) so each request body stays under `max` bytes, `over` of them
+ * for the envelope; skips items that alone exceed it.
+ */
+export function split<T extends { n: number }>(items: T[], max = BEACON_MAX, over = 64): T[][] {
   const out: T[][] = [];
-  let cur: T[] = [], n = 64;
+  let cur: T[] = [], n = over;
   for (const e of items) {
     const b = e.n + 1;
-    if (b + 64 > max) continue;
-    if (n + b > max && cur.length) { out.push(cur); cur = []; n = 64; }
+    if (b + over > max) continue;
+    if (n + b > max && cur.length) { out.push(cur); cur = []; n = over; }
     cur.push(e);
     n += b;
   }

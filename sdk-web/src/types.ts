@@ -1,6 +1,6 @@
 /** Options accepted by `PX.init()`. Only `apiKey` and `projectId` are required. */
 export interface Options {
-  /** Ingestion key; sent as the `api_key` query argument. */
+  /** Ingestion key; sent as the `api_key` member of the body, never in the URL. */
   apiKey: string;
   /** Project id; sent as the `project_id` query argument. */
   projectId: string;

@@ -9,7 +9,7 @@ import uuid
 import pytest
 
 from module_helpers import (DEMO_LINE, accepted, assert_no_crash,
-                            assert_not_in_raw, envelope,
+                            assert_not_in_raw,
                             json_error, start_nginx, stop_nginx, uid,
                             wait_in_raw)
 
@@ -22,14 +22,20 @@ OTHER = "https://evil.example"
 
 @pytest.mark.parametrize("auth,ctype", [("bearer", "application/json"),
                                         ("header", "application/json"),
-                                        ("query", "text/plain;charset=UTF-8")],
-                         ids=["authorization_bearer", "x_px_api_key", "beacon_query"])
+                                        ("body", "text/plain;charset=UTF-8")],
+                         ids=["authorization_bearer", "x_px_api_key", "beacon_body"])
 def test_key_transports_are_accepted(px, auth, ctype):
     events = [px.event("auth_" + auth), px.event("auth_" + auth)]
-    r = px.post_batch(events, auth=auth, content_type=ctype)
-    if auth == "query":
-        assert "api_key=" in r.request.url and "project_id=" in r.request.url
+    if auth == "body":
+        # what the SDK's beacons send: the key in the envelope, the project
+        # in the query string, no header
+        body = json.dumps({"api_key": px.key, "events": events})
+        r = px.post_batch(body=body, key="", project="", content_type=ctype,
+                          params={"project_id": px.project})
+        assert "api_key=" not in r.request.url and "project_id=" in r.request.url
         assert "Authorization" not in r.request.headers
+    else:
+        r = px.post_batch(events, auth=auth, content_type=ctype)
     accepted(r, 2, [])
     found = wait_in_raw(px, [e["event_id"] for e in events], timeout=5)
     for e in events:
@@ -39,10 +45,9 @@ def test_key_transports_are_accepted(px, auth, ctype):
 
 def test_beacon_with_gzip_and_no_project_uses_the_keys_project(px):
     ev = px.event("beacon_gz")
-    body = envelope([ev]).encode()
+    body = json.dumps({"api_key": px.key, "events": [ev]}).encode()
     import gzip
-    r = px.http.post(px.base + BATCH, data=gzip.compress(body),
-                     params={"api_key": px.key}, timeout=10,
+    r = px.http.post(px.base + BATCH, data=gzip.compress(body), timeout=10,
                      headers={"Content-Type": "text/plain;charset=UTF-8"})
     accepted(r, 1, [])
     payload = json.loads(wait_in_raw(px, [ev["event_id"]], timeout=5)[ev["event_id"]][0])

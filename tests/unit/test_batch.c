@@ -152,6 +152,63 @@ START_TEST(test_batch__other_envelope_members_ignored)
 }
 END_TEST
 
+/* The envelope's api_key (sendBeacon's key transport): kept apart from
+ * the events, in aux; anything but a non-empty string is no key. */
+START_TEST(test_batch__envelope_api_key)
+{
+    ck_assert_int_eq(parse("{\"api_key\":\"px_live_k\\u0031\",\"events\":"
+                           "[{\"event\":\"x\",\"anonymous_id\":\"a1\"}]}"),
+                     PX_BATCH_OK);
+    ck_assert_uint_eq(batch.api_key_len, 10);
+    ck_assert(memcmp(batch.aux.data + batch.api_key_off, "px_live_k1", 10)
+              == 0);
+    /* the visitor id beside it is still right */
+    ck_assert_uint_eq(batch.events[0].visitor_len, 2);
+    ck_assert(memcmp(batch.aux.data + batch.events[0].visitor_off, "a1", 2)
+              == 0);
+    ck_assert_str_eq(members(0), "\"event\":\"x\",\"anonymous_id\":\"a1\"");
+
+    /* after the events, too */
+    ck_assert_int_eq(parse("{\"events\":[{\"event\":\"x\"}],"
+                           "\"api_key\":\"k2\"}"), PX_BATCH_OK);
+    ck_assert_uint_eq(batch.api_key_len, 2);
+    ck_assert(memcmp(batch.aux.data + batch.api_key_off, "k2", 2) == 0);
+
+    /* absent, empty, not a string: no key */
+    ck_assert_int_eq(parse("{\"events\":[{\"event\":\"x\"}]}"), PX_BATCH_OK);
+    ck_assert_uint_eq(batch.api_key_len, 0);
+    ck_assert_int_eq(parse("{\"api_key\":\"\",\"events\":[{\"event\":\"x\"}]}"),
+                     PX_BATCH_OK);
+    ck_assert_uint_eq(batch.api_key_len, 0);
+    ck_assert_int_eq(parse("{\"api_key\":5,\"events\":[{\"event\":\"x\"}]}"),
+                     PX_BATCH_OK);
+    ck_assert_uint_eq(batch.api_key_len, 0);
+    ck_assert_int_eq(parse("{\"api_key\":{\"k\":\"v\"},\"events\":"
+                           "[{\"event\":\"x\"}]}"), PX_BATCH_OK);
+    ck_assert_uint_eq(batch.api_key_len, 0);
+
+    /* longer than max_string: no key either */
+    lim.max_string = 4;
+    ck_assert_int_eq(parse("{\"api_key\":\"12345\",\"events\":"
+                           "[{\"event\":\"x\"}]}"), PX_BATCH_OK);
+    ck_assert_uint_eq(batch.api_key_len, 0);
+
+    /* "api_key" inside an event is an ordinary member, not the key */
+    lim.max_string = 8192;
+    ck_assert_int_eq(parse("{\"events\":[{\"event\":\"x\",\"api_key\":\"k\"}]}"),
+                     PX_BATCH_OK);
+    ck_assert_uint_eq(batch.api_key_len, 0);
+}
+END_TEST
+
+START_TEST(test_batch__envelope_api_key_twice)
+{
+    ck_assert_int_eq(parse("{\"api_key\":\"a\",\"events\":[{\"event\":\"x\"}],"
+                           "\"api_key\":\"b\"}"), PX_BATCH_ERR_ENVELOPE);
+    ck_assert_str_eq(err, "\"api_key\" appears twice");
+}
+END_TEST
+
 START_TEST(test_batch__too_many_events)
 {
     lim.max_events = 2;
@@ -295,6 +352,8 @@ make_suite_batch(void)
     tcase_add_test(tc, test_batch__invalid_utf8);
     tcase_add_test(tc, test_batch__envelope_errors);
     tcase_add_test(tc, test_batch__other_envelope_members_ignored);
+    tcase_add_test(tc, test_batch__envelope_api_key);
+    tcase_add_test(tc, test_batch__envelope_api_key_twice);
     tcase_add_test(tc, test_batch__too_many_events);
     tcase_add_test(tc, test_batch__too_deep);
     tcase_add_test(tc, test_batch__event_rejects);

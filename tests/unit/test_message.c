@@ -143,6 +143,31 @@ START_TEST(test_message__rejected_values_are_json)
 }
 END_TEST
 
+/* The envelope's api_key and unknown envelope members never reach a
+ * message: neither its value, nor its key, nor its dead letter. */
+START_TEST(test_message__envelope_key_not_in_message)
+{
+    size_t  i;
+
+    parse("{\"api_key\":\"px_secret_key_1\",\"extra\":\"px_secret_2\","
+          "\"events\":[{\"event\":\"ok\",\"anonymous_id\":\"a1\"},"
+          "{\"event\":\"\"},{\"event\":\"ok\"}],"
+          "\"sent_at\":\"2026-11-30T10:00:00Z\"}");
+    ck_assert_uint_eq(batch.nevents, 3);
+    ck_assert_uint_gt(batch.api_key_len, 0);
+
+    for (i = 0; i < batch.nevents; i++) {
+        ck_assert_ptr_null(strstr(value(i), "px_secret"));
+
+        out.len = 0;
+        ck_assert_int_eq(px_message_key(&batch, &batch.events[i], &srv, &out),
+                         0);
+        ck_assert_int_eq(px_buf_terminate(&out), 0);
+        ck_assert_ptr_null(strstr(out.data, "px_secret"));
+    }
+}
+END_TEST
+
 Suite *
 make_suite_message(void)
 {
@@ -156,6 +181,7 @@ make_suite_message(void)
     tcase_add_test(tc, test_message__key);
     tcase_add_test(tc, test_message__dead_letter);
     tcase_add_test(tc, test_message__rejected_values_are_json);
+    tcase_add_test(tc, test_message__envelope_key_not_in_message);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -31,7 +31,9 @@ export async function startServer() {
       } catch {
         return end(res, 400, { error: 'malformed' });
       }
-      if (u.searchParams.get('api_key') !== 'px_test_1234567890abcdef' || !u.searchParams.get('project_id')) return end(res, 401, { error: 'key' });
+      // like the module: the key in the body's envelope; a key in the URL would end up in logs
+      if (u.searchParams.has('api_key')) return end(res, 403, { error: 'key_not_allowed_in_query' });
+      if (body.api_key !== 'px_test_1234567890abcdef' || !u.searchParams.get('project_id')) return end(res, 401, { error: 'key' });
       const a = api.answers.shift() || api.fail || { status: 202 };
       api.requests.push({ at: Date.now(), status: a.status, gzip: gz, encoding: req.headers['content-encoding'], type: req.headers['content-type'], events: body.events, sent_at: body.sent_at });
       if (a.status === 202) for (const e of body.events) api.accepted.set(e.event_id, (api.accepted.get(e.event_id) || 0) + 1);

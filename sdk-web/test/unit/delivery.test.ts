@@ -27,9 +27,11 @@ test('buffer: nothing is sent below flushAt; the Nth event sends one batch in th
   await tick(0);
   assert.equal(reqs.length, 1);
   const r = reqs[0];
-  assert.equal(r.url, 'https://shop.example/api/v1/events/batch?api_key=px_test_key&project_id=proj1');
+  // the key is in the body, never in the URL (servers log URLs)
+  assert.equal(r.url, 'https://shop.example/api/v1/events/batch?project_id=proj1');
   assert.equal(r.headers['content-type'], 'text/plain;charset=UTF-8');
-  assert.deepEqual(Object.keys(r.body), ['events', 'sent_at']);
+  assert.deepEqual(Object.keys(r.body), ['api_key', 'events', 'sent_at']);
+  assert.equal(r.body.api_key, 'px_test_key');
   assert.ok(!isNaN(Date.parse(r.body.sent_at)));
   assert.deepEqual(r.body.events.map((e: any) => e.event), ['e0', 'e1', 'e2', 'e3', 'e4']);
   assert.deepEqual(r.body.events[1].properties, { i: 1 });
@@ -186,7 +188,8 @@ test('gzip: same origin says Content-Encoding; cross origin relies on the magic 
   px.track('z');
   await px.flush();
   assert.equal(reqs.length, 2);
-  assert.match(reqs[0].url, /^https:\/\/px\.example\.net\/api\/v1\/events\/batch\?api_key=/);
+  assert.equal(reqs[0].url, 'https://px.example.net/api/v1/events/batch?project_id=proj1');
+  assert.equal(reqs[0].body.api_key, 'px_test_key');
   assert.equal(reqs[0].headers['content-encoding'], undefined, 'no header that would need a preflight');
   assert.equal(reqs[0].raw[0], 0x1f);
   assert.equal(reqs[1].raw[0], '{'.charCodeAt(0), 'plain after the refusal');
@@ -218,8 +221,11 @@ test('page close: visibilitychange→hidden uses fetch keepalive; pagehide uses 
   for (const b of beacons) {
     assert.ok(b.size <= 30000, 'beacon of ' + b.size + ' bytes');
     assert.equal(b.type, 'text/plain');
+    assert.ok(!b.url.includes('api_key'), b.url);
     total += b.size;
-    n += JSON.parse(await b.body.text()).events.length;
+    const j = JSON.parse(await b.body.text());
+    assert.equal(j.api_key, 'px_test_key', 'the beacon carries the key in its body');
+    n += j.events.length;
   }
   assert.ok(total <= 60000, 'all beacons together within the browsers\' 64 KiB keepalive quota: ' + total);
   assert.ok(n > 20 && n < 300, n + ' sent now');
@@ -233,6 +239,11 @@ test('split keeps each group under the limit and skips nothing that fits', () =>
   const g = split(items, 20000);
   assert.equal(g.flat().length, 50);
   for (const x of g) assert.ok(x.reduce((a, b) => a + b.n + 1, 64) <= 20000);
+  // a larger envelope (a long key) leaves less room for events
+  const g2 = split(items, 20000, 2064);
+  assert.equal(g2.flat().length, 50);
+  for (const x of g2) assert.ok(x.reduce((a, b) => a + b.n + 1, 2064) <= 20000);
+  assert.ok(g2.length >= g.length);
 });
 
 test('bad arguments never throw and send nothing', async () => {
