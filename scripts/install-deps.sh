@@ -157,11 +157,21 @@ install_npm() {
 install_python() {
     if python3 -c 'import pytest, requests' 2>/dev/null; then
         log "python3: pytest and requests present"
+    else
+        log "python3: installing pytest and requests with pip"
+        python3 -m pip install -q pytest requests ||
+            python3 -m pip install -q --break-system-packages pytest requests
+    fi
+    # chdb-core: current ClickHouse (26.x) in-process, behind the test-only
+    # HTTP front tools/pxstack/chdb_front.py (test_clickhouse_current.py);
+    # ~180 MB
+    if python3 -c 'import chdb' 2>/dev/null; then
+        log "python3: chdb present"
         return
     fi
-    log "python3: installing pytest and requests with pip"
-    python3 -m pip install -q pytest requests ||
-        python3 -m pip install -q --break-system-packages pytest requests
+    log "python3: installing chdb-core with pip"
+    python3 -m pip install -q chdb-core ||
+        python3 -m pip install -q --break-system-packages chdb-core
 }
 
 main() {

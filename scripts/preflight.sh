@@ -71,6 +71,10 @@ need_file /usr/share/nginx/src/src/core/nginx.h nginx-dev "test up"
 if command -v python3 >/dev/null 2>&1; then
     python3 -c 'import pytest, requests' 2>/dev/null ||
         lack "python3 modules pytest and requests (python3 -m pip install pytest requests)"
+    if [ "$goal" = test ]; then     # test_clickhouse_current.py: ClickHouse 26.x
+        python3 -c 'import chdb' 2>/dev/null ||
+            lack "python3 module chdb (python3 -m pip install chdb-core)"
+    fi
 fi
 if [ "$goal" = test ] && [ ! -d "$repo/sdk-web/node_modules/playwright-core" ]; then
     lack "sdk-web/node_modules (cd sdk-web && npm ci)"
