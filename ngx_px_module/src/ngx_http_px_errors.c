@@ -27,6 +27,7 @@ ngx_http_px_errors_code(ngx_uint_t status)
     case NGX_HTTP_NOT_ALLOWED:                return "method_not_allowed";
     case NGX_HTTP_FORBIDDEN:                  return "forbidden";
     case NGX_HTTP_NOT_FOUND:                  return "not_found";
+    case NGX_HTTP_TOO_MANY_REQUESTS:          return "too_many_requests";
     case NGX_HTTP_SERVICE_UNAVAILABLE:        return "unavailable";
     default:                                  return status >= 500
                                                      ? "internal_error"

@@ -31,7 +31,7 @@ from .worker import Worker
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 DEMO_KEY = "px_test_1234567890abcdef"
 DEMO_PROJECT = "proj_demo_uuid"
-DEMO_KEY_LINE = "%s %s unlimited" % (DEMO_KEY, DEMO_PROJECT)
+DEMO_KEY_LINE = "%s %s enterprise" % (DEMO_KEY, DEMO_PROJECT)
 
 
 @dataclasses.dataclass
