@@ -9,14 +9,18 @@
 # accepts it. Both runtime images run as the unprivileged user px (uid 10001).
 
 ARG DEBIAN_IMAGE=debian:bookworm-slim
+# The module is built against nginx-dev and loaded into nginx: both stages
+# install this same version, so the module's ABI always matches.
+ARG NGINX_VERSION=1.22.1-9+deb12u11
 
 # --- build: ngx_http_px_module.so and px-worker --------------------------------
 FROM ${DEBIAN_IMAGE} AS build
+ARG NGINX_VERSION
 
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
         build-essential pkg-config ca-certificates \
-        nginx nginx-dev libssl-dev libpcre2-dev zlib1g-dev \
+        nginx=${NGINX_VERSION} nginx-dev=${NGINX_VERSION} libssl-dev libpcre2-dev zlib1g-dev \
         librdkafka-dev libhiredis-dev libyajl-dev libmaxminddb-dev \
         libcurl4-openssl-dev libyaml-dev libsystemd-dev check \
  && rm -rf /var/lib/apt/lists/*
@@ -34,10 +38,11 @@ RUN ./configure \
 
 # --- nginx-px: Debian's nginx with the module, listening on 8000 ---------------
 FROM ${DEBIAN_IMAGE} AS nginx-px
+ARG NGINX_VERSION
 
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-        nginx librdkafka1 libyajl2 zlib1g libssl3 curl ca-certificates \
+        nginx=${NGINX_VERSION} librdkafka1 libyajl2 zlib1g libssl3 curl ca-certificates \
  && rm -rf /var/lib/apt/lists/* \
  && rm -f /etc/nginx/sites-enabled/default \
  && useradd --system --uid 10001 --user-group --home-dir /nonexistent \
@@ -47,21 +52,26 @@ RUN apt-get update \
 
 COPY --from=build /src/build/ngx_http_px_module.so /usr/lib/nginx/modules/
 COPY docker/nginx.conf /etc/nginx/nginx.conf
-COPY --chown=root:px conf/keys.conf /etc/px/keys.conf
-RUN chmod 0640 /etc/px/keys.conf
+COPY docker/nginx-entrypoint.sh /usr/local/bin/nginx-entrypoint.sh
+# No key in the image: keys.conf comes from a directory mounted at
+# /etc/px/keys. The demo key file is used only when PX_DEMO_KEYS=1 asks.
+COPY conf/keys.conf /usr/share/px/keys.demo.conf
+RUN install -d -m 0755 /etc/px/keys /usr/share/px \
+ && chmod 0755 /usr/local/bin/nginx-entrypoint.sh
 
 # the configuration (and the module's link against this image's libraries)
-# is checked at build time, as the user that runs it (stdout to a file the
-# user owns: the conf logs to /dev/stdout)
+# is checked at build time, as the user that runs it, with the demo keys
+# (stdout to a file the user owns: the conf logs to /dev/stdout)
 USER px
-RUN nginx -t -q > /tmp/nginx/test.log 2>&1 \
- || { cat /tmp/nginx/test.log; exit 1; }; rm -f /tmp/nginx/test.log /tmp/nginx/nginx.pid
+RUN PX_DEMO_KEYS=1 nginx-entrypoint.sh -t -q > /tmp/nginx/test.log 2>&1 \
+ || { cat /tmp/nginx/test.log; exit 1; }; rm -rf /tmp/nginx/*
 
 EXPOSE 8000
 STOPSIGNAL SIGQUIT
 HEALTHCHECK --interval=10s --timeout=3s --start-period=5s --retries=3 \
     CMD curl -fsS -o /dev/null http://127.0.0.1:8000/health || exit 1
-CMD ["nginx", "-g", "daemon off;"]
+ENTRYPOINT ["/usr/local/bin/nginx-entrypoint.sh"]
+CMD ["-g", "daemon off;"]
 
 # --- px-worker ----------------------------------------------------------------------
 FROM ${DEBIAN_IMAGE} AS px-worker
