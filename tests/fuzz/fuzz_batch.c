@@ -25,12 +25,8 @@
  * The input is the raw request body; chunk sizes, the limit profile and the
  * server info come from a hash of it, so seed files stay plain bodies.
  *
- * PX_FUZZ_ALLOW_KNOWN=1 in the environment steps around the known libpx bugs
- * (tests/fuzz/README.md: the value and dead letter of a rejected event are
- * not valid JSON; px_message_value computes NULL + 0 when no event of the
- * batch kept a member; a timestamp of 9999-12-31 with a leap second or a
- * negative offset parses into year 10000), so the rest can still be fuzzed until they are
- * fixed.  Their reproducers are tests/fuzz/corpus/crash-*.
+ * The bugs it found are fixed; their reproducers stay as regression inputs
+ * (tests/fuzz/corpus/crash-*, tests/fuzz/README.md).
  */
 #include <stdarg.h>
 #include <stdint.h>
@@ -52,14 +48,10 @@
 #define FUZZ_MAX_RATIO     100
 #define FUZZ_RATIO_FLOOR   (64 * 1024)      /* px_inflate: no ratio below */
 #define FUZZ_MAX_MS        INT64_C(253402300799999)  /* 9999-12-31 */
-/* known: a leap second or a negative offset on 9999-12-31 parses past it */
-#define FUZZ_MAX_MS_KNOWN  (FUZZ_MAX_MS + INT64_C(86400000))
 
 /* px_event_t.seen bits (private to px_batch.c) */
 #define FUZZ_F_EVENT       0x01
 #define FUZZ_F_EVENT_ID    0x02
-
-static int  allow_known = -1;
 
 static void
 fuzz_fail(const char *file, int line, const char *cond, const char *fmt, ...)
@@ -384,7 +376,7 @@ check_batch(const px_batch_t *b, const px_limits_t *lim, int complete)
     size_t             i, rejected = 0, prev_end = 0;
     const px_event_t  *ev;
     const char        *c;
-    int64_t            max_ms = allow_known ? FUZZ_MAX_MS_KNOWN : FUZZ_MAX_MS;
+    int64_t            max_ms = FUZZ_MAX_MS;
 
     CHECK(b->nevents <= lim->max_events, "%zu events, limit %zu",
           b->nevents, lim->max_events);
@@ -459,7 +451,7 @@ check_messages(const px_batch_t *b, const px_limits_t *lim, fuzz_rng_t *r,
     size_t              i, cap, klen;
     int64_t             t;
     unsigned            clamped;
-    int                 rc, strict, terminated, value_ok;
+    int                 rc, terminated, value_ok;
 
     srv.project_id = project;
     srv.project_id_len = sizeof(project) - 1;
@@ -481,7 +473,6 @@ check_messages(const px_batch_t *b, const px_limits_t *lim, fuzz_rng_t *r,
         value.len = 0;
         key.len = 0;
         dlq.len = 0;
-        strict = ev->error == NULL || !allow_known;
 
         t = px_message_event_time(b, ev, srv.received_ms, &clamped);
         CHECK(t >= 0 && t <= srv.received_ms, "event %zu: time %lld, "
@@ -494,13 +485,13 @@ check_messages(const px_batch_t *b, const px_limits_t *lim, fuzz_rng_t *r,
         if (rc == 0) {
             terminated = px_buf_terminate(&value) == 0;
             CHECK(terminated || cap != 0, "px_buf_terminate failed uncapped");
-            if (strict && !json_valid(value.data, value.len)) {
+            if (!json_valid(value.data, value.len)) {
                 dump_json("value", value.data, value.len);
                 fprintf(stderr, "event %zu, error %s\n", i,
                         ev->error ? ev->error : "(none, accepted)");
                 CHECK(0, "event %zu: the message value is not valid JSON", i);
             }
-            if (strict && terminated) {
+            if (terminated) {
                 check_value_shape(&value, ev, clamped);
             }
             /* never much more than the event plus the server's members */
@@ -528,7 +519,7 @@ check_messages(const px_batch_t *b, const px_limits_t *lim, fuzz_rng_t *r,
         if (ev->error != NULL && value_ok) {
             rc = px_message_dead_letter(ev->error, "ingest", srv.received_ms,
                                         value.data, value.len, 1, &dlq);
-            if (rc == 0 && strict && !json_valid(dlq.data, dlq.len)) {
+            if (rc == 0 && !json_valid(dlq.data, dlq.len)) {
                 dump_json("dead letter", dlq.data, dlq.len);
                 CHECK(0, "event %zu: the dead letter is not valid JSON", i);
             }
@@ -631,11 +622,6 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     const char          *msg;
     size_t               off, n;
     int                  gzip, finished, zfailed;
-
-    if (allow_known < 0) {
-        msg = getenv("PX_FUZZ_ALLOW_KNOWN");
-        allow_known = msg != NULL && msg[0] == '1';
-    }
 
     if (size == 0) {
         return 0;               /* the module answers empty_body */

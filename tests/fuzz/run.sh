@@ -8,7 +8,6 @@
 #   FUZZ_JOBS=1          parallel fuzzing processes (-fork)
 #   FUZZ_BUILD=build-fuzz
 #   FUZZ_KEEP=1          keep the work directory (grown corpus, logs)
-#   PX_FUZZ_ALLOW_KNOWN=1  skip the known rejected-event JSON bug (README)
 set -uo pipefail
 
 cd "$(dirname "$0")/../.." || exit 2
