@@ -76,6 +76,26 @@ export async function launch() {
   return { context, close: async () => { await context.close(); await rm(dir, { recursive: true, force: true }); } };
 }
 
+/**
+ * Polls `fn` until its value (compared as JSON) has not changed for `quietMs`: the sends, retries and
+ * stores in flight have settled. Returns that value; fails after `ms`.
+ */
+export async function settled(fn, quietMs = 600, ms = 15000, what = 'a settled value') {
+  const t = Date.now();
+  let last, since = Date.now();
+  for (;;) {
+    const v = JSON.stringify(await fn());
+    if (v !== last) {
+      last = v;
+      since = Date.now();
+    } else if (Date.now() - since >= quietMs) {
+      return JSON.parse(v);
+    }
+    if (Date.now() - t > ms) throw new Error('timed out waiting for ' + what);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
 /** Polls `fn` until it returns a truthy value or `ms` pass. */
 export async function until(fn, ms = 10000, what = 'condition') {
   const t = Date.now();

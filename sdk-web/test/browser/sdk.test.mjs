@@ -1,7 +1,7 @@
 // The script-tag build in real headless Chromium against a local endpoint that records every request.
 import { test, before, after, beforeEach } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, launch, until } from './harness.mjs';
+import { startServer, launch, until, settled } from './harness.mjs';
 
 let srv, browser;
 const PAGE = '/sdk/test/e2e/pages/index.html';
@@ -82,11 +82,11 @@ test('more than the browsers let out at close (64 KB): the rest is sent by the n
   await page.evaluate(() => { for (let i = 0; i < 12; i++) PX.track('overflow', { big: 'z'.repeat(9000), i }); }); // ~120 KB
   const before = srv.api.requests.length;
   await page.close({ runBeforeUnload: true });
-  await new Promise((r) => setTimeout(r, 800));
+  await settled(() => srv.api.requests.length, 600, 5000, 'the close beacons');
   // Oldest first: the close may spend its 64 KB on events adopted from earlier pages of this test run.
   const atClose = srv.api.requests.slice(before).filter((r) => r.status === 202);
   assert.ok(atClose.length >= 1 && atClose.length <= 3, atClose.length + ' requests at close');
-  assert.ok(new Set(srv.api.events().filter((e) => e.event === 'overflow')).size < 12);
+  assert.ok(new Set(srv.api.events().filter((e) => e.event === 'overflow').map((e) => e.event_id)).size < 12);
   const next = await browser.context.newPage();
   await next.goto(url());
   await until(() => new Set(srv.api.events().filter((e) => e.event === 'overflow').map((e) => e.event_id)).size === 12, 10000, 'the rest from the next page');
@@ -106,8 +106,8 @@ test('offline then online: everything arrives, each event once', async () => {
   assert.ok(queued.queued >= 12 && queued.retries >= 1, JSON.stringify(queued));
   await browser.context.setOffline(false);
   await until(() => names().filter((n) => n === 'offline_event').length === 12, 10000, 'events after reconnect');
-  await page.waitForTimeout(1000);
-  assert.equal(names().filter((n) => n === 'offline_event').length, 12);
+  // the retries still in flight have landed: none of them added a copy
+  assert.equal(await settled(() => names().filter((n) => n === 'offline_event').length, 1000), 12);
   assert.ok(onceEach(), 'no event accepted twice');
   await page.close();
 });
@@ -160,8 +160,8 @@ test('two tabs share storage without sending the same stored event twice', async
   await a.waitForTimeout(500);
   srv.api.fail = null;
   await until(() => srv.api.events().filter((e) => e.event.startsWith('tab_')).length >= 10, 10000, 'both tabs');
-  await a.waitForTimeout(1500);
-  assert.equal(srv.api.events().filter((e) => e.event.startsWith('tab_')).length, 10);
+  // both tabs' timers have run again meanwhile: still 10, none sent twice
+  assert.equal(await settled(() => srv.api.events().filter((e) => e.event.startsWith('tab_')).length, 1500), 10);
   assert.ok(onceEach());
   await a.close();
   await b.close();

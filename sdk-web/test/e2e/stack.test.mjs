@@ -6,7 +6,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { launch, until, ROOT } from '../browser/harness.mjs';
+import { launch, until, settled, ROOT } from '../browser/harness.mjs';
 
 const CLI = join(ROOT, '..', 'tools', 'pxstack', 'cli.py');
 const have = existsSync(CLI);
@@ -23,6 +23,17 @@ const ch = async (sql) => {
  * event); the pipeline makes the stored result exactly once.
  */
 const rows = (aid, final = 'FINAL') => ch(`SELECT event, event_id FROM px.events ${final} WHERE anonymous_id = '${aid.replace(/[^0-9a-f-]/g, '')}'`);
+/**
+ * What the pipeline promises, read from the raw rows (no FINAL, which would hide a duplicate): each
+ * event_id of `event` is stored once; a second row is allowed only as the identical replay of the same
+ * Kafka message (same session, seq and time), never as another copy. Returns the stored event_ids.
+ */
+const storedOnce = async (aid, event) => {
+  const r = await ch(`SELECT event_id, count() AS n, uniqExact(session_id, session_seq, timestamp_ms) AS variants
+    FROM px.events WHERE anonymous_id = '${aid.replace(/[^0-9a-f-]/g, '')}' AND event = '${event}' GROUP BY event_id`);
+  for (const x of r) assert.equal(Number(x.variants), 1, `event ${x.event_id} stored as ${x.variants} different rows`);
+  return r.map((x) => x.event_id).sort();
+};
 const pageUrl = (q = '') => stack.nginx + '/sdk/test/e2e/pages/index.html?flushInterval=500&retryBase=300&key=' + stack.api_key + '&project=' + stack.project_id + q;
 const aidOf = (page) => page.evaluate(() => localStorage.getItem('px_aid'));
 
@@ -62,6 +73,7 @@ test('clicks, scrolls and SPA navigations reach ClickHouse', { skip: !have && 't
   }, 30000, 'events in ClickHouse');
   assert.deepEqual(got.map((r) => r.event).sort(), [...want].sort());
   assert.equal(new Set(got.map((r) => r.event_id)).size, got.length);
+  assert.equal((await storedOnce(aid, 'click')).length, 2);
   await page.close();
 });
 
@@ -76,6 +88,7 @@ test('events tracked just before the page closes are stored', { skip: !have && '
     return r.length >= 5 && r;
   }, 30000, 'events from the closed page');
   assert.equal(got.length, 5, 'each once');
+  assert.equal((await settled(() => storedOnce(aid, 'e2e_close'), 1500)).length, 5);
 });
 
 test('offline then online: every event stored exactly once', { skip: !have && 'tools/pxstack/cli.py not found' }, async () => {
@@ -87,10 +100,11 @@ test('offline then online: every event stored exactly once', { skip: !have && 't
   await page.waitForTimeout(1500);
   await browser.context.setOffline(false);
   await until(async () => (await rows(aid)).filter((x) => x.event === 'e2e_offline').length >= 12, 30000, 'offline events');
-  await page.waitForTimeout(2000);
+  // until the retries in flight have been stored or dropped as duplicates
+  const ids = await settled(() => storedOnce(aid, 'e2e_offline'), 1500, 30000, 'the stored rows');
+  assert.equal(ids.length, 12);
   const got = (await rows(aid)).filter((x) => x.event === 'e2e_offline');
-  assert.equal(got.length, 12);
-  assert.equal(new Set(got.map((x) => x.event_id)).size, 12);
+  assert.deepEqual(got.map((x) => x.event_id).sort(), ids);
   await page.close();
 });
 
@@ -105,11 +119,9 @@ test('a reload with unsent events: the next page sends them, stored once', { ski
   await page.reload();
   await browser.context.unroute('**/api/v1/events/batch**', block);
   await until(async () => (await rows(aid)).filter((x) => x.event === 'e2e_reload').length >= 6, 30000, 'events after reload');
-  await page.waitForTimeout(2000);
+  const ids = await settled(() => storedOnce(aid, 'e2e_reload'), 1500, 30000, 'the stored rows');
+  assert.equal(ids.length, 6);
   const got = (await rows(aid)).filter((x) => x.event === 'e2e_reload');
-  const raw = (await rows(aid, '')).filter((x) => x.event === 'e2e_reload');
-  if (raw.length != got.length) console.log(`note: ${raw.length} raw rows for 6 events before ReplacingMergeTree merged them`);
-  assert.equal(got.length, 6);
-  assert.equal(new Set(got.map((x) => x.event_id)).size, 6);
+  assert.deepEqual(got.map((x) => x.event_id).sort(), ids);
   await page.close();
 });
