@@ -142,8 +142,12 @@ class Kafka(Service):
         if os.path.exists(os.path.join(self.data, "meta.properties")):
             return
         # a KRaft log directory must be formatted once with a cluster id
-        # (Kafka's Uuid: 16 random bytes, URL-safe base64 without padding)
-        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        # (Kafka's Uuid: 16 random bytes, URL-safe base64 without padding);
+        # one in 64 starts with "-", which StorageTool's argument parser
+        # takes for an option: draw again
+        cluster_id = "-"
+        while cluster_id.startswith("-"):
+            cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
         with open(self.log_path, "ab") as log:
             r = subprocess.run(
                 self._java("kafka.tools.StorageTool", "format", "-t", cluster_id,
