@@ -206,7 +206,8 @@ bench-worker-quick: all
 DESTDIR ?=
 # a worker built without libsystemd cannot sd_notify: its unit is simple
 UNIT_WITHOUT_NOTIFY := $(if $(findstring PX_HAVE_SYSTEMD,$(SYSTEMD_CFLAGS)),,\
-    -e 's/^Type=notify/Type=simple/' -e '/^NotifyAccess=/d')
+    -e 's/^Type=notify/Type=simple/' -e '/^NotifyAccess=/d' \
+    -e '/^WatchdogSec=/d')
 install: all
 	install -D -m 0755 $(WORKER) $(DESTDIR)$(PREFIX)/bin/px-worker
 	install -D -m 0644 $(NGX_MOD) \

@@ -81,6 +81,8 @@ static const px_setting_t  px_settings[] = {
       0, 0, 0, "full, anonymize or drop" },
     { "PX_HEALTH_PORT", "health-port", PX_LONG(health_port, 0, 65535), 0,
       "port of /health and /metrics on 127.0.0.1 (0: off)" },
+    { "PX_HEALTH_STALL", "health-stall", PX_LONG(health_stall_s, 1, 86400),
+      0, "s without progress while messages wait before /health fails" },
     { "PX_LOG_LEVEL", "log-level", PX_STR(log_level), 0,
       "error, warn, info or debug" },
 };
@@ -115,6 +117,7 @@ px_config_defaults(px_config_t *cfg)
     cfg->dedupe_ttl_s = 86400;
     cfg->ip_mode = PX_IP_FULL;
     cfg->health_port = 0;
+    cfg->health_stall_s = 300;
 }
 
 static const px_setting_t *

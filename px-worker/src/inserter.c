@@ -78,6 +78,7 @@ px_wbatch_reset(px_wbatch_t *b)
     b->clickhouse_errors = 0;
     b->redis_errors = 0;
     b->insert_ms = 0;
+    px_dead_letters_clear(&b->dead);
 }
 
 void
@@ -94,6 +95,7 @@ px_wbatch_free(px_wbatch_t *b)
     free(b->rows);
     free(b->origins);
     free(b->drop);
+    px_dead_letters_free(&b->dead);
     memset(b, 0, sizeof(*b));
 }
 
@@ -125,13 +127,14 @@ px_ins_one_by_one(px_inserter_t *in, px_wbatch_t *b, int64_t inserted)
         if (st == PX_CH_REJECTED) {
             px_log(PX_LOG_WARN, "clickhouse", "row refused, dead-lettered: "
                    "%s", err);
-            if (px_dlq_send(in->dlq, err, b->rows[i].event_id,
-                            strlen(b->rows[i].event_id), in->body.data,
-                            in->body.len - 1, 1) != 0)
+            if (px_dlq_add(in->dlq, &b->dead, err, b->rows[i].event_id,
+                           strlen(b->rows[i].event_id), in->body.data,
+                           in->body.len - 1, 1) != 0)
             {
                 return PX_CH_RETRY;
             }
-            b->dead_lettered++;
+            /* in the batch's dead letters now: a retry leaves it out */
+            b->drop[i] = 2;
 
         } else {
             b->rows_stored++;
@@ -141,30 +144,40 @@ px_ins_one_by_one(px_inserter_t *in, px_wbatch_t *b, int64_t inserted)
     return PX_CH_OK;
 }
 
-/* One attempt at storing the batch.  0 when stored, -1 to retry. */
+/* Sessions and dedupe, once per batch: a retry gives the same answer
+ * anyway.  0, or -1 to retry. */
 static int
-px_ins_attempt(px_inserter_t *in, px_wbatch_t *b, int *staged)
+px_ins_stage(px_inserter_t *in, px_wbatch_t *b, int *staged)
+{
+    char  err[512];
+
+    if (*staged || b->nrows == 0) {
+        return 0;
+    }
+
+    if (px_session_stage_run(in->sessions, b->rows, b->nrows, b->origins,
+                             b->drop, err, sizeof(err)) != 0)
+    {
+        b->redis_errors++;
+        px_log(PX_LOG_WARN, "redis", "sessions/dedupe failed: %s", err);
+        return -1;
+    }
+
+    *staged = 1;
+    return 0;
+}
+
+/* The rows into ClickHouse (the refused ones into the batch's dead
+ * letters).  0, or -1 to retry. */
+static int
+px_ins_rows(px_inserter_t *in, px_wbatch_t *b)
 {
     char            err[512];
     size_t          i, kept;
-    int64_t         t0, inserted;
+    int64_t         inserted;
     px_ch_status_t  st;
 
-    t0 = px_monotonic_ms();
     inserted = (int64_t) time(NULL);
-
-    /* sessions and dedupe once: a retry gives the same answer anyway */
-    if (!*staged && b->nrows > 0) {
-        if (px_session_stage_run(in->sessions, b->rows, b->nrows, b->origins,
-                                 b->drop, err, sizeof(err)) != 0)
-        {
-            b->redis_errors++;
-            px_log(PX_LOG_WARN, "redis", "sessions/dedupe failed: %s", err);
-            return -1;
-        }
-        *staged = 1;
-    }
-
     in->body.len = 0;
     kept = 0;
     for (i = 0; i < b->nrows; i++) {
@@ -180,33 +193,59 @@ px_ins_attempt(px_inserter_t *in, px_wbatch_t *b, int *staged)
     }
 
     b->rows_stored = 0;
-    st = PX_CH_OK;
-
-    if (kept > 0) {
-        st = px_ch_insert(in->ch, in->table, in->body.data, in->body.len,
-                          err, sizeof(err));
-        if (st == PX_CH_OK) {
-            b->rows_stored = kept;
-        } else {
-            b->clickhouse_errors++;
-            px_log(PX_LOG_WARN, "clickhouse", "insert of %zu rows failed: %s",
-                   kept, err);
-        }
-
-        if (st == PX_CH_REJECTED) {
-            st = px_ins_one_by_one(in, b, inserted);
-        }
+    if (kept == 0) {
+        return 0;
     }
 
-    if (st == PX_CH_OK && px_dlq_flush(in->dlq, 10000) != 0) {
-        px_log(PX_LOG_WARN, "dlq", "dead letters not acknowledged");
-        st = PX_CH_RETRY;
+    st = px_ch_insert(in->ch, in->table, in->body.data, in->body.len,
+                      err, sizeof(err));
+    if (st == PX_CH_OK) {
+        b->rows_stored = kept;
+        return 0;
     }
 
-    if (st != PX_CH_OK) {
+    b->clickhouse_errors++;
+    px_log(PX_LOG_WARN, "clickhouse", "insert of %zu rows failed: %s", kept,
+           err);
+
+    if (st == PX_CH_REJECTED) {
+        st = px_ins_one_by_one(in, b, inserted);
+    }
+
+    return st == PX_CH_OK ? 0 : -1;
+}
+
+/*
+ * One attempt at storing the batch: staged and inserted are kept across
+ * attempts, so a batch in ClickHouse whose dead letters are not all
+ * acknowledged yet only waits for (and sends again) those.  0 when stored,
+ * -1 to retry.
+ */
+static int
+px_ins_attempt(px_inserter_t *in, px_wbatch_t *b, int *staged,
+    int *inserted)
+{
+    char     err[512];
+    int64_t  t0 = px_monotonic_ms();
+
+    if (px_ins_stage(in, b, staged) != 0) {
         return -1;
     }
 
+    if (!*inserted) {
+        if (px_ins_rows(in, b) != 0) {
+            return -1;
+        }
+        *inserted = 1;
+    }
+
+    if (px_dlq_settle(in->dlq, &b->dead, 10000, err, sizeof(err)) != 0) {
+        px_log(PX_LOG_WARN, "dlq", "%s: the batch is not committed before "
+               "they are", err);
+        return -1;
+    }
+
+    b->dead_lettered = b->dead.n;
     b->insert_ms = (double) (px_monotonic_ms() - t0);
     return 0;
 }
@@ -215,13 +254,13 @@ px_ins_attempt(px_inserter_t *in, px_wbatch_t *b, int *staged)
 static void
 px_ins_store(px_inserter_t *in, px_wbatch_t *b)
 {
-    int              staged = 0;
+    int              staged = 0, inserted = 0;
     long             backoff = 0;
     int64_t          wake;
     struct timespec  ts;
 
     for ( ;; ) {
-        if (px_ins_attempt(in, b, &staged) == 0) {
+        if (px_ins_attempt(in, b, &staged, &inserted) == 0) {
             b->stored = 1;
             return;
         }

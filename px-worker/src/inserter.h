@@ -2,8 +2,10 @@
  * The storing half of the worker, on its own thread: for one batch at a
  * time, sessions and dedupe (Redis), the JSONEachRow body, the ClickHouse
  * insert (row by row when ClickHouse refuses the batch, the refused rows
- * to the DLQ), and the DLQ flush — retried with exponential backoff until
- * it succeeds or the caller gives up.  Meanwhile the consuming thread
+ * to the DLQ), and the acknowledgement of every dead letter of the batch
+ * (those of unparsable messages too, queued by the consuming thread;
+ * those that failed are sent again) — retried with exponential backoff
+ * until it succeeds or the caller gives up.  Meanwhile the consuming thread
  * reads and enriches the next batch.  Kafka offsets stay with the
  * consuming thread: it commits a batch's only when the batch comes back
  * stored, and one batch at a time, so commits keep their order.
@@ -28,10 +30,13 @@ typedef struct {
     size_t              nrows;
     size_t              cap;
     px_offsets_t        offsets;        /* every message, rows or DLQ */
+    px_dead_letters_t   dead;           /* its dead letters: committed only
+                                           once Kafka acknowledged them all */
     int64_t             start_ms;       /* first message read */
 
     /* filled in by the inserter */
-    int                 stored;         /* 1: in ClickHouse, commit it */
+    int                 stored;         /* 1: in ClickHouse and every dead
+                                           letter acknowledged: commit it */
     unsigned long       rows_stored;
     unsigned long       dead_lettered;
     unsigned long       clickhouse_errors;

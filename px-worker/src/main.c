@@ -193,7 +193,8 @@ main(int argc, char **argv)
     }
 
     if (cfg.health_port > 0) {
-        status = px_status_server_start((int) cfg.health_port, err,
+        status = px_status_server_start((int) cfg.health_port,
+                                        cfg.health_stall_s, err,
                                         sizeof(err));
         if (status == NULL) {
             px_log(PX_LOG_ERROR, "main", "%s", err);

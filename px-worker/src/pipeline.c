@@ -1,9 +1,16 @@
 /*
  * The consuming half of the worker (this thread): read, parse, enrich into
- * the batch being filled; hand a full (or old enough) batch to the
- * inserter thread (inserter.c) and go on with the other batch; commit a
- * batch's offsets when it comes back stored.  At most one batch is with
- * the inserter, so offsets are committed in order.
+ * the batch being filled (an unparsable message becomes one of the batch's
+ * dead letters); hand a full (or old enough) batch to the inserter thread
+ * (inserter.c) and go on with the other batch; commit a batch's offsets
+ * when it comes back stored (rows in ClickHouse, dead letters acknowledged).
+ * At most one batch is with the inserter, so offsets are committed in
+ * order.
+ *
+ * A batch thrown away (a rebalance or a stop gave up on it) lowers the
+ * floor: per partition, the lowest offset not stored.  Partitions are
+ * rewound to the floor, never to a later batch's start, and no commit
+ * passes it (offsets.h).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,6 +30,7 @@
 #include "pipeline.h"
 #include "schema.h"
 #include "session.h"
+#include "watchdog.h"
 
 #define PX_BACKOFF_MIN_MS   200
 #define PX_BACKOFF_MAX_MS   10000
@@ -44,6 +52,7 @@ struct px_pipeline_s {
     px_wbatch_t             *inflight;      /* with the inserter, or NULL */
 
     int                      paused;        /* partitions paused */
+    px_offsets_t             floor;         /* lowest offsets not stored */
 
     int64_t                  geoip_check_ms; /* next look at the files */
 
@@ -87,6 +96,9 @@ px_publish(px_pipeline_t *p, int force)
     p->stats.ua_cache_hits = ua.hits;
     p->stats.ua_cache_misses = ua.misses;
     p->stats.paused = p->paused || px_inserter_retrying(p->inserter);
+    p->stats.pending = p->fill->offsets.messages
+                       + (p->inflight != NULL ? p->inflight->offsets.messages
+                                              : 0);
     p->published_ms = now;
     px_status_publish(p->status, &p->stats);
 }
@@ -174,6 +186,18 @@ px_session_stats_to(px_pipeline_t *p)
     p->stats.sessions_started = ss->new_sessions;
 }
 
+/* A batch is not stored: lower the floor to its offsets and rewind every
+ * partition to the floor.  Seeking to this batch's own start would skip
+ * what an earlier batch thrown away left unstored on the same partition. */
+static void
+px_throw_away(px_pipeline_t *p, px_wbatch_t *b)
+{
+    if (px_offsets_lower(&p->floor, &b->offsets) != 0) {
+        px_log(PX_LOG_ERROR, "consumer", "too many partitions");
+    }
+    px_offsets_rewind(p->rk, p->cfg->kafka_topic, &p->floor);
+}
+
 /* A batch came back from the inserter: commit it, or (given up) have its
  * messages read again.  Returns whether it was stored. */
 static int
@@ -190,8 +214,8 @@ px_batch_returned(px_pipeline_t *p, px_wbatch_t *b)
         p->stats.stored += b->rows_stored;
         px_note_batch_latency(p, b->insert_ms);
 
-        if (px_offsets_commit(p->rk, p->cfg->kafka_topic, &b->offsets, err,
-                              sizeof(err)) != 0)
+        if (px_offsets_commit(p->rk, p->cfg->kafka_topic, &b->offsets,
+                              &p->floor, err, sizeof(err)) != 0)
         {
             px_log(PX_LOG_WARN, "consumer", "%s (the batch may be read "
                    "again; dedupe makes that harmless)", err);
@@ -205,7 +229,7 @@ px_batch_returned(px_pipeline_t *p, px_wbatch_t *b)
     } else {
         px_log(PX_LOG_WARN, "pipeline", "%zu messages not stored: they will "
                "be read again", b->offsets.messages);
-        px_offsets_rewind(p->rk, p->cfg->kafka_topic, &b->offsets);
+        px_throw_away(p, b);
     }
 
     px_session_stats_to(p);
@@ -247,7 +271,9 @@ px_drain(px_pipeline_t *p, int64_t deadline_ms)
     }
 
     if (!ok) {
-        px_offsets_rewind(p->rk, p->cfg->kafka_topic, &p->fill->offsets);
+        px_log(PX_LOG_WARN, "pipeline", "%zu messages not stored: they will "
+               "be read again", p->fill->offsets.messages);
+        px_throw_away(p, p->fill);
         px_wbatch_reset(p->fill);
         return;
     }
@@ -274,6 +300,8 @@ px_rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     case RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS:
         px_log(PX_LOG_INFO, "consumer", "assigned %d partitions", parts->cnt);
         p->stats.assigned += parts->cnt;
+        /* read from the committed offsets: nothing of ours below them */
+        px_offsets_forget(&p->floor, parts);
         if (cooperative) {
             error = rd_kafka_incremental_assign(rk, parts);
         } else {
@@ -292,8 +320,10 @@ px_rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         px_drain(p, px_now_ms() + PX_STOP_DEADLINE_MS);
         if (cooperative) {
             error = rd_kafka_incremental_unassign(rk, parts);
+            px_offsets_forget(&p->floor, parts);
         } else {
             rd_kafka_assign(rk, NULL);
+            px_offsets_forget(&p->floor, NULL);
         }
         break;
 
@@ -303,8 +333,10 @@ px_rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         px_drain(p, px_now_ms());
         if (cooperative) {
             error = rd_kafka_incremental_unassign(rk, parts);
+            px_offsets_forget(&p->floor, parts);
         } else {
             rd_kafka_assign(rk, NULL);
+            px_offsets_forget(&p->floor, NULL);
         }
     }
 
@@ -529,11 +561,9 @@ px_handle_message(px_pipeline_t *p, rd_kafka_message_t *msg)
         px_event_row_reset(row);
         px_log(PX_LOG_WARN, "pipeline", "message %d/%lld dead-lettered: %s",
                (int) msg->partition, (long long) msg->offset, err);
-        if (px_dlq_send(p->dlq, err, msg->key, msg->key_len, msg->payload,
-                        msg->len, 0) == 0)
-        {
-            p->stats.dead_lettered++;
-        }
+        /* the batch is committed only once Kafka acknowledged it */
+        (void) px_dlq_add(p->dlq, &b->dead, err, msg->key, msg->key_len,
+                          msg->payload, msg->len, 0);
         return;
     }
 
@@ -664,6 +694,7 @@ px_pipeline_run(px_pipeline_t *p, volatile sig_atomic_t *reload)
 
         px_step(p, px_now_ms());
         px_publish(p, 0);
+        px_watchdog_kick(px_now_ms());
     }
 
     px_log(PX_LOG_INFO, "pipeline", "stopping: storing %zu messages",

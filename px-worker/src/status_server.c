@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "inserter.h"
 #include "log.h"
 #include "status_server.h"
 
@@ -22,23 +23,81 @@ struct px_status_server_s {
     int              fd;
     pthread_t        thread;
     pthread_mutex_t  lock;
+    int64_t          stall_ms;
+    px_progress_t    progress;       /* under lock */
     px_status_t      snapshot;
     volatile int     stop;
     char             doc[PX_STATUS_DOC_MAX];
 };
 
+static int64_t
+px_status_lag(const px_status_t *st)
+{
+    size_t   i;
+    int64_t  lag = 0;
+
+    for (i = 0; i < st->nlag; i++) {
+        lag += st->lag[i] > 0 ? st->lag[i] : 0;
+    }
+
+    return lag;
+}
+
+void
+px_progress_note(px_progress_t *pr, const px_status_t *st, int64_t now_ms)
+{
+    if (pr->published_ms == 0 || st->consumed != pr->consumed
+        || st->stored != pr->stored
+        || (px_status_lag(st) == 0 && st->pending == 0))
+    {
+        pr->progress_ms = now_ms;
+    }
+
+    pr->published_ms = now_ms;
+    pr->consumed = st->consumed;
+    pr->stored = st->stored;
+}
+
+const char *
+px_progress_stalled(const px_progress_t *pr, const px_status_t *st,
+    int64_t now_ms, int64_t stall_ms)
+{
+    if (pr->published_ms == 0) {
+        return NULL;            /* starting: nothing published yet */
+    }
+
+    if (now_ms - pr->published_ms > stall_ms) {
+        return "the pipeline thread has not reported";
+    }
+
+    if (now_ms - pr->progress_ms > stall_ms
+        && (px_status_lag(st) > 0 || st->pending > 0))
+    {
+        return "nothing consumed or stored while messages wait";
+    }
+
+    return NULL;
+}
+
 int
-px_status_render_health(const px_status_t *st, char *out, size_t len)
+px_status_render_health(const px_status_t *st, const char *stalled,
+    int64_t progress_age_ms, char *out, size_t len)
 {
     int  n;
 
     n = snprintf(out, len,
-                 "{\"status\":\"%s\",\"paused\":%s,\"assigned_partitions\":%d,"
+                 "{\"status\":\"%s\",%s%s%s\"paused\":%s,"
+                 "\"assigned_partitions\":%d,\"lag\":%lld,\"pending\":%lu,"
+                 "\"last_progress_ms_ago\":%lld,"
                  "\"consumed\":%lu,\"stored\":%lu,\"dead_lettered\":%lu,"
                  "\"duplicates\":%lu}\n",
-                 st->paused ? "degraded" : "ok",
-                 st->paused ? "true" : "false", st->assigned, st->consumed,
-                 st->stored, st->dead_lettered, st->duplicates);
+                 stalled ? "stalled" : (st->paused ? "degraded" : "ok"),
+                 stalled ? "\"reason\":\"" : "", stalled ? stalled : "",
+                 stalled ? "\"," : "",
+                 st->paused ? "true" : "false", st->assigned,
+                 (long long) px_status_lag(st), st->pending,
+                 (long long) progress_age_ms,
+                 st->consumed, st->stored, st->dead_lettered, st->duplicates);
 
     return n > 0 && (size_t) n < len ? n : -1;
 }
@@ -117,7 +176,8 @@ static void
 px_status_serve(px_status_server_t *s, int fd)
 {
     char           req[1024], head[256];
-    const char    *type, *status;
+    const char    *type, *status, *stalled;
+    int64_t        now, age;
     size_t         got = 0;
     ssize_t        n;
     int            len;
@@ -137,19 +197,27 @@ px_status_serve(px_status_server_t *s, int fd)
     }
     req[got] = '\0';
 
+    now = px_monotonic_ms();
     pthread_mutex_lock(&s->lock);
     snap = s->snapshot;
+    stalled = px_progress_stalled(&s->progress, &snap, now, s->stall_ms);
+    age = s->progress.progress_ms ? now - s->progress.progress_ms : 0;
     pthread_mutex_unlock(&s->lock);
 
     type = "application/json";
     status = "200 OK";
 
     if (strncmp(req, "GET /health ", 12) == 0) {
-        len = px_status_render_health(&snap, s->doc, sizeof(s->doc));
+        len = px_status_render_health(&snap, stalled, age, s->doc,
+                                      sizeof(s->doc));
+        if (stalled) {
+            status = "503 Service Unavailable";
+        }
 
     } else if (strncmp(req, "GET /ready ", 11) == 0) {
-        len = px_status_render_health(&snap, s->doc, sizeof(s->doc));
-        if (snap.paused) {
+        len = px_status_render_health(&snap, stalled, age, s->doc,
+                                      sizeof(s->doc));
+        if (snap.paused || stalled) {
             status = "503 Service Unavailable";
         }
 
@@ -204,7 +272,7 @@ px_status_thread(void *arg)
 }
 
 px_status_server_t *
-px_status_server_start(int port, char *err, size_t errlen)
+px_status_server_start(int port, long stall_s, char *err, size_t errlen)
 {
     int                  one = 1;
     px_status_server_t  *s;
@@ -239,6 +307,7 @@ px_status_server_start(int port, char *err, size_t errlen)
         return NULL;
     }
 
+    s->stall_ms = (int64_t) stall_s * 1000;
     pthread_mutex_init(&s->lock, NULL);
 
     if (pthread_create(&s->thread, NULL, px_status_thread, s) != 0) {
@@ -261,6 +330,7 @@ px_status_publish(px_status_server_t *s, const px_status_t *st)
 
     pthread_mutex_lock(&s->lock);
     s->snapshot = *st;
+    px_progress_note(&s->progress, st, px_monotonic_ms());
     pthread_mutex_unlock(&s->lock);
 }
 

@@ -30,27 +30,54 @@ typedef struct {
     double         batch_ms_sum;
     int            paused;          /* waiting for ClickHouse/Redis */
     int            assigned;        /* partitions assigned */
+    unsigned long  pending;         /* read, not yet stored or dropped */
     size_t         nlag;
     int32_t        lag_partition[PX_STATUS_MAX_PARTITIONS];
     int64_t        lag[PX_STATUS_MAX_PARTITIONS];
 } px_status_t;
+
+/*
+ * Progress, as /health judges it: the pipeline is stalled when it has not
+ * published a snapshot for stall_ms (its thread hangs), or when consumed
+ * and stored have not moved for stall_ms while messages wait (consumer lag,
+ * or a batch read but not stored: an insert that hangs, ClickHouse or
+ * Redis down for that long).  Idle with nothing waiting is progress.
+ */
+typedef struct {
+    int64_t        published_ms;    /* last snapshot */
+    int64_t        progress_ms;     /* last move of consumed/stored, or lag 0 */
+    unsigned long  consumed;
+    unsigned long  stored;
+} px_progress_t;
+
+/* Take snapshot st, published at now_ms, into pr. */
+void px_progress_note(px_progress_t *pr, const px_status_t *st,
+    int64_t now_ms);
+
+/* NULL when progressing, else why not (a static string). */
+const char *px_progress_stalled(const px_progress_t *pr,
+    const px_status_t *st, int64_t now_ms, int64_t stall_ms);
 
 /* Upper bounds (ms) of the batch latency histogram's buckets. */
 extern const double  px_status_bucket_ms[PX_STATUS_BUCKETS];
 
 typedef struct px_status_server_s  px_status_server_t;
 
-/* Listen on 127.0.0.1:port and serve from a thread.  NULL with err. */
-px_status_server_t *px_status_server_start(int port, char *err,
-    size_t errlen);
+/* Listen on 127.0.0.1:port and serve from a thread; /health and /ready
+ * answer 503 once the pipeline made no progress for stall_s seconds.
+ * NULL with err. */
+px_status_server_t *px_status_server_start(int port, long stall_s,
+    char *err, size_t errlen);
 
 /* Replace the snapshot served (copied under a lock). */
 void px_status_publish(px_status_server_t *s, const px_status_t *st);
 
 void px_status_server_stop(px_status_server_t *s);
 
-/* Render the documents (also used by the tests). */
-int px_status_render_health(const px_status_t *st, char *out, size_t len);
+/* Render the documents.  stalled: NULL, or why /health fails;
+ * progress_age_ms: since the last progress. */
+int px_status_render_health(const px_status_t *st, const char *stalled,
+    int64_t progress_age_ms, char *out, size_t len);
 int px_status_render_metrics(const px_status_t *st, char *out, size_t len);
 
 #endif

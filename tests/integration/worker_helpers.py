@@ -15,11 +15,15 @@ import threading
 import time
 import uuid
 from collections import Counter
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlparse
 
 import requests
 
 from pxstack import DEMO_KEY, DEMO_PROJECT
-from pxstack.base import prometheus_values, wait_until
+from pxstack.base import free_port, prometheus_values, wait_until
+from pxstack.stack import sanitizer_env
+from pxstack.worker import Worker
 
 
 def now_iso():
@@ -150,6 +154,116 @@ class Client:
                 lag[int(cols[2])] = (cur, end, (end - cur) if cur is not None
                                      and end is not None else None)
         return lag, out
+
+
+class FakeClickHouse:
+    """An HTTP server that plays a ClickHouse that is down for inserts:
+    statements a worker runs at start (CREATE ..., SELECT max(version) of the
+    migrations) succeed, every INSERT gets 503. A second worker can thus
+    start and join the consumer group while the real ClickHouse is down
+    (a worker waits for ClickHouse before it joins); it stores nothing."""
+
+    def __init__(self):
+        self.inserts = 0
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):
+                pass
+
+            def _answer(self, status, body):
+                data = body.encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "text/plain")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def _handle(self):
+                n = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(n) if n else b""
+                query = " ".join(parse_qs(urlparse(self.path).query).get("query", []))
+                if not query and self.headers.get("Content-Encoding") != "gzip":
+                    query = body.decode("utf-8", "replace")
+                if "INSERT" in query.upper():
+                    fake.inserts += 1
+                    self._answer(503, "Code: 210. DB::NetException: Connection "
+                                      "refused (fake ClickHouse: down for inserts)")
+                elif query.lstrip().upper().startswith("SELECT"):
+                    self._answer(200, "999\n")     # every migration applied
+                else:
+                    self._answer(200, "")
+
+            do_GET = do_POST = _handle
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
+        self.server.daemon_threads = True
+        self.url = "http://127.0.0.1:%d" % self.server.server_address[1]
+        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self._thread.start()
+
+    def table_exists(self, database, table):
+        return True
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def start_worker_with(stack, name, clickhouse, timeout=60.0, **env):
+    """An extra px-worker of the stack's group (like stack.start_extra_worker)
+    that talks to `clickhouse` (e.g. a FakeClickHouse) instead of the
+    stack's. Stopped by stack.down() or restore()."""
+    e = dict(stack.worker.extra_env)
+    e.update({k: str(v) for k, v in env.items()})
+    w = Worker(stack.root, stack.worker_bin, stack.kafka.bootstrap, stack.redis.url,
+               clickhouse, geoip_dir=stack.worker.geoip_dir, health_port=free_port(),
+               extra_env=e, sanitizer_env=sanitizer_env(stack.logs_dir, name,
+                                                        stack.worker_bin),
+               name=name)
+    w.start()
+    stack.extras.append(w)
+    try:
+        w.wait_healthy(timeout)
+    except BaseException:
+        w.stop(timeout=5)
+        raise
+    return w
+
+
+def kafka_admin(stack, main, *args, timeout=120):
+    """Run one of Kafka's admin tools (TopicCommand, ConfigCommand...)."""
+    k = stack.kafka
+    r = subprocess.run(k._java(main, "--bootstrap-server", k.bootstrap, *args),
+                       capture_output=True, timeout=timeout, cwd=k.dir)
+    assert r.returncode == 0, "%s %s failed:\n%s\n%s" % (
+        main, " ".join(args), r.stdout.decode(errors="replace")[-2000:],
+        r.stderr.decode(errors="replace")[-2000:])
+    return r.stdout.decode(errors="replace")
+
+
+def create_topic(stack, topic, partitions=1, **config):
+    """Create a topic; config: topic settings (max_message_bytes=...)."""
+    args = ["--create", "--topic", topic, "--partitions", str(partitions),
+            "--replication-factor", "1"]
+    for k, v in config.items():
+        args += ["--config", "%s=%s" % (k.replace("_", "."), v)]
+    kafka_admin(stack, "org.apache.kafka.tools.TopicCommand", *args)
+
+
+def alter_topic(stack, topic, **config):
+    """Change a topic's settings (max_message_bytes=...)."""
+    kafka_admin(stack, "kafka.admin.ConfigCommand", "--alter", "--entity-type",
+                "topics", "--entity-name", topic, "--add-config",
+                ",".join("%s=%s" % (k.replace("_", "."), v) for k, v in config.items()))
+
+
+def topic_exists(stack, topic):
+    meta = stack.kafka.metadata()
+    return any(t.get("topic") == topic and not t.get("error")
+               for t in meta.get("topics", []))
 
 
 class Sender:

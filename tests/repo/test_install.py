@@ -47,6 +47,7 @@ def test_install_puts_everything_in_place(tmp_path, configured):
     assert re.search(r"^StartLimitBurst=\d+$", u, re.M)
     if "PX_HAVE_SYSTEMD" in configured:
         assert re.search(r"^Type=notify$", u, re.M), u
+        assert re.search(r"^WatchdogSec=\d+$", u, re.M), u
 
 
 def test_a_worker_without_libsystemd_gets_a_simple_unit(tmp_path, configured):
@@ -54,3 +55,4 @@ def test_a_worker_without_libsystemd_gets_a_simple_unit(tmp_path, configured):
     u = unit(dest)
     assert re.search(r"^Type=simple$", u, re.M), u
     assert "Type=notify" not in u and "NotifyAccess" not in u, u
+    assert "WatchdogSec" not in u, "a worker that cannot notify would be killed"
