@@ -1,6 +1,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <curl/curl.h>
 #include <zlib.h>
@@ -15,6 +16,7 @@ struct px_clickhouse_s {
     char      userpwd[1024];
     long      timeout_ms;
     px_buf_t  gz;               /* reused compressed body */
+    int       exception_code;   /* X-ClickHouse-Exception-Code, or -1 */
 };
 
 px_clickhouse_t *
@@ -67,6 +69,24 @@ px_ch_free(px_clickhouse_t *ch)
     free(ch);
 }
 
+/* X-ClickHouse-Exception-Code: the error's code, also when the body is
+ * cut or not ClickHouse's text. */
+static size_t
+px_ch_header_cb(char *data, size_t size, size_t n, void *ctx)
+{
+    static const char   name[] = "x-clickhouse-exception-code:";
+    px_clickhouse_t    *ch = ctx;
+    size_t              len = size * n;
+
+    if (len > sizeof(name) - 1
+        && strncasecmp(data, name, sizeof(name) - 1) == 0)
+    {
+        ch->exception_code = atoi(data + sizeof(name) - 1);
+    }
+
+    return len;
+}
+
 static size_t
 px_ch_write_cb(char *data, size_t size, size_t n, void *ctx)
 {
@@ -79,33 +99,21 @@ px_ch_write_cb(char *data, size_t size, size_t n, void *ctx)
     return size * n;
 }
 
-/* ClickHouse's exception codes that are about the data or the statement:
- * retrying cannot help, so the rows go to the dead-letter topic. */
-static int px_ch_code_in(const char *answer, const int *codes, size_t n);
-
-static int
-px_ch_is_data_error(const char *answer)
+/* ClickHouse's exception code in an answer ("Code: N."), or -1. */
+int
+px_ch_answer_code(const char *answer)
 {
-    static const int  codes[] = {
-        6, 26, 27, 38, 41, 53, 62, 69, 70, 72, 73, 117, 130, 131, 135, 190
-    };
+    const char  *p;
 
-    return px_ch_code_in(answer, codes, sizeof(codes) / sizeof(codes[0]));
+    p = strstr(answer, "Code: ");
+    return p != NULL ? atoi(p + 6) : -1;
 }
 
 static int
-px_ch_code_in(const char *answer, const int *codes, size_t n)
+px_ch_code_in(int code, const int *codes, size_t n)
 {
-    const char  *p;
-    size_t       i;
-    int          code;
+    size_t  i;
 
-    p = strstr(answer, "Code: ");
-    if (p == NULL) {
-        return 0;
-    }
-
-    code = atoi(p + 6);
     for (i = 0; i < n; i++) {
         if (codes[i] == code) {
             return 1;
@@ -113,6 +121,26 @@ px_ch_code_in(const char *answer, const int *codes, size_t n)
     }
 
     return 0;
+}
+
+px_ch_status_t
+px_ch_classify(long http_status, int code)
+{
+    /* about a row's values: that row can never be stored */
+    static const int  data[] = {
+        6, 26, 27, 38, 41, 53, 69, 70, 72, 117, 130, 131, 135, 190
+    };
+
+    if (http_status == 200) {
+        return PX_CH_OK;
+    }
+
+    /* everything else waits: a wrong password (516, 193), a revoked grant
+     * (497), an unknown table or database (60, 81), a timeout (159), too
+     * many parts (252), memory (241), a code we do not know.  The HTTP
+     * status says little: 403, 404 and 408 are not about the rows. */
+    return px_ch_code_in(code, data, sizeof(data) / sizeof(data[0]))
+           ? PX_CH_REJECTED : PX_CH_RETRY;
 }
 
 int
@@ -127,7 +155,8 @@ px_ch_transient(const char *err)
 
     return strstr(err, "ClickHouse HTTP 5") != NULL
            && (strstr(err, "Code: ") == NULL
-               || px_ch_code_in(err, codes, sizeof(codes) / sizeof(codes[0])));
+               || px_ch_code_in(px_ch_answer_code(err), codes,
+                                sizeof(codes) / sizeof(codes[0])));
 }
 
 static px_ch_status_t
@@ -163,6 +192,9 @@ px_ch_post(px_clickhouse_t *ch, const char *query_url, const char *body,
     curl_easy_setopt(ch->curl, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(ch->curl, CURLOPT_WRITEFUNCTION, px_ch_write_cb);
     curl_easy_setopt(ch->curl, CURLOPT_WRITEDATA, &answer);
+    curl_easy_setopt(ch->curl, CURLOPT_HEADERFUNCTION, px_ch_header_cb);
+    curl_easy_setopt(ch->curl, CURLOPT_HEADERDATA, ch);
+    ch->exception_code = -1;
 
     rc = curl_easy_perform(ch->curl);
     curl_slist_free_all(headers);
@@ -192,9 +224,9 @@ px_ch_post(px_clickhouse_t *ch, const char *query_url, const char *body,
     } else {
         snprintf(err, errlen, "ClickHouse HTTP %ld: %.300s", status,
                  answer.data != NULL ? answer.data : "");
-        st = (status >= 400 && status < 500)
-             || px_ch_is_data_error(answer.data != NULL ? answer.data : "")
-             ? PX_CH_REJECTED : PX_CH_RETRY;
+        st = px_ch_classify(status, ch->exception_code >= 0
+                                    ? ch->exception_code
+                                    : px_ch_answer_code(err));
     }
 
     px_buf_free(&answer);

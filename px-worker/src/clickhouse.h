@@ -11,8 +11,8 @@
 
 typedef enum {
     PX_CH_OK = 0,
-    PX_CH_RETRY,        /* network error, 5xx not about the data: try again */
-    PX_CH_REJECTED      /* ClickHouse refused the statement or the data */
+    PX_CH_RETRY,        /* no answer, or an error not about the rows: wait */
+    PX_CH_REJECTED      /* ClickHouse refused the rows' values */
 } px_ch_status_t;
 
 typedef struct px_clickhouse_s  px_clickhouse_t;
@@ -31,6 +31,16 @@ px_ch_status_t px_ch_query(px_clickhouse_t *ch, const char *sql,
  * sent gzip-compressed. */
 px_ch_status_t px_ch_insert(px_clickhouse_t *ch, const char *table,
     const char *rows, size_t len, char *err, size_t errlen);
+
+/* What an answer means, by ClickHouse's exception code (-1: none), not
+ * its HTTP status: REJECTED only for errors about the rows' values (a
+ * value that does not parse or fit); authentication, grants, an unknown
+ * table, timeouts, too many parts, memory and unknown codes are outages
+ * (RETRY). */
+px_ch_status_t px_ch_classify(long http_status, int code);
+
+/* The code of "Code: N." in ClickHouse's error text, or -1. */
+int px_ch_answer_code(const char *answer);
 
 /* 1 when the reason of a failed call (its err) may pass by itself: no
  * answer from ClickHouse, or one of its transient exceptions (timeouts,

@@ -99,49 +99,118 @@ px_wbatch_free(px_wbatch_t *b)
     memset(b, 0, sizeof(*b));
 }
 
-/* Rows one at a time, after ClickHouse refused the batch: the refused ones
- * go to the DLQ, the others are stored. */
+/* Insert the rows idx[0..n) of b as one block. */
 static px_ch_status_t
-px_ins_one_by_one(px_inserter_t *in, px_wbatch_t *b, int64_t inserted)
+px_ins_block(px_inserter_t *in, px_wbatch_t *b, const size_t *idx, size_t n,
+    int64_t inserted, char *err, size_t errlen)
 {
-    char            err[512];
-    size_t          i;
-    px_ch_status_t  st;
+    size_t  k;
 
-    for (i = 0; i < b->nrows; i++) {
-        if (b->drop[i]) {
-            continue;
-        }
-
-        in->body.len = 0;
-        if (px_event_row_json(&b->rows[i], inserted, &in->body) != 0) {
+    in->body.len = 0;
+    for (k = 0; k < n; k++) {
+        if (px_event_row_json(&b->rows[idx[k]], inserted, &in->body) != 0) {
+            snprintf(err, errlen, "out of memory building the insert");
             return PX_CH_RETRY;
         }
+    }
 
-        st = px_ch_insert(in->ch, in->table, in->body.data, in->body.len,
-                          err, sizeof(err));
-        if (st == PX_CH_RETRY) {
+    return px_ch_insert(in->ch, in->table, in->body.data, in->body.len,
+                        err, errlen);
+}
+
+/*
+ * ClickHouse refused the rows idx[0..n) for their values: find the refused
+ * ones by bisection (about 2 log2(n) inserts per bad row, not n), store
+ * the others and put the refused ones in the batch's dead letters.  A row
+ * stored here (drop 3) or dead-lettered (drop 2) is left out of a retry.
+ */
+static px_ch_status_t
+px_ins_bisect(px_inserter_t *in, px_wbatch_t *b, const size_t *idx, size_t n,
+    int64_t inserted)
+{
+    char            err[512];
+    size_t          half, k, part;
+    int             first_ok;
+    px_ch_status_t  st;
+
+    if (n == 1) {
+        /* the one refused row: its JSON as last built for it */
+        st = px_ins_block(in, b, idx, 1, inserted, err, sizeof(err));
+        if (st != PX_CH_REJECTED) {
+            if (st == PX_CH_OK) {
+                b->drop[idx[0]] = 3;
+                b->rows_stored++;
+            }
             return st;
         }
 
-        if (st == PX_CH_REJECTED) {
-            px_log(PX_LOG_WARN, "clickhouse", "row refused, dead-lettered: "
-                   "%s", err);
-            if (px_dlq_add(in->dlq, &b->dead, err, b->rows[i].event_id,
-                           strlen(b->rows[i].event_id), in->body.data,
-                           in->body.len - 1, 1) != 0)
-            {
-                return PX_CH_RETRY;
-            }
-            /* in the batch's dead letters now: a retry leaves it out */
-            b->drop[i] = 2;
+        px_log(PX_LOG_WARN, "clickhouse", "row refused, dead-lettered: %s",
+               err);
+        if (px_dlq_add(in->dlq, &b->dead, err, b->rows[idx[0]].event_id,
+                       strlen(b->rows[idx[0]].event_id), in->body.data,
+                       in->body.len - 1, 1) != 0)
+        {
+            return PX_CH_RETRY;
+        }
+        b->drop[idx[0]] = 2;
+        return PX_CH_OK;
+    }
 
-        } else {
-            b->rows_stored++;
+    half = n / 2;
+    first_ok = 0;
+    for (part = 0; part < 2; part++) {
+        const size_t  *sub = part == 0 ? idx : idx + half;
+        size_t         m = part == 0 ? half : n - half;
+
+        /* n was refused: when its first half went in, the second holds
+         * the bad rows, no need to try it whole */
+        st = m == 1 || (part == 1 && first_ok)
+             ? PX_CH_REJECTED
+             : px_ins_block(in, b, sub, m, inserted, err, sizeof(err));
+        first_ok = part == 0 && st == PX_CH_OK;
+        if (st == PX_CH_OK) {
+            for (k = 0; k < m; k++) {
+                b->drop[sub[k]] = 3;
+            }
+            b->rows_stored += m;
+            continue;
+        }
+        if (st == PX_CH_RETRY) {
+            return st;
+        }
+        st = px_ins_bisect(in, b, sub, m, inserted);
+        if (st != PX_CH_OK) {
+            return st;
         }
     }
 
     return PX_CH_OK;
+}
+
+/* The kept rows of b (kept of them) after ClickHouse refused them all as
+ * one block. */
+static px_ch_status_t
+px_ins_refused(px_inserter_t *in, px_wbatch_t *b, size_t kept,
+    int64_t inserted)
+{
+    size_t          i, n, *idx;
+    px_ch_status_t  st;
+
+    idx = malloc(kept * sizeof(*idx));
+    if (idx == NULL) {
+        px_log(PX_LOG_ERROR, "pipeline", "out of memory bisecting a batch");
+        return PX_CH_RETRY;
+    }
+
+    for (i = 0, n = 0; i < b->nrows; i++) {
+        if (!b->drop[i]) {
+            idx[n++] = i;
+        }
+    }
+
+    st = px_ins_bisect(in, b, idx, n, inserted);
+    free(idx);
+    return st;
 }
 
 /* Sessions and dedupe, once per batch: a retry gives the same answer
@@ -192,7 +261,11 @@ px_ins_rows(px_inserter_t *in, px_wbatch_t *b)
         kept++;
     }
 
+    /* rows a refused insert's bisection stored already count */
     b->rows_stored = 0;
+    for (i = 0; i < b->nrows; i++) {
+        b->rows_stored += b->drop[i] == 3;
+    }
     if (kept == 0) {
         return 0;
     }
@@ -200,7 +273,7 @@ px_ins_rows(px_inserter_t *in, px_wbatch_t *b)
     st = px_ch_insert(in->ch, in->table, in->body.data, in->body.len,
                       err, sizeof(err));
     if (st == PX_CH_OK) {
-        b->rows_stored = kept;
+        b->rows_stored += kept;
         return 0;
     }
 
@@ -209,7 +282,7 @@ px_ins_rows(px_inserter_t *in, px_wbatch_t *b)
            err);
 
     if (st == PX_CH_REJECTED) {
-        st = px_ins_one_by_one(in, b, inserted);
+        st = px_ins_refused(in, b, kept, inserted);
     }
 
     return st == PX_CH_OK ? 0 : -1;
