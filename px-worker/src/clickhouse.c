@@ -17,6 +17,9 @@ struct px_clickhouse_s {
     long      timeout_ms;
     px_buf_t  gz;               /* reused compressed body */
     int       exception_code;   /* X-ClickHouse-Exception-Code, or -1 */
+    long      cap_ms;           /* px_ch_cap, 0: none */
+    int     (*stop)(void *);    /* px_ch_set_stop */
+    void     *stop_arg;
 };
 
 px_clickhouse_t *
@@ -67,6 +70,22 @@ px_ch_free(px_clickhouse_t *ch)
     curl_easy_cleanup(ch->curl);
     px_buf_free(&ch->gz);
     free(ch);
+}
+
+/* curl calls this about once a second during a transfer: a non-zero
+ * answer aborts it (CURLE_ABORTED_BY_CALLBACK). */
+static int
+px_ch_progress_cb(void *ctx, curl_off_t dltotal, curl_off_t dlnow,
+    curl_off_t ultotal, curl_off_t ulnow)
+{
+    px_clickhouse_t  *ch = ctx;
+
+    (void) dltotal;
+    (void) dlnow;
+    (void) ultotal;
+    (void) ulnow;
+
+    return ch->stop != NULL && ch->stop(ch->stop_arg);
 }
 
 /* X-ClickHouse-Exception-Code: the error's code, also when the body is
@@ -187,13 +206,21 @@ px_ch_post(px_clickhouse_t *ch, const char *query_url, const char *body,
     curl_easy_setopt(ch->curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t) len);
     curl_easy_setopt(ch->curl, CURLOPT_HTTPHEADER, headers);
     curl_easy_setopt(ch->curl, CURLOPT_USERPWD, ch->userpwd);
-    curl_easy_setopt(ch->curl, CURLOPT_TIMEOUT_MS, ch->timeout_ms);
+    curl_easy_setopt(ch->curl, CURLOPT_TIMEOUT_MS,
+                     ch->cap_ms > 0 && ch->cap_ms < ch->timeout_ms
+                     ? ch->cap_ms : ch->timeout_ms);
     curl_easy_setopt(ch->curl, CURLOPT_CONNECTTIMEOUT_MS, 2000L);
     curl_easy_setopt(ch->curl, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(ch->curl, CURLOPT_WRITEFUNCTION, px_ch_write_cb);
     curl_easy_setopt(ch->curl, CURLOPT_WRITEDATA, &answer);
     curl_easy_setopt(ch->curl, CURLOPT_HEADERFUNCTION, px_ch_header_cb);
     curl_easy_setopt(ch->curl, CURLOPT_HEADERDATA, ch);
+    if (ch->stop != NULL) {
+        curl_easy_setopt(ch->curl, CURLOPT_NOPROGRESS, 0L);
+        curl_easy_setopt(ch->curl, CURLOPT_XFERINFOFUNCTION,
+                         px_ch_progress_cb);
+        curl_easy_setopt(ch->curl, CURLOPT_XFERINFODATA, ch);
+    }
     ch->exception_code = -1;
 
     rc = curl_easy_perform(ch->curl);
@@ -298,4 +325,17 @@ px_ch_insert(px_clickhouse_t *ch, const char *table, const char *rows,
     }
 
     return px_ch_post(ch, url, ch->gz.data, ch->gz.len, 1, NULL, err, errlen);
+}
+
+void
+px_ch_cap(px_clickhouse_t *ch, long ms)
+{
+    ch->cap_ms = ms;
+}
+
+void
+px_ch_set_stop(px_clickhouse_t *ch, int (*stop)(void *), void *arg)
+{
+    ch->stop = stop;
+    ch->stop_arg = arg;
 }

@@ -47,4 +47,13 @@ int px_ch_answer_code(const char *answer);
  * too many queries, memory). */
 int px_ch_transient(const char *err);
 
+/* Cap each call's timeout at ms from now on (0: back to the configured
+ * one): a stopping worker spends no more than its budget. */
+void px_ch_cap(px_clickhouse_t *ch, long ms);
+
+/* stop(arg) is asked about once a second during a call; when it answers
+ * non-zero the call is abandoned (PX_CH_RETRY): a stopping worker does not
+ * wait out a hung insert. */
+void px_ch_set_stop(px_clickhouse_t *ch, int (*stop)(void *), void *arg);
+
 #endif

@@ -10,6 +10,7 @@
 
 #define PX_BACKOFF_MIN_MS  200
 #define PX_BACKOFF_MAX_MS  10000
+#define PX_DLQ_SETTLE_MS   10000   /* wait for dead letters, at most */
 
 typedef enum {
     PX_INS_IDLE = 0,
@@ -23,9 +24,11 @@ struct px_inserter_s {
     pthread_cond_t       cond;
     px_ins_state_t       state;
     px_wbatch_t         *batch;
-    int64_t              give_up_at;    /* stop retrying after this */
+    /* stop retrying after this; atomic: a ClickHouse call in progress
+     * reads it from curl's progress callback, without the lock */
+    _Atomic int64_t      give_up_at;
     int                  retrying;
-    int                  quit;
+    _Atomic int          quit;
 
     /* used by the thread only */
     px_clickhouse_t     *ch;
@@ -288,6 +291,34 @@ px_ins_rows(px_inserter_t *in, px_wbatch_t *b)
     return st == PX_CH_OK ? 0 : -1;
 }
 
+/* For curl's progress callback: 1 when the call in progress must stop (past
+ * the deadline, or the worker quits). */
+static int
+px_ins_stopping(void *arg)
+{
+    px_inserter_t  *in = arg;
+
+    return in->quit || px_monotonic_ms() >= in->give_up_at;
+}
+
+/* Milliseconds left before give_up_at: 0 when there is no deadline, -1
+ * when it has passed. */
+static long
+px_ins_budget(px_inserter_t *in, int64_t now)
+{
+    int64_t  give_up_at;
+
+    pthread_mutex_lock(&in->lock);
+    give_up_at = in->give_up_at;
+    pthread_mutex_unlock(&in->lock);
+
+    if (give_up_at == INT64_MAX) {
+        return 0;
+    }
+
+    return give_up_at > now ? (long) (give_up_at - now) : -1;
+}
+
 /*
  * One attempt at storing the batch: staged and inserted are kept across
  * attempts, so a batch in ClickHouse whose dead letters are not all
@@ -299,7 +330,17 @@ px_ins_attempt(px_inserter_t *in, px_wbatch_t *b, int *staged,
     int *inserted)
 {
     char     err[512];
+    long     budget;
     int64_t  t0 = px_monotonic_ms();
+
+    /* once the pipeline set a deadline (stop, revoke), every call of this
+     * attempt is bounded by what is left of it */
+    budget = px_ins_budget(in, t0);
+    if (budget < 0) {
+        return -1;
+    }
+    px_ch_cap(in->ch, budget);
+    px_session_stage_cap(in->sessions, budget);
 
     if (px_ins_stage(in, b, staged) != 0) {
         return -1;
@@ -312,7 +353,11 @@ px_ins_attempt(px_inserter_t *in, px_wbatch_t *b, int *staged,
         *inserted = 1;
     }
 
-    if (px_dlq_settle(in->dlq, &b->dead, 10000, err, sizeof(err)) != 0) {
+    if (px_dlq_settle(in->dlq, &b->dead,
+                      budget > 0 && budget < PX_DLQ_SETTLE_MS
+                      ? (int) budget : PX_DLQ_SETTLE_MS, err, sizeof(err))
+        != 0)
+    {
         px_log(PX_LOG_WARN, "dlq", "%s: the batch is not committed before "
                "they are", err);
         return -1;
@@ -414,6 +459,7 @@ px_inserter_new(px_clickhouse_t *ch, px_session_stage_t *sessions,
     }
 
     in->ch = ch;
+    px_ch_set_stop(ch, px_ins_stopping, in);
     in->sessions = sessions;
     in->dlq = dlq;
     in->give_up_at = INT64_MAX;

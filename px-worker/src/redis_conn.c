@@ -16,9 +16,37 @@ struct px_redis_s {
     redisContext    *ctx;           /* NULL: not connected */
     struct timeval   connect_tv;
     struct timeval   io_tv;
+    long             cap_ms;        /* px_redis_cap, 0: none */
     unsigned long    generation;    /* connections made */
     char             name[PX_REDIS_HOST_MAX + 32];
 };
+
+/* tv, or the cap when it is shorter. */
+static struct timeval
+px_redis_capped(const px_redis_t *r, struct timeval tv)
+{
+    struct timeval  cap;
+
+    if (r->cap_ms <= 0
+        || tv.tv_sec * 1000 + tv.tv_usec / 1000 <= r->cap_ms)
+    {
+        return tv;
+    }
+
+    cap.tv_sec = r->cap_ms / 1000;
+    cap.tv_usec = (r->cap_ms % 1000) * 1000;
+    return cap;
+}
+
+void
+px_redis_cap(px_redis_t *r, long ms)
+{
+    r->cap_ms = ms;
+
+    if (r->ctx != NULL) {
+        (void) redisSetTimeout(r->ctx, px_redis_capped(r, r->io_tv));
+    }
+}
 
 static int
 px_hexval(int c)
@@ -283,7 +311,8 @@ px_redis_get(px_redis_t *r, char *err, size_t errlen)
         return r->ctx;
     }
 
-    c = redisConnectWithTimeout(r->url.host, r->url.port, r->connect_tv);
+    c = redisConnectWithTimeout(r->url.host, r->url.port,
+                                px_redis_capped(r, r->connect_tv));
     if (c == NULL) {
         snprintf(err, errlen, "redis %s: out of memory", r->name);
         return NULL;
@@ -297,7 +326,7 @@ px_redis_get(px_redis_t *r, char *err, size_t errlen)
 
     r->ctx = c;
 
-    if (redisSetTimeout(c, r->io_tv) != REDIS_OK) {
+    if (redisSetTimeout(c, px_redis_capped(r, r->io_tv)) != REDIS_OK) {
         snprintf(err, errlen, "redis %s: set timeout: %s", r->name,
                  c->errstr);
         goto failed;

@@ -63,4 +63,8 @@ redisReply *px_redis_command(px_redis_t *r, char *err, size_t errlen,
 /* "host:port/db", for logs. */
 const char *px_redis_name(const px_redis_t *r);
 
+/* Cap the connect and I/O timeouts at ms from now on (0: back to the
+ * configured ones): a stopping worker spends no more than its budget. */
+void px_redis_cap(px_redis_t *r, long ms);
+
 #endif

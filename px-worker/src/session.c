@@ -751,3 +751,9 @@ px_session_stage_run(px_session_stage_t *st, px_event_row_t *rows,
            add.new_sessions);
     return 0;
 }
+
+void
+px_session_stage_cap(px_session_stage_t *st, long ms)
+{
+    px_redis_cap(st->redis, ms);
+}

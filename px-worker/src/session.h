@@ -68,4 +68,7 @@ const px_session_stats_t *px_session_stage_stats(
 
 void px_session_stage_free(px_session_stage_t *st);
 
+/* Cap its Redis timeouts (px_redis_cap). */
+void px_session_stage_cap(px_session_stage_t *st, long ms);
+
 #endif

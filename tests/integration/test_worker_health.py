@@ -134,3 +134,26 @@ def test_health_fails_while_inserts_hang_and_recovers(px, hung):
     px.wait_until(lambda: health(w)[0] == 200, timeout=90,
                   desc="/health 200 once inserts go through (%r)" % (health(w),))
     assert health(w)[1]["status"] in ("ok", "degraded")
+
+
+def test_sigterm_while_inserts_hang_stops_within_the_budget(px, hung):
+    """The stop budget (10 s) bounds the whole drain: the ClickHouse call in
+    progress is abandoned at the deadline instead of waiting out its 30 s
+    timeout, for each of the two batches. The batch not stored is read
+    again at the next start."""
+    import time
+    proxy, w = hung
+    px.wait_until(lambda: health(w)[1]["lag"] == 0 and health(w)[1]["pending"] == 0,
+                  timeout=60, desc="the extra worker caught up")
+    proxy.hang.set()
+    events = [px.event("stop_while_hung") for _ in range(3)]
+    assert px.post_batch(events).status_code == 202
+    px.wait_until(lambda: health(w)[1]["pending"] > 0, timeout=30,
+                  desc="a batch held by the hung insert")
+    t0 = time.monotonic()
+    w.stop(timeout=60)
+    took = time.monotonic() - t0
+    assert "stopped:" in open(w.log_path, errors="replace").read(), "not a clean exit"
+    # 10 s of budget, then at most one call of the last attempt (curl is
+    # abandoned within a second); before, each batch waited out its 30 s
+    assert took < 20, "the stop took %.1f s" % took
