@@ -478,6 +478,12 @@ px_pipeline_new(const px_config_t *cfg, volatile sig_atomic_t *stop,
                                                    : wait_ms * 2;
     }
 
+    if (px_schema_ip_retention(p->ch, cfg->clickhouse_db,
+                               cfg->ip_retention_days, err, errlen) != 0)
+    {
+        goto failed;
+    }
+
     if (*stop) {
         snprintf(err, errlen, "stopped before ClickHouse was reachable");
         goto failed;

@@ -226,3 +226,41 @@ px_schema_migrate(px_clickhouse_t *ch, const char *db, int *retry,
 
     return 0;
 }
+
+int
+px_schema_ip_retention(px_clickhouse_t *ch, const char *db, long days,
+    char *err, size_t errlen)
+{
+    int       retry, rc;
+    char      sql[512], want[128], why[400];
+    px_buf_t  out;
+
+    if (days <= 0) {
+        return 0;
+    }
+
+    px_buf_init(&out, NULL, 0);
+    snprintf(sql, sizeof(sql), "SHOW CREATE TABLE %s.events", db);
+    snprintf(want, sizeof(want), "TTL received_at + toIntervalDay(%ld)", days);
+    if (px_schema_run(ch, sql, &out, &retry, why, sizeof(why)) == 0
+        && px_buf_terminate(&out) == 0 && strstr(out.data, want) != NULL)
+    {
+        px_buf_free(&out);
+        return 0;       /* already so: no ALTER, no TTL materialized again */
+    }
+    px_buf_free(&out);
+
+    snprintf(sql, sizeof(sql), "ALTER TABLE %s.events MODIFY COLUMN ip String "
+             "TTL received_at + INTERVAL %ld DAY", db, days);
+    rc = px_schema_run(ch, sql, NULL, &retry, why, sizeof(why));
+    if (rc != 0) {
+        snprintf(err, errlen, "PX_IP_RETENTION_DAYS=%ld: ClickHouse refused "
+                 "the TTL on the ip column (column TTLs need ClickHouse 19.6 "
+                 "or later): %s", days, why);
+        return -1;
+    }
+
+    px_log(PX_LOG_INFO, "schema", "raw IP addresses are emptied %ld days "
+           "after they are received", days);
+    return 0;
+}

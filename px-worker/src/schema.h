@@ -17,6 +17,16 @@
 int px_schema_migrate(px_clickhouse_t *ch, const char *db, int *retry,
     char *err, size_t errlen);
 
+/*
+ * PX_IP_RETENTION_DAYS: a TTL on the events' ip column, so ClickHouse
+ * empties the raw address `days` after received_at (geo and the other
+ * columns stay).  Applied at start when it differs from the table's;
+ * days <= 0 leaves the column as it is.  Column TTLs need ClickHouse 19.6
+ * or later: on an older server this fails, saying so.  0, or -1 with err.
+ */
+int px_schema_ip_retention(px_clickhouse_t *ch, const char *db, long days,
+    char *err, size_t errlen);
+
 /* The newest migration version this binary knows. */
 unsigned px_schema_latest(void);
 

@@ -21,6 +21,7 @@ with the event after it.
 
 import datetime
 import gzip
+import re
 import time
 import uuid
 
@@ -95,6 +96,7 @@ def worker26(stack, ch26):
         "KAFKA_GROUP_ID": "px-worker-ch26",
         "KAFKA_DLQ_TOPIC": DLQ_TOPIC,
         "REDIS_URL": redis5,
+        "PX_IP_RETENTION_DAYS": "30",
     }, timeout=90)
     try:
         # its /health answers before the migrations are done: wait for them
@@ -321,3 +323,12 @@ def test_no_clickhouse_error_on_current_clickhouse(ch26, worker26):
     (a row refused would count as an error too, before its dead letter)."""
     assert ch_errors(worker26) == 0, tail(worker26.log_path, 30)
     assert "Code: " not in tail(worker26.log_path, 400), tail(worker26.log_path, 30)
+
+
+def test_ip_retention_is_a_column_ttl_on_current_clickhouse(ch26, worker26):
+    """PX_IP_RETENTION_DAYS=30: ClickHouse empties the raw address 30 days
+    after received_at (docs/deploy.md, "Personal data")."""
+    create = wait_for(lambda: (lambda r: r if r and "TTL" in r[0]["statement"] else None)(
+        ch26.rows("SHOW CREATE TABLE px.events")), 30, "the ip column's TTL",
+        worker26, ch26)[0]["statement"]
+    assert re.search(r"`?ip`? String TTL received_at \+ toIntervalDay\(30\)", create), create
