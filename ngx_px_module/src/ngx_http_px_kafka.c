@@ -145,13 +145,16 @@ ngx_http_px_kafka_init_process(ngx_cycle_t *cycle,
     {
         /* just above the longest px_ack_timeout: a message of a request
          * answered 503 is not delivered minutes later (each client retry
-         * would add a copy); px_kafka_property may still set it */
-        u_char     buf[NGX_INT_T_LEN];
-        ngx_str_t  name = ngx_string("message.timeout.ms"), value;
+         * would add a copy).  Not with px_ack local: its requests were
+         * answered 202 already, and their messages must outlive an outage
+         * (librdkafka's 300 s).  px_kafka_property may still set it. */
+        u_char      buf[NGX_INT_T_LEN];
+        ngx_str_t   name = ngx_string("message.timeout.ms"), value;
+        ngx_msec_t  timeout;
 
+        timeout = pmcf->ack_local ? 300000 : pmcf->max_ack_timeout + 1000;
         value.data = buf;
-        value.len = ngx_sprintf(buf, "%M", pmcf->max_ack_timeout + 1000)
-                    - buf;
+        value.len = ngx_sprintf(buf, "%M", timeout) - buf;
         if (ngx_http_px_kafka_set(conf, &name, &value, err, sizeof(err))
             != NGX_OK)
         {

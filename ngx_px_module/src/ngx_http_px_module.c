@@ -377,6 +377,12 @@ ngx_http_px_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 
     pmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_px_module);
     pmcf->max_ack_timeout = ngx_max(pmcf->max_ack_timeout, conf->ack_timeout);
+    if (conf->ack == NGX_HTTP_PX_ACK_LOCAL
+        && ((ngx_http_core_loc_conf_t *) ngx_http_conf_get_module_loc_conf(
+                cf, ngx_http_core_module))->handler == ngx_http_px_batch_handler)
+    {
+        pmcf->ack_local = 1;
+    }
     ngx_conf_merge_size_value(conf->max_body, prev->max_body, 1024 * 1024);
     ngx_conf_merge_size_value(conf->max_inflated, prev->max_inflated,
                               10 * 1024 * 1024);

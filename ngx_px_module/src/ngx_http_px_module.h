@@ -26,6 +26,7 @@ typedef struct {
     ngx_array_t         *kafka_props;       /* of ngx_keyval_t */
     ngx_msec_t           flush_timeout;     /* on reload and quit */
     ngx_msec_t           max_ack_timeout;   /* of all locations */
+    ngx_flag_t           ack_local;         /* a batch location acks local */
     ngx_http_px_keys_t  *keys;
     ngx_array_t         *tiers;             /* of ngx_http_px_tier_t */
     ngx_shm_zone_t      *stats_zone;
