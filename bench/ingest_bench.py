@@ -130,6 +130,27 @@ def write_bodies(d):
 
 # --- process memory -------------------------------------------------------------
 
+def module_snapshot(parser, prefix):
+    """A temp dir with a private copy of build/'s module: a `make` elsewhere
+    rewriting the .so under a running nginx crashes its workers (and every
+    one it forks). SIGTERM then behaves like Ctrl-C, so the caller's finally
+    stops everything. Returns (root, snapshot build dir)."""
+    build = os.path.join(REPO, "build")
+    if not os.path.exists(os.path.join(build, "ngx_http_px_module.so")):
+        parser.error("build/ngx_http_px_module.so missing: ./configure && make")
+
+    def on_term(signum, frame):
+        raise KeyboardInterrupt()
+    signal.signal(signal.SIGTERM, on_term)
+
+    root = tempfile.mkdtemp(prefix=prefix)
+    snap = os.path.join(root, "build")
+    os.makedirs(snap)
+    shutil.copy2(os.path.join(build, "ngx_http_px_module.so"), snap)
+    say("bench: stack in %s (module copied from %s)" % (root, build))
+    return root, snap
+
+
 def children(pid):
     out = []
     try:
@@ -443,22 +464,7 @@ def main(argv=None):
         if not shutil.which(tool):
             p.error("%s not found (scripts/install-deps.sh)" % tool)
 
-    build = os.path.join(REPO, "build")
-    if not os.path.exists(os.path.join(build, "ngx_http_px_module.so")):
-        p.error("build/ngx_http_px_module.so missing: ./configure && make")
-
-    # SIGTERM behaves like Ctrl-C: the finally below stops everything
-    def on_term(signum, frame):
-        raise KeyboardInterrupt()
-    signal.signal(signal.SIGTERM, on_term)
-
-    root = tempfile.mkdtemp(prefix="px-ingest-bench-")
-    # run a private copy of the build: a `make` elsewhere rewriting the .so
-    # under a running nginx crashes its workers (and every one it forks)
-    snap = os.path.join(root, "build")
-    os.makedirs(snap)
-    shutil.copy2(os.path.join(build, "ngx_http_px_module.so"), snap)
-    say("ingest bench: stack in %s (module copied from %s)" % (root, build))
+    root, snap = module_snapshot(p, "px-ingest-bench-")
     ports = Ports.free()
     stack = Stack(root, ports=ports, build=snap, say=say)
     results = {"started": datetime.datetime.now().isoformat(timespec="seconds"),

@@ -1,12 +1,21 @@
 // SDK benchmark in headless Chromium (the script-tag build, served by the sdk-web test server which
 // answers 202 on 127.0.0.1):
+//   0. size of dist/px.min.js: raw, gzip -9 and brotli -11;
 //   1. cost of one PX.track() call (synchronous part, what the host page pays), goal <= 5 µs;
 //   2. events per second the buffer takes end to end: track → serialize → localStorage → gzip → POST → 202.
 // Usage: (cd sdk-web && npm run build) && node bench/sdk-bench.mjs [--calls N] [--events N]
-import { startServer, launch } from '../sdk-web/test/browser/harness.mjs';
+import { startServer, launch, ROOT } from '../sdk-web/test/browser/harness.mjs';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { gzipSync, brotliCompressSync, constants } from 'node:zlib';
 
 const arg = (k, d) => { const i = process.argv.indexOf(k); return i > 0 ? +process.argv[i + 1] : d; };
 const CALLS = arg('--calls', 200000), EVENTS = arg('--events', 20000);
+
+// 0. size of the script-tag build, as a page downloads it
+const min = readFileSync(join(ROOT, 'dist/px.min.js'));
+const gz = gzipSync(min, { level: 9 }).length, br = brotliCompressSync(min, { params: { [constants.BROTLI_PARAM_QUALITY]: 11 } }).length;
+console.log(`size: px.min.js ${min.length} B, gzip -9 ${gz} B (budget 6144), brotli -11 ${br} B`);
 
 const srv = await startServer();
 const browser = await launch();

@@ -28,10 +28,8 @@ import datetime
 import json
 import os
 import shutil
-import signal
 import socket
 import sys
-import tempfile
 import threading
 import time
 
@@ -40,7 +38,7 @@ REPO = os.path.dirname(HERE)
 sys.path.insert(0, os.path.join(REPO, "tools"))
 sys.path.insert(0, HERE)
 
-from ingest_bench import RssSampler, say, workers_rss  # noqa: E402
+from ingest_bench import RssSampler, module_snapshot, say, workers_rss  # noqa: E402
 from pxstack import DEMO_KEY, DEMO_PROJECT  # noqa: E402
 from pxstack.base import free_port  # noqa: E402
 from pxstack.stack import DEMO_KEY_LINE, Ports, Stack  # noqa: E402
@@ -142,18 +140,7 @@ def main(argv=None):
     if not (1 <= args.clients <= 900 and 1 <= args.hold <= 9):
         p.error("clients 1..900 (worker_connections 1024), hold 1..9 s (under the 10 s timeout)")
 
-    build = os.path.join(REPO, "build")
-    if not os.path.exists(os.path.join(build, "ngx_http_px_module.so")):
-        p.error("build/ngx_http_px_module.so missing: ./configure && make")
-
-    def on_term(signum, frame):
-        raise KeyboardInterrupt()
-    signal.signal(signal.SIGTERM, on_term)
-
-    root = tempfile.mkdtemp(prefix="px-slow-bench-")
-    snap = os.path.join(root, "build")
-    os.makedirs(snap)
-    shutil.copy2(os.path.join(build, "ngx_http_px_module.so"), snap)
+    root, snap = module_snapshot(p, "px-slow-bench-")
     stack = Stack(root, ports=Ports.free(), build=snap, say=say)
     os.makedirs(stack.logs_dir, exist_ok=True)
     results = {"started": datetime.datetime.now().isoformat(timespec="seconds"),

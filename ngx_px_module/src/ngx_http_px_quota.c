@@ -8,7 +8,8 @@
 #include "ngx_http_px_stats.h"
 
 static ngx_int_t ngx_http_px_quota_counter(ngx_http_request_t *r,
-    ngx_http_px_ctx_t *ctx, ngx_shm_zone_t **zone, ngx_http_px_tier_t **tier);
+    ngx_http_px_ctx_t *ctx, ngx_shm_zone_t **zone, ngx_http_px_tier_t **tier,
+    ngx_http_px_error_t *err);
 static ngx_int_t ngx_http_px_quota_answer(ngx_http_request_t *r,
     ngx_shm_zone_t *zone, ngx_http_px_limit_result_t *res,
     ngx_http_px_error_t *err);
@@ -17,17 +18,14 @@ ngx_int_t
 ngx_http_px_quota_check(ngx_http_request_t *r, ngx_http_px_ctx_t *ctx,
     ngx_http_px_error_t *err)
 {
+    ngx_int_t                    rc;
     ngx_shm_zone_t              *zone;
     ngx_http_px_tier_t          *tier;
     ngx_http_px_limit_result_t   res;
 
-    if (ngx_http_px_quota_counter(r, ctx, &zone, &tier) != NGX_OK) {
-        return ngx_http_px_fail(err, NGX_HTTP_INTERNAL_SERVER_ERROR,
-                                "internal_error", "out of memory");
-    }
-
-    if (zone == NULL) {
-        return NGX_OK;
+    rc = ngx_http_px_quota_counter(r, ctx, &zone, &tier, err);
+    if (rc != NGX_OK || zone == NULL) {
+        return rc;
     }
 
     /* taking 0 events answers whether anything is left */
@@ -49,18 +47,15 @@ ngx_int_t
 ngx_http_px_quota_take(ngx_http_request_t *r, ngx_http_px_ctx_t *ctx,
     ngx_uint_t n, ngx_http_px_error_t *err)
 {
+    ngx_int_t                    rc;
     ngx_uint_t                   most;
     ngx_shm_zone_t              *zone;
     ngx_http_px_tier_t          *tier;
     ngx_http_px_limit_result_t   res;
 
-    if (ngx_http_px_quota_counter(r, ctx, &zone, &tier) != NGX_OK) {
-        return ngx_http_px_fail(err, NGX_HTTP_INTERNAL_SERVER_ERROR,
-                                "internal_error", "out of memory");
-    }
-
-    if (zone == NULL) {
-        return NGX_OK;
+    rc = ngx_http_px_quota_counter(r, ctx, &zone, &tier, err);
+    if (rc != NGX_OK || zone == NULL) {
+        return rc;
     }
 
     /* a batch no window of the tier can hold is not worth a retry */
@@ -112,10 +107,12 @@ ngx_http_px_quota_refund(ngx_http_request_t *r, ngx_http_px_ctx_t *ctx)
 }
 
 /* The zone and tier that limit this request (*zone NULL: none), and the
- * counter's name, "<project> <tier>" (neither holds a space). */
+ * counter's name, "<project> <tier>" (neither holds a space).  NGX_OK, or
+ * NGX_ERROR with the answer in err. */
 static ngx_int_t
 ngx_http_px_quota_counter(ngx_http_request_t *r, ngx_http_px_ctx_t *ctx,
-    ngx_shm_zone_t **zone, ngx_http_px_tier_t **tier)
+    ngx_shm_zone_t **zone, ngx_http_px_tier_t **tier,
+    ngx_http_px_error_t *err)
 {
     u_char                  *p;
     ngx_http_px_key_t       *key = ctx->key;
@@ -134,7 +131,8 @@ ngx_http_px_quota_counter(ngx_http_request_t *r, ngx_http_px_ctx_t *ctx,
     if (ctx->quota_id.len == 0) {
         p = ngx_pnalloc(r->pool, key->project.len + 1 + key->tier.len);
         if (p == NULL) {
-            return NGX_ERROR;
+            return ngx_http_px_fail(err, NGX_HTTP_INTERNAL_SERVER_ERROR,
+                                    "internal_error", "out of memory");
         }
         ctx->quota_id.data = p;
         p = ngx_cpymem(p, key->project.data, key->project.len);
