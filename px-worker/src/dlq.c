@@ -268,10 +268,37 @@ px_dead_letters_grow(px_dead_letters_t *l)
     return 0;
 }
 
+/* The record's origin members: the closing brace is taken back, then
+ * ,"origin":"p:o"[,"message":<message>]} appended. */
+static int
+px_dead_letter_origin(px_buf_t *buf, const px_dead_letter_origin_t *o)
+{
+    buf->len--;
+
+    if (px_buf_append_str(buf, ",\"origin\":\"")
+        || px_buf_append_i64(buf, o->partition)
+        || px_buf_append(buf, ":", 1)
+        || px_buf_append_i64(buf, o->offset)
+        || px_buf_append(buf, "\"", 1))
+    {
+        return -1;
+    }
+
+    if (o->message != NULL
+        && (px_buf_append_str(buf, ",\"message\":")
+            || px_buf_append(buf, o->message, o->message_len)))
+    {
+        return -1;
+    }
+
+    return px_buf_append(buf, "}", 1);
+}
+
 /* The record, its key copied; NULL when out of memory. */
 static px_dead_letter_t *
 px_dead_letter_new(const char *reason, const void *key, size_t key_len,
-    const char *payload, size_t len, int payload_is_json)
+    const char *payload, size_t len, int payload_is_json,
+    const px_dead_letter_origin_t *o)
 {
     px_buf_t           buf;
     struct timespec    ts;
@@ -289,6 +316,7 @@ px_dead_letter_new(const char *reason, const void *key, size_t key_len,
                                (int64_t) ts.tv_sec * 1000
                                + ts.tv_nsec / 1000000,
                                payload, len, payload_is_json, &buf) != 0
+        || (o != NULL && px_dead_letter_origin(&buf, o) != 0)
         || (key_len > 0 && (dl->key = malloc(key_len)) == NULL))
     {
         px_buf_free(&buf);
@@ -308,9 +336,9 @@ px_dead_letter_new(const char *reason, const void *key, size_t key_len,
 }
 
 int
-px_dlq_add(px_dlq_t *d, px_dead_letters_t *l, const char *reason,
+px_dlq_add_origin(px_dlq_t *d, px_dead_letters_t *l, const char *reason,
     const void *key, size_t key_len, const char *payload, size_t len,
-    int payload_is_json)
+    int payload_is_json, const px_dead_letter_origin_t *o)
 {
     px_dead_letter_t  *dl;
 
@@ -318,7 +346,7 @@ px_dlq_add(px_dlq_t *d, px_dead_letters_t *l, const char *reason,
 
     dl = px_dead_letters_grow(l) == 0
          ? px_dead_letter_new(reason, key, key_len, payload, len,
-                              payload_is_json)
+                              payload_is_json, o)
          : NULL;
     if (dl == NULL) {
         px_log(PX_LOG_ERROR, "dlq", "out of memory for a dead letter: its "
@@ -330,6 +358,22 @@ px_dlq_add(px_dlq_t *d, px_dead_letters_t *l, const char *reason,
     l->items[l->n++] = dl;
     px_dlq_produce(d, dl);
     return 0;
+}
+
+/* Without an origin given: the batch owner's lookup by key, if any. */
+int
+px_dlq_add(px_dlq_t *d, px_dead_letters_t *l, const char *reason,
+    const void *key, size_t key_len, const char *payload, size_t len,
+    int payload_is_json)
+{
+    px_dead_letter_origin_t  o;
+    int                      found;
+
+    found = l->origin_of != NULL
+            && l->origin_of(l->origin_ctx, key, key_len, &o) == 0;
+
+    return px_dlq_add_origin(d, l, reason, key, key_len, payload, len,
+                             payload_is_json, found ? &o : NULL);
 }
 
 /* How many of l are in flight; *delivered: how many acknowledged, *error:

@@ -14,11 +14,25 @@
 #define PX_DLQ_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include <librdkafka/rdkafka.h>
 
 typedef struct px_dlq_s          px_dlq_t;
 typedef struct px_dead_letter_s  px_dead_letter_t;
+
+/* Where a dead letter came from: the Kafka origin of its message (the one
+ * dedupe uses), and that message when the payload is not it (a row). */
+typedef struct {
+    int32_t      partition;
+    int64_t      offset;
+    const char  *message;       /* NULL: the payload is the message */
+    size_t       message_len;
+} px_dead_letter_origin_t;
+
+/* Find the origin of the row whose key (event_id) is key: 0, or -1. */
+typedef int (*px_dead_letter_origin_pt)(void *ctx, const char *key,
+    size_t key_len, px_dead_letter_origin_t *out);
 
 /* The dead letters of one batch.  Zeroed memory is an empty list. */
 typedef struct {
@@ -27,6 +41,10 @@ typedef struct {
     size_t              cap;
     int                 lost;       /* one could not be built: never settles */
     px_dlq_t           *dlq;        /* the producer of items */
+    /* set by the batch's owner (may be NULL): the origin of what
+     * px_dlq_add is given without one (rows ClickHouse refused) */
+    px_dead_letter_origin_pt  origin_of;
+    void                     *origin_ctx;
 } px_dead_letters_t;
 
 px_dlq_t *px_dlq_new(const char *brokers, const char *topic, char *err,
@@ -43,6 +61,13 @@ void px_dlq_free(px_dlq_t *d);
 int px_dlq_add(px_dlq_t *d, px_dead_letters_t *l, const char *reason,
     const void *key, size_t key_len, const char *payload, size_t len,
     int payload_is_json);
+
+/* The same with its origin: the record gets "origin":"partition:offset"
+ * and, when o->message is set, "message":<the original message>, which
+ * px-worker --replay-dlq re-drives (replay.h). */
+int px_dlq_add_origin(px_dlq_t *d, px_dead_letters_t *l, const char *reason,
+    const void *key, size_t key_len, const char *payload, size_t len,
+    int payload_is_json, const px_dead_letter_origin_t *o);
 
 /* Send again those of l that failed, then wait up to timeout_ms for those
  * in flight.  0 when every one is acknowledged by Kafka; -1 with the

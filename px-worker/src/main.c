@@ -2,6 +2,7 @@
  * px-worker: consumes px.events.raw, enriches, stores in ClickHouse.
  *
  *   px-worker [--config FILE] [--SETTING VALUE ...] [--check-config]
+ *   px-worker --replay-dlq [--reason S] [--since T] [--until T] [--dry-run]
  *
  * SIGTERM/SIGINT: flush, commit, exit 0.  SIGHUP: reload geo and
  * user-agent data.  docs/worker.md has the whole story.
@@ -21,6 +22,7 @@
 #include "enrich.h"
 #include "log.h"
 #include "pipeline.h"
+#include "replay.h"
 #include "schema.h"
 #include "status_server.h"
 
@@ -45,7 +47,9 @@ px_usage(FILE *out)
     fprintf(out,
             "usage: px-worker [--config FILE] [--SETTING VALUE ...]\n"
             "       px-worker --check-config | --print-config | --help | "
-            "--version\n\n"
+            "--version\n");
+    px_replay_usage(out);
+    fprintf(out, "\n"
             "Settings (flag, config file / environment name, meaning);\n"
             "defaults < config file < environment < flags:\n");
     px_config_usage(out);
@@ -144,11 +148,16 @@ main(int argc, char **argv)
     char                  err[512], redis_url[PX_CONFIG_STR + 16];
     int                   rc, check = 0, print = 0;
     px_config_t           cfg;
+    px_replay_opts_t      replay;
     px_pipeline_t        *p;
     px_status_server_t   *status = NULL;
     struct sigaction      sa;
 
     px_config_defaults(&cfg);
+
+    if (px_replay_args(&argc, argv, &replay) != 0) {
+        return 2;
+    }
 
     rc = px_args(argc, argv, &cfg, &check, &print);
     if (rc != 0) {
@@ -156,6 +165,10 @@ main(int argc, char **argv)
     }
 
     px_log_level = (px_log_level_t) px_log_parse_level(cfg.log_level);
+
+    if (replay.on) {
+        return px_replay_run(&cfg, &replay);
+    }
 
     if (print) {
         px_config_print(&cfg, stdout);

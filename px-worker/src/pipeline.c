@@ -12,6 +12,7 @@
  * rewound to the floor, never to a later batch's start, and no commit
  * passes it (offsets.h).
  */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,6 +36,16 @@
 #define PX_BACKOFF_MIN_MS   200
 #define PX_BACKOFF_MAX_MS   10000
 #define PX_STOP_DEADLINE_MS 10000   /* SIGTERM: store what we hold, so long */
+#define PX_ORIGIN_HEADER    "px-origin" /* set by px-worker --replay-dlq */
+
+/* The original message of each row of a batch, for the dead letter of a
+ * row ClickHouse refuses (px-worker --replay-dlq re-drives it). */
+typedef struct {
+    px_wbatch_t             *batch;
+    px_buf_t                 raw;       /* the messages, one after another */
+    size_t                  *off;       /* [cap]: row i's in raw */
+    size_t                  *len;
+} px_raw_side_t;
 
 struct px_pipeline_s {
     const px_config_t       *cfg;
@@ -48,6 +59,7 @@ struct px_pipeline_s {
     char                     table[PX_CONFIG_STR + 16];
 
     px_wbatch_t              batches[2];
+    px_raw_side_t            raw[2];        /* of batches[i] */
     px_wbatch_t             *fill;          /* being filled here */
     px_wbatch_t             *inflight;      /* with the inserter, or NULL */
 
@@ -186,6 +198,66 @@ px_session_stats_to(px_pipeline_t *p)
     p->stats.sessions_started = ss->new_sessions;
 }
 
+/* Empty a batch and the copies of its messages. */
+static void
+px_batch_reset(px_pipeline_t *p, px_wbatch_t *b)
+{
+    px_wbatch_reset(b);
+    p->raw[b - p->batches].raw.len = 0;
+}
+
+/* px_dead_letter_origin_pt: the origin and message of the row (not
+ * dropped) whose event_id is key.  Runs on the inserter thread, which owns
+ * the batch meanwhile. */
+static int
+px_raw_origin_of(void *ctx, const char *key, size_t key_len,
+    px_dead_letter_origin_t *out)
+{
+    size_t          i;
+    px_raw_side_t  *side = ctx;
+    px_wbatch_t    *b = side->batch;
+
+    for (i = 0; i < b->nrows; i++) {
+        if (b->drop[i] || strlen(b->rows[i].event_id) != key_len
+            || memcmp(b->rows[i].event_id, key, key_len) != 0)
+        {
+            continue;
+        }
+        out->partition = b->origins[i].partition;
+        out->offset = b->origins[i].offset;
+        /* none kept (out of memory): the record has the row only */
+        out->message = side->len[i] > 0 ? side->raw.data + side->off[i]
+                                        : NULL;
+        out->message_len = side->len[i];
+        return 0;
+    }
+
+    return -1;
+}
+
+static int
+px_raw_side_init(px_pipeline_t *p, size_t i, size_t cap)
+{
+    px_raw_side_t  *side = &p->raw[i];
+
+    side->batch = &p->batches[i];
+    px_buf_init(&side->raw, NULL, 0);
+    side->off = calloc(cap, sizeof(size_t));
+    side->len = calloc(cap, sizeof(size_t));
+    p->batches[i].dead.origin_of = px_raw_origin_of;
+    p->batches[i].dead.origin_ctx = side;
+
+    return side->off != NULL && side->len != NULL ? 0 : -1;
+}
+
+static void
+px_raw_side_free(px_raw_side_t *side)
+{
+    px_buf_free(&side->raw);
+    free(side->off);
+    free(side->len);
+}
+
 /* A batch is not stored: lower the floor to its offsets and rewind every
  * partition to the floor.  Seeking to this batch's own start would skip
  * what an earlier batch thrown away left unstored on the same partition. */
@@ -233,7 +305,7 @@ px_batch_returned(px_pipeline_t *p, px_wbatch_t *b)
     }
 
     px_session_stats_to(p);
-    px_wbatch_reset(b);
+    px_batch_reset(p, b);
     return stored;
 }
 
@@ -274,7 +346,7 @@ px_drain(px_pipeline_t *p, int64_t deadline_ms)
         px_log(PX_LOG_WARN, "pipeline", "%zu messages not stored: they will "
                "be read again", p->fill->offsets.messages);
         px_throw_away(p, p->fill);
-        px_wbatch_reset(p->fill);
+        px_batch_reset(p, p->fill);
         return;
     }
 
@@ -435,7 +507,9 @@ px_pipeline_new(const px_config_t *cfg, volatile sig_atomic_t *stop,
     snprintf(p->table, sizeof(p->table), "%s.events", cfg->clickhouse_db);
 
     if (px_wbatch_init(&p->batches[0], (size_t) cfg->batch_size) != 0
-        || px_wbatch_init(&p->batches[1], (size_t) cfg->batch_size) != 0)
+        || px_wbatch_init(&p->batches[1], (size_t) cfg->batch_size) != 0
+        || px_raw_side_init(p, 0, (size_t) cfg->batch_size) != 0
+        || px_raw_side_init(p, 1, (size_t) cfg->batch_size) != 0)
     {
         snprintf(err, errlen, "out of memory for %ld rows", cfg->batch_size);
         goto failed;
@@ -536,13 +610,80 @@ px_seek_back(px_pipeline_t *p, rd_kafka_message_t *msg)
     rd_kafka_topic_partition_list_destroy(list);
 }
 
+/*
+ * The origin dedupe knows msg by: the px-origin header ("partition:offset")
+ * of a message re-driven from the DLQ, the origin of the message that was
+ * dead-lettered; else its own partition:offset.  Offsets committed are
+ * always msg's own.
+ */
+static void
+px_message_origin(const rd_kafka_message_t *msg, px_dead_letter_origin_t *o)
+{
+    char                  buf[48], *end, *colon;
+    const void           *val;
+    size_t                len;
+    long long             part, off;
+    rd_kafka_headers_t   *hdrs;
+
+    o->partition = msg->partition;
+    o->offset = msg->offset;
+    o->message = NULL;
+    o->message_len = 0;
+
+    if (rd_kafka_message_headers(msg, &hdrs) != RD_KAFKA_RESP_ERR_NO_ERROR
+        || rd_kafka_header_get_last(hdrs, PX_ORIGIN_HEADER, &val, &len)
+           != RD_KAFKA_RESP_ERR_NO_ERROR
+        || val == NULL || len == 0 || len >= sizeof(buf))
+    {
+        return;
+    }
+
+    memcpy(buf, val, len);
+    buf[len] = '\0';
+    colon = strchr(buf, ':');
+    if (colon == NULL) {
+        goto invalid;
+    }
+    part = strtoll(buf, &end, 10);
+    if (end != colon || part < 0 || part > INT32_MAX) {
+        goto invalid;
+    }
+    off = strtoll(colon + 1, &end, 10);
+    if (*end != '\0' || end == colon + 1 || off < 0) {
+        goto invalid;
+    }
+
+    o->partition = (int32_t) part;
+    o->offset = off;
+    return;
+
+invalid:
+    px_log(PX_LOG_WARN, "pipeline", "message %d/%lld: %s header \"%s\" "
+           "ignored", (int) msg->partition, (long long) msg->offset,
+           PX_ORIGIN_HEADER, buf);
+}
+
+/* Keep a copy of row i's message (for its dead letter, should ClickHouse
+ * refuse the row).  -1 when out of memory. */
+static int
+px_keep_raw(px_pipeline_t *p, px_wbatch_t *b, size_t i,
+    const rd_kafka_message_t *msg)
+{
+    px_raw_side_t  *side = &p->raw[b - p->batches];
+
+    side->off[i] = side->raw.len;
+    side->len[i] = msg->len;
+    return px_buf_append(&side->raw, msg->payload, msg->len);
+}
+
 /* One message: a row for the batch being filled, or a dead letter. */
 static void
 px_handle_message(px_pipeline_t *p, rd_kafka_message_t *msg)
 {
-    char             err[256];
-    px_wbatch_t     *b = p->fill;
-    px_event_row_t  *row;
+    char                      err[256];
+    px_wbatch_t              *b = p->fill;
+    px_event_row_t           *row;
+    px_dead_letter_origin_t   o;
 
     if (b->nrows == b->cap) {
         /* only while both batches wait for ClickHouse: read it later */
@@ -560,6 +701,8 @@ px_handle_message(px_pipeline_t *p, rd_kafka_message_t *msg)
         b->start_ms = px_now_ms();
     }
 
+    px_message_origin(msg, &o);
+
     row = &b->rows[b->nrows];
     if (px_event_row_parse(row, msg->payload, msg->len, err, sizeof(err))
         != 0)
@@ -568,14 +711,23 @@ px_handle_message(px_pipeline_t *p, rd_kafka_message_t *msg)
         px_log(PX_LOG_WARN, "pipeline", "message %d/%lld dead-lettered: %s",
                (int) msg->partition, (long long) msg->offset, err);
         /* the batch is committed only once Kafka acknowledged it */
-        (void) px_dlq_add(p->dlq, &b->dead, err, msg->key, msg->key_len,
-                          msg->payload, msg->len, 0);
+        (void) px_dlq_add_origin(p->dlq, &b->dead, err, msg->key,
+                                 msg->key_len, msg->payload, msg->len, 0,
+                                 &o);
         return;
     }
 
+    if (px_keep_raw(p, b, b->nrows, msg) != 0) {
+        /* the row is stored all the same; only its dead letter, should
+         * ClickHouse refuse it, lacks the message */
+        px_log(PX_LOG_ERROR, "pipeline", "out of memory keeping message "
+               "%d/%lld", (int) msg->partition, (long long) msg->offset);
+        p->raw[b - p->batches].len[b->nrows] = 0;
+    }
+
     px_enrich_row(&p->enrich, row);
-    b->origins[b->nrows].partition = msg->partition;
-    b->origins[b->nrows].offset = msg->offset;
+    b->origins[b->nrows].partition = o.partition;
+    b->origins[b->nrows].offset = o.offset;
     b->drop[b->nrows] = 0;
     b->nrows++;
 }
@@ -734,6 +886,8 @@ px_pipeline_free(px_pipeline_t *p)
     px_inserter_free(p->inserter);
     px_wbatch_free(&p->batches[0]);
     px_wbatch_free(&p->batches[1]);
+    px_raw_side_free(&p->raw[0]);
+    px_raw_side_free(&p->raw[1]);
     px_session_stage_free(p->sessions);
     px_dlq_free(p->dlq);
     px_ch_free(p->ch);
