@@ -31,12 +31,11 @@ export function createPX(): PXApi {
     track: m('track'),
     page: m('page'),
     identify: m('identify'),
-    register: m('register'),
     reset: m('reset'),
     optOut: m('optOut'),
     optIn: m('optIn'),
-    flush: () => Promise.resolve(c && call('flush', [])).catch(() => {}),
+    flush: () => (c ? c.flush().catch(() => {}) : Promise.resolve()),
     debug: (on?: boolean) => setDebug(on !== false),
-    stats: (): Stats => (c && call('stats', [])) || zero(),
+    stats: (): Stats => (c ? c.stats() : zero()),
   };
 }

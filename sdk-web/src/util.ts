@@ -19,25 +19,18 @@ export function uuid(): string {
     : '10000000-1000-4000-8000-100000000000'.replace(/[018]/g, (d: any) => (d ^ (c.getRandomValues(new Uint8Array(1))[0] & (15 >> (d / 4)))).toString(16));
 }
 
-/**
- * Where state goes: `m` an in-memory map instead of localStorage (`persistence: 'memory'`); `h` 1 while
- * nothing may be written at all (opted out, Do Not Track / GPC, consent pending).
- */
-export const S: { m: Record<string, string> | null; h: number } = { m: null, h: 0 };
-
 export function get(k: string): string | null {
   try {
-    return S.m ? (k in S.m ? S.m[k] : null) : window.localStorage.getItem(k);
+    return window.localStorage.getItem(k);
   } catch {
     return null;
   }
 }
 
-/** Returns false when the write failed (quota, disabled storage) or is not allowed now (`force` writes anyway). */
-export function set(k: string, v: string, force?: number): boolean {
-  if (S.h && !force) return false;
+/** Returns false when the write failed (quota, disabled storage). */
+export function set(k: string, v: string): boolean {
   try {
-    S.m ? (S.m[k] = v) : window.localStorage.setItem(k, v);
+    window.localStorage.setItem(k, v);
     return true;
   } catch {
     return false;
@@ -46,16 +39,8 @@ export function set(k: string, v: string, force?: number): boolean {
 
 export function del(k: string) {
   try {
-    S.m ? delete S.m[k] : window.localStorage.removeItem(k);
+    window.localStorage.removeItem(k);
   } catch {}
-}
-
-export function keys(): string[] {
-  try {
-    return Object.keys(S.m || window.localStorage);
-  } catch {
-    return [];
-  }
 }
 
 export function cookie(k: string, v?: string | null): string | null {
@@ -72,11 +57,11 @@ export function cookie(k: string, v?: string | null): string | null {
   }
 }
 
-/** A value kept in localStorage, or in a first-party cookie where localStorage is unavailable (never in memory mode). */
-export function persisted(k: string, v?: string | null, force?: number): string | null {
-  if (v === undefined) return get(k) || (S.m ? null : cookie(k));
+/** A value kept in localStorage, or in a first-party cookie where localStorage is unavailable. */
+export function persisted(k: string, v?: string | null): string | null {
+  if (v === undefined) return get(k) || cookie(k);
   if (!v) del(k);
-  if (!v || (!set(k, v, force) && (force || !S.h) && !S.m)) cookie(k, v);
+  if (!v || !set(k, v)) cookie(k, v);
   return v;
 }
 
