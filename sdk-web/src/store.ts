@@ -69,13 +69,15 @@ export class Store {
       del(l);
       return;
     }
+    // the lease before the queue: another tab that saw our queue without its lease would take it
+    // for a closed page's and adopt it while we send it too
+    set(l, release ? '0' : '' + now());
     let q = this._q;
     while (q.length && !set(k, '{"d":' + this._dropped + ',"e":[' + q.map((x) => x.j).join(',') + ']}')) {
       q = q.slice(q.length >> 1 || 1); // storage full: keep the newest half
       warn('storage full');
     }
     if (!q.length) return;
-    set(l, release ? '0' : '' + now());
     this._saved = q.map((x) => x.i);
   }
 
