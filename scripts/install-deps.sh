@@ -155,12 +155,12 @@ install_npm() {
 # --- python test tools ---------------------------------------------------------
 
 install_python() {
-    if python3 -c 'import pytest, requests' 2>/dev/null; then
-        log "python3: pytest and requests present"
+    if python3 -c 'import pytest, requests, yaml' 2>/dev/null; then
+        log "python3: pytest, requests and yaml present"
     else
-        log "python3: installing pytest and requests with pip"
-        python3 -m pip install -q pytest requests ||
-            python3 -m pip install -q --break-system-packages pytest requests
+        log "python3: installing pytest, requests and yaml with pip"
+        python3 -m pip install -q pytest requests pyyaml ||
+            python3 -m pip install -q --break-system-packages pytest requests pyyaml
     fi
     # chdb-core: current ClickHouse (26.x) in-process, behind the test-only
     # HTTP front tools/pxstack/chdb_front.py (test_clickhouse_current.py);

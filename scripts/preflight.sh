@@ -69,8 +69,8 @@ need_file /usr/share/nginx/src/src/core/nginx.h nginx-dev "test up"
 [ -f "$kafka_home/.complete" ] ||
     lack "Kafka jars in $kafka_home (bash scripts/install-deps.sh fetches them with Maven)"
 if command -v python3 >/dev/null 2>&1; then
-    python3 -c 'import pytest, requests' 2>/dev/null ||
-        lack "python3 modules pytest and requests (python3 -m pip install pytest requests)"
+    python3 -c 'import pytest, requests, yaml' 2>/dev/null ||
+        lack "python3 modules pytest, requests and yaml (python3 -m pip install pytest requests pyyaml)"
     if [ "$goal" = test ]; then     # test_clickhouse_current.py: ClickHouse 26.x
         python3 -c 'import chdb' 2>/dev/null ||
             lack "python3 module chdb (python3 -m pip install chdb-core)"

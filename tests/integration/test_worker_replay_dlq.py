@@ -24,31 +24,13 @@ import pytest
 import requests
 
 from pxstack.stack import sanitizer_env
-from test_worker_clickhouse_errors import ErrorFront
+from worker_helpers import worker_behind_front
 
 
 @pytest.fixture
 def rw(stack):
-    run = uuid.uuid4().hex[:8]
-    front = ErrorFront(stack.clickhouse.url)
-    db, dlq = "px_replay_%s" % run, "px.events.dlq.replay%s" % run
-    stack.kafka.topics[dlq] = 1
-    stack.kafka.create_topics([dlq])
-    w = stack.start_extra_worker("replay-worker", extra_env={
-        "CLICKHOUSE_URL": front.url, "CLICKHOUSE_DATABASE": db,
-        "KAFKA_GROUP_ID": "px-replay-" + run, "KAFKA_DLQ_TOPIC": dlq,
-        "REDIS_URL": stack.redis.url.rsplit("/", 1)[0] + "/6",
-    })
-    w.db, w.dlq, w.front, w.stack = db, dlq, front, stack
-    try:
+    with worker_behind_front(stack, "replay", redis_db=6) as w:
         yield w
-    finally:
-        w.stop(timeout=30)
-        stack.extras.remove(w)
-        front.close()
-        stack.kafka.topics.pop(dlq, None)
-        requests.post(stack.clickhouse.url + "/", data="DROP DATABASE IF EXISTS %s" % db,
-                      timeout=30)
 
 
 def health(w):

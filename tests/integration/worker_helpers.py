@@ -7,14 +7,17 @@ a Stack, a background event sender that records what was answered 202
 checks against ClickHouse, and worker health / RSS / consumer-group probes.
 """
 
+import gzip
 import json
 import os
 import re
 import subprocess
 import threading
 import time
+import urllib.request
 import uuid
 from collections import Counter
+from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlparse
 
@@ -481,3 +484,96 @@ def stage_counts(client, worker):
         if m:
             out[m.group(1)] = int(v)
     return out
+
+
+class ErrorFront:
+    """ClickHouse's HTTP interface, forwarded; `fail` = (status, code)
+    answers every INSERT with that error; rows holding `poison` make their
+    block refused with code 27. Counts the INSERTs."""
+
+    def __init__(self, target):
+        self.target = target
+        self.fail = None
+        self.poison = None
+        self.inserts = 0
+        front = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):
+                pass
+
+            def _answer(self, status, body, code=None):
+                data = body.encode()
+                self.send_response(status)
+                if code is not None:
+                    self.send_header("X-ClickHouse-Exception-Code", str(code))
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def do_POST(self):
+                n = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(n) if n else b""
+                gz = self.headers.get("Content-Encoding") == "gzip"
+                if "INSERT" in urllib.request.unquote(self.path).upper():
+                    front.inserts += 1
+                    if front.fail:
+                        status, code = front.fail
+                        return self._answer(status, "Code: %d. DB::Exception: "
+                                            "(error front) refused" % code, code)
+                    rows = gzip.decompress(body) if gz else body
+                    if front.poison and front.poison.encode() in rows:
+                        return self._answer(500, "Code: 27. DB::Exception: Cannot "
+                                            "parse input: (error front) poison", 27)
+                req = urllib.request.Request(front.target + self.path, data=body,
+                                             method="POST")
+                for h in ("Content-Encoding", "Authorization", "Content-Type"):
+                    if self.headers.get(h):
+                        req.add_header(h, self.headers[h])
+                try:
+                    with urllib.request.urlopen(req, timeout=30) as r:
+                        return self._answer(r.status, r.read().decode("utf-8", "replace"))
+                except urllib.error.HTTPError as e:
+                    return self._answer(e.code, e.read().decode("utf-8", "replace"))
+
+            def do_GET(self):
+                with urllib.request.urlopen(front.target + self.path, timeout=30) as r:
+                    self._answer(r.status, r.read().decode("utf-8", "replace"))
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
+        self.server.daemon_threads = True
+        self.url = "http://127.0.0.1:%d" % self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@contextmanager
+def worker_behind_front(stack, name, redis_db):
+    """An extra worker of its own consumer group, database, DLQ topic and
+    Redis db, inserting through an ErrorFront (w.front); w.db and w.dlq name
+    its database and topic. Everything is removed afterwards."""
+    run = uuid.uuid4().hex[:8]
+    front = ErrorFront(stack.clickhouse.url)
+    db, dlq = "px_%s_%s" % (name, run), "px.events.dlq.%s%s" % (name, run)
+    stack.kafka.topics[dlq] = 1
+    stack.kafka.create_topics([dlq])
+    w = stack.start_extra_worker(name + "-worker", extra_env={
+        "CLICKHOUSE_URL": front.url, "CLICKHOUSE_DATABASE": db,
+        "KAFKA_GROUP_ID": "px-%s-%s" % (name, run), "KAFKA_DLQ_TOPIC": dlq,
+        "REDIS_URL": stack.redis.url.rsplit("/", 1)[0] + "/%d" % redis_db,
+    })
+    w.db, w.dlq, w.front, w.stack = db, dlq, front, stack
+    try:
+        yield w
+    finally:
+        w.stop(timeout=30)
+        stack.extras.remove(w)
+        front.close()
+        stack.kafka.topics.pop(dlq, None)
+        requests.post(stack.clickhouse.url + "/", data="DROP DATABASE IF EXISTS %s" % db,
+                      timeout=30)
