@@ -17,12 +17,14 @@ const min = readFileSync(join(ROOT, 'dist/px.min.js'));
 const gz = gzipSync(min, { level: 9 }).length, br = brotliCompressSync(min, { params: { [constants.BROTLI_PARAM_QUALITY]: 11 } }).length;
 console.log(`size: px.min.js ${min.length} B, gzip -9 ${gz} B (budget 6144), brotli -11 ${br} B`);
 
+// The bench queues far more than the stored-bytes bound (256 KB) allows by default.
+const BIG = '&opts=' + encodeURIComponent(JSON.stringify({ maxBytes: 1e12 }));
 const srv = await startServer();
 const browser = await launch();
 try {
   const page = await browser.context.newPage();
   // Autocapture stays on (as in production); a long flush interval keeps sends out of the timed loop.
-  await page.goto(srv.origin + '/sdk/test/e2e/pages/index.html?flushAt=1000000&flushInterval=600000&flushBytes=1e12&maxQueue=1000000');
+  await page.goto(srv.origin + '/sdk/test/e2e/pages/index.html?flushAt=1000000&flushInterval=600000&flushBytes=1e12&maxQueue=1000000' + BIG);
   await page.waitForFunction(() => window.PX && !window.PX.q);
   const perCall = await page.evaluate((n) => {
     const props = { plan: 'pro', price: 42, tags: ['a', 'b'] };
@@ -38,7 +40,7 @@ try {
   console.log(`track(): median ${perCall[2].toFixed(2)} µs/call, best ${perCall[0].toFixed(2)} µs (5 runs of ${CALLS / 5} calls; goal <= 5 µs)`);
 
   const p2 = await browser.context.newPage();
-  await p2.goto(srv.origin + '/sdk/test/e2e/pages/index.html?flushAt=100&maxBatch=500&maxQueue=1000000');
+  await p2.goto(srv.origin + '/sdk/test/e2e/pages/index.html?flushAt=100&maxBatch=500&maxQueue=1000000' + BIG);
   await p2.waitForFunction(() => window.PX && !window.PX.q);
   await p2.evaluate(() => PX.flush());
   srv.api.requests.length = 0;

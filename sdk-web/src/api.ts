@@ -31,11 +31,12 @@ export function createPX(): PXApi {
     track: m('track'),
     page: m('page'),
     identify: m('identify'),
+    register: m('register'),
     reset: m('reset'),
     optOut: m('optOut'),
     optIn: m('optIn'),
-    flush: () => (c ? c.flush().catch(() => {}) : Promise.resolve()),
+    flush: () => Promise.resolve(c && call('flush', [])).catch(() => {}),
     debug: (on?: boolean) => setDebug(on !== false),
-    stats: (): Stats => (c ? c.stats() : zero()),
+    stats: (): Stats => (c && call('stats', [])) || zero(),
   };
 }

@@ -3,8 +3,8 @@ import type { Context, Options, Properties, PXEvent, Stats } from './types';
 import { context } from './context';
 import { Store, item, Item } from './store';
 import { autocapture } from './autocapture';
-import { BEACON_BUDGET, backoff, body, gzip, retryAfter, split } from './transport';
-import { isObj, log, persisted, setDebug, uuid, warn, zero } from './util';
+import { BEACON_BUDGET, backoff, body, gzip, retryAfter, split, utf8len } from './transport';
+import { S, del, get, isObj, keys, log, now, persisted, set, setDebug, uuid, warn, zero } from './util';
 
 const MAX_REQUEST = 500000; // bytes of JSON in one normal request
 const OPT_OUT = 'px_optout', AID = 'px_aid', UID = 'px_uid';
@@ -25,12 +25,22 @@ export class Client {
   _same: boolean;
   /** gzip state: 0 unknown, 1 works, 2 the server refused a gzip body without Content-Encoding. */
   _gz = 0;
-  _p: PXEvent[] = [];
+  /** events tracked since the last tick, already serialized */
+  _p: Item[] = [];
   _c!: Context;
+  /** the URL the cached context was built for */
+  _ch = '';
+  /** 1 once the URL changed (history, popstate, hashchange) since the context was built */
+  _cs = 0;
+  /** super properties (register) */
+  _r: Properties = {};
   _aid: string;
   _uid: string | null;
-  _off: boolean;
+  /** opted out, or Do Not Track / GPC with respectDnt: nothing tracked */
+  _off!: boolean;
   _dnt: boolean;
+  /** consent pending: events wait in memory, nothing stored or sent */
+  _pend: number;
   _last = '';
   _pv = false;
   _gone = 0;
@@ -39,13 +49,17 @@ export class Client {
   _tq = 0;
   _ft: any = 0;
   _rt: any = 0;
+  /** 1 while the retry timer is a wait the server asked for (flush() and online do not skip it). */
+  _rs = 0;
   _att = 0;
+  /** storage key of the server-asked wait: `deadline,attempts`, shared by tabs and page loads */
+  _bk: string;
   _dp: Promise<void> | null = null;
   _st = zero();
 
   constructor(o: Options) {
     if (!isObj(o) || !o.apiKey || typeof o.apiKey != 'string' || !o.projectId || typeof o.projectId != 'string')
-      throw 'apiKey, projectId?';
+      throw 'apiKey?';
     if (o.debug) setDebug(true);
     this._o = o;
     const num = (v: number | undefined, d: number) => (v! >= 0 ? v! : d);
@@ -53,7 +67,8 @@ export class Client {
     this._flushInterval = num(o.flushInterval, 5000);
     this._flushBytes = num(o.flushBytes, 32768);
     this._retryBase = num(o.retryBase, 1000);
-    this._retryMax = num(o.retryMax, 60000);
+    this._retryMax = num(o.retryMax, 300000);
+    this._bk = 'px_b:' + o.projectId;
     this._mb = num(o.maxBatch, 100) || 100;
     const w = window, l = w.location, n = w.navigator as any;
     const base = new URL((o.endpoint || l.origin).replace(/\/+$/, '') + '/api/v1/events/batch', l.href);
@@ -61,9 +76,11 @@ export class Client {
     // The key goes in the body (see body()): a URL ends up in access and error logs.
     this._url = base.href + '?project_id=' + encodeURIComponent(o.projectId);
     this._k = JSON.stringify(o.apiKey);
-    this._s = new Store(o.projectId, o.maxQueue! > 0 ? o.maxQueue! : 1000);
+    this._s = new Store(o.projectId, o.maxQueue! > 0 ? o.maxQueue! : 1000, num(o.maxBytes, 262144), num(o.maxAge, 6048e5));
+    S.m = o.persistence == 'memory' ? {} : null;
+    this._pend = +(o.consent == 'pending');
     this._dnt = !!o.respectDnt && (n.doNotTrack == '1' || (w as any).doNotTrack == '1' || !!n.globalPrivacyControl);
-    this._off = this._dnt || persisted(OPT_OUT) == '1';
+    this._stop(this._dnt || persisted(OPT_OUT) == '1');
     this._aid = persisted(AID) || persisted(AID, uuid())!;
     this._uid = persisted(UID);
     this._ctx();
@@ -75,35 +92,47 @@ export class Client {
     on(w, 'pageshow', (e) => e.persisted && this._restore());
     on(w, 'online', () => this.flush());
     // Opt-out in another tab applies here too.
-    on(w, 'storage', (e) => e.key == OPT_OUT && (this._off = this._dnt || e.newValue == '1'));
-    setInterval(() => !this._off && this._s._adopt(() => this._s._save()), this._s._lease / 12);
+    on(w, 'storage', (e) => e.key == OPT_OUT && this._stop(this._dnt || e.newValue == '1'));
+    setInterval(() => S.h || this._s._adopt(() => this._s._save()), this._s._lease / 12);
 
     const ac = o.autocapture, pick = (k: string) => ac !== false && !(isObj(ac) && (ac as any)[k] === false);
     this._pv = pick('pageViews');
     if (this._pv) this.page();
-    autocapture(this, this._pv, pick('clicks'), pick('scroll'));
-    this._s._adopt(() => this._kick());
+    autocapture(this, this._pv, pick('clicks'), pick('scroll'), pick('hashChanges'));
+    S.h || this._s._adopt(() => this._kick());
   }
 
   /** Refreshes the cached page context; `ref` is the referrer for SPA navigations. */
   _ctx(ref?: string) {
-    this._c = context(this._o.stripQuery, ref);
+    this._c = context(this._o, ref);
+    this._ch = window.location.href;
+    this._cs = 0;
   }
 
   track(name: string, props?: Properties) {
     if (this._off) return;
     if (typeof name != 'string' || !name || name.length > 200) return warn('bad event name', name);
     if (props != null && !isObj(props)) return warn('bad properties', props);
-    const e: PXEvent = {
-      event: name,
-      event_id: uuid(),
-      anonymous_id: this._aid,
-      timestamp: new Date().toISOString(),
-      properties: props ? { ...props } : {},
-      context: this._c,
-    };
-    if (this._uid) e.user_id = this._uid;
-    this._p.push(e);
+    // The URL changed without a page view (pushState, autocapture off): the context follows it.
+    if (this._cs) this._ctx(this._ch);
+    // Serialized now, alone: an event that cannot be (circular, BigInt, a throwing toJSON or getter) is dropped by itself.
+    try {
+      let e: PXEvent | null = {
+        event: name,
+        event_id: uuid(),
+        anonymous_id: this._aid,
+        timestamp: new Date().toISOString(),
+        properties: { ...this._r, ...props },
+        context: this._c,
+      };
+      if (this._uid) e.user_id = this._uid;
+      const f = this._o.beforeSend;
+      if (f && !(e = f(e))) return;
+      this._p.push({ i: e.event_id, j: JSON.stringify(e), t: now() } as Item); // its size is measured later, off the page's time
+    } catch (x) {
+      this._s._dropped++;
+      return warn('dropped', name, x);
+    }
     if (!this._tq) {
       this._tq = 1;
       setTimeout(() => this._tick(), 0);
@@ -117,6 +146,11 @@ export class Client {
     this._last = href;
     this._depth = 0;
     this.track('page_view', props);
+  }
+
+  /** Super properties: added to every later event of this page (an event's own properties win). */
+  register(props: Properties) {
+    isObj(props) && Object.assign(this._r, props);
   }
 
   identify(userId: string, traits?: Properties) {
@@ -135,22 +169,40 @@ export class Client {
   /** Sends everything buffered now, skipping any backoff wait; resolves when done or failed. */
   flush(): Promise<void> {
     this._tick();
-    clearTimeout(this._rt);
-    this._rt = 0;
+    if (!this._rs) {
+      clearTimeout(this._rt);
+      this._rt = 0;
+    }
     return this._drain();
   }
 
+  /** Stops (and forgets everything unsent) or resumes; nothing may be written while stopped or consent is pending. */
+  _stop(off: boolean) {
+    this._off = off;
+    S.h = +(off || this._pend);
+    if (off) this._p = this._s._q = [];
+  }
+
+  /** Drops everything unsent, of every tab, and the ids; remembers the opt-out (other tabs stop too). */
   optOut() {
-    persisted(OPT_OUT, '1');
-    this._off = true;
-    this._p = [];
-    this._s._q = [];
-    this._s._save();
+    this._pend = 0;
+    this._stop(true);
+    persisted(AID, null);
+    persisted(UID, null);
+    keys().forEach((k) => k.indexOf('px_') || del(k));
+    persisted(OPT_OUT, '1', 1);
   }
 
   optIn() {
     persisted(OPT_OUT, null);
-    this._off = this._dnt;
+    this._pend = 0;
+    this._stop(this._dnt);
+    if (!S.h) {
+      persisted(AID, this._aid);
+      persisted(UID, this._uid);
+      this._tick();
+      this._s._adopt(() => this._kick());
+    }
   }
 
   stats(): Stats {
@@ -166,7 +218,7 @@ export class Client {
     if (this._off) return;
     const s = this._s;
     if (this._p.length) {
-      s._add(this._p.map((e) => item(JSON.stringify(e), e.event_id)));
+      s._add(this._p.map((x) => ((x.n = utf8len(x.j)), x)));
       this._p = [];
       this._persist();
     }
@@ -184,7 +236,12 @@ export class Client {
 
   /** Sends batches one request at a time until the queue is empty or a send fails (then a retry is scheduled). */
   _drain(): Promise<void> {
-    if (this._rt || this._off) return Promise.resolve();
+    if (this._rt || S.h) return Promise.resolve();
+    const w = this._wait();
+    if (w > 0) {
+      this._sched(w, 1);
+      return Promise.resolve();
+    }
     return (this._dp ||= (async () => {
       try {
         for (;;) {
@@ -195,7 +252,7 @@ export class Client {
             if (batch.length >= this._mb || (b + x.n > MAX_REQUEST && batch.length)) break;
             if (!x.u) { batch.push(x); b += x.n; }
           }
-          if (!batch.length || this._off || !(await this._send(batch))) break;
+          if (!batch.length || S.h || !(await this._send(batch))) break;
         }
       } catch (e) {
         warn(e);
@@ -221,10 +278,10 @@ export class Client {
           if (this._same) h['Content-Encoding'] = 'gzip';
         }
       }
-      log('send', items.length, z ? 'gzip' : '', keep ? 'keepalive' : '');
+      log('send', items.length, z, keep);
       r = await fetch(this._url, { method: 'POST', body: data, headers: h, keepalive: keep, credentials: 'omit' });
     } catch (e) {
-      return this._fail(items, null, '' + e);
+      return this._fail(items, undefined, '' + e);
     }
     const st = r.status, ids = items.map((x) => x.i);
     if (st < 300) {
@@ -237,18 +294,19 @@ export class Client {
       this._st.sent += items.length - rej.length;
       this._st.rejected += rej.length;
       this._att = 0;
+      del(this._bk);
       if (z) this._gz = 1;
       return this._done(ids);
     }
     if (st == 429 || st >= 500) return this._fail(items, retryAfter(r.headers.get('Retry-After')), 'HTTP ' + st);
     if (z && !this._same && !this._gz && (st == 400 || st == 415)) {
-      warn('gzip refused');
+      warn(st);
       this._gz = 2;
       return this._unmark(items);
     }
     if (st == 413 && items.length > 1) {
       this._mb = Math.max(1, items.length >> 1);
-      warn('413, batch size', this._mb);
+      warn(413, this._mb);
       return this._unmark(items);
     }
     warn('HTTP', st, 'dropped', items.length);
@@ -260,7 +318,7 @@ export class Client {
   _persist() {
     this._pt ||= setTimeout(() => {
       this._pt = 0;
-      this._s._save(!!this._gone);
+      S.h || this._s._lock(() => this._s._save(!!this._gone));
     }, 100);
   }
 
@@ -275,24 +333,40 @@ export class Client {
     return true;
   }
 
-  _fail(items: Item[], ra: number | null, why: string): boolean {
-    this._unmark(items);
-    const d = backoff(this._att++, this._retryBase, this._retryMax, ra);
-    this._st.retries++;
-    warn(why, 'retry in', d | 0);
+  /** ms left of a wait the server asked for, as stored (by this page, an earlier one or another tab); adopts its attempt count. */
+  _wait(): number {
+    const b = (get(this._bk) || '').split(',');
+    this._att = Math.max(this._att, +b[1] || 0);
+    return Math.min(+b[0] - now(), 36e5) || 0;
+  }
+
+  _sched(d: number, server: number) {
     clearTimeout(this._rt);
-    this._rt = setTimeout(() => { this._rt = 0; this._drain(); }, d);
+    this._rs = server;
+    this._rt = setTimeout(() => { this._rt = this._rs = 0; this._drain(); }, d);
+  }
+
+  /** `ra`: the Retry-After in ms, null for an HTTP answer without one, undefined for a network error (not stored: `online` may end it). */
+  _fail(items: Item[], ra: number | null | undefined, why: string): boolean {
+    this._unmark(items);
+    this._wait();
+    const d = backoff(this._att++, this._retryBase, this._retryMax, ra), server = ra !== undefined ? 1 : 0;
+    this._st.retries++;
+    warn(why, d | 0);
+    if (server) set(this._bk, now() + d + ',' + this._att);
+    this._sched(d, server);
     return false;
   }
 
   /** Page hidden (0) or going away (1): send what is unsent with keepalive / sendBeacon, within the browsers' 64 KB limit. */
   _hide(gone: number) {
-    if (this._off) return;
+    if (S.h) return;
     // Once the page is going away (pagehide), a later visibilitychange must not take the lease back.
     if (gone) this._gone = 1;
     this._tick();
     const n = window.navigator;
-    let left = BEACON_BUDGET;
+    // During a wait the server asked for, nothing is sent: the events stay stored for later.
+    let left = this._rs || this._wait() > 0 ? 0 : BEACON_BUDGET;
     // the envelope: 64 bytes and the key (keys are ASCII)
     const ov = 64 + this._k.length;
     split(this._s._q.filter((x) => !x.u), undefined, ov).forEach((g) => {
@@ -301,7 +375,9 @@ export class Client {
       if (left < 64) return;
       g.forEach((x) => (x.u = 1));
       if (gone && n.sendBeacon) {
-        if (!n.sendBeacon(this._url, new Blob([body(g.map((x) => x.j), this._k)], { type: 'text/plain' }))) this._unmark(g);
+        // the browser took it: no longer stored (no answer will ever confirm it)
+        if (n.sendBeacon(this._url, new Blob([body(g.map((x) => x.j), this._k)], { type: 'text/plain' }))) this._s._remove(g.map((x) => x.i));
+        else this._unmark(g);
       } else this._send(g, true);
     });
     this._s._save(!!this._gone);

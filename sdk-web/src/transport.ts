@@ -9,14 +9,12 @@ export const BEACON_MAX = 30000;
 export const BEACON_BUDGET = 60000;
 
 /**
- * Delay before retry number `attempt` (0-based): exponential from `base`, capped at `max`,
- * with jitter in [50%, 100%] of that. A Retry-After (ms) wins, plus up to 10% so that tabs
- * told the same thing do not all come back at once.
+ * Delay before retry number `attempt` (0-based): exponential from `base` with full jitter (a random share of
+ * `min(max, base·2^attempt)`), never less than `base`, and never less than the server's Retry-After (ms):
+ * the server's wait is a floor, our backoff still grows on top of it. Retry-After 0 (or a past date) is not "now".
  */
-export function backoff(attempt: number, base: number, max: number, retryAfterMs?: number | null, rnd = Math.random()): number {
-  if (retryAfterMs != null && retryAfterMs >= 0) return Math.min(retryAfterMs, 36e5) * (1 + rnd / 10);
-  return Math.min(max, base * Math.pow(2, attempt)) * (0.5 + rnd / 2);
-}
+export const backoff = (attempt: number, base: number, max: number, retryAfterMs?: number | null, rnd = Math.random()): number =>
+  Math.max(Math.min(retryAfterMs || 0, 36e5), base, rnd * Math.min(max, base * 2 ** attempt));
 
 /** Parses a Retry-After header (delta seconds or HTTP date) into ms, or null. */
 export function retryAfter(h: string | null | undefined, now = Date.now()): number | null {

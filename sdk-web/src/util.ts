@@ -19,18 +19,25 @@ export function uuid(): string {
     : '10000000-1000-4000-8000-100000000000'.replace(/[018]/g, (d: any) => (d ^ (c.getRandomValues(new Uint8Array(1))[0] & (15 >> (d / 4)))).toString(16));
 }
 
+/**
+ * Where state goes: `m` an in-memory map instead of localStorage (`persistence: 'memory'`); `h` 1 while
+ * nothing may be written at all (opted out, Do Not Track / GPC, consent pending).
+ */
+export const S: { m: Record<string, string> | null; h: number } = { m: null, h: 0 };
+
 export function get(k: string): string | null {
   try {
-    return window.localStorage.getItem(k);
+    return S.m ? (k in S.m ? S.m[k] : null) : window.localStorage.getItem(k);
   } catch {
     return null;
   }
 }
 
-/** Returns false when the write failed (quota, disabled storage). */
-export function set(k: string, v: string): boolean {
+/** Returns false when the write failed (quota, disabled storage) or is not allowed now (`force` writes anyway). */
+export function set(k: string, v: string, force?: number): boolean {
+  if (S.h && !force) return false;
   try {
-    window.localStorage.setItem(k, v);
+    S.m ? (S.m[k] = v) : window.localStorage.setItem(k, v);
     return true;
   } catch {
     return false;
@@ -39,8 +46,16 @@ export function set(k: string, v: string): boolean {
 
 export function del(k: string) {
   try {
-    window.localStorage.removeItem(k);
+    S.m ? delete S.m[k] : window.localStorage.removeItem(k);
   } catch {}
+}
+
+export function keys(): string[] {
+  try {
+    return Object.keys(S.m || window.localStorage);
+  } catch {
+    return [];
+  }
 }
 
 export function cookie(k: string, v?: string | null): string | null {
@@ -57,11 +72,11 @@ export function cookie(k: string, v?: string | null): string | null {
   }
 }
 
-/** A value kept in localStorage, or in a first-party cookie where localStorage is unavailable. */
-export function persisted(k: string, v?: string | null): string | null {
-  if (v === undefined) return get(k) || cookie(k);
+/** A value kept in localStorage, or in a first-party cookie where localStorage is unavailable (never in memory mode). */
+export function persisted(k: string, v?: string | null, force?: number): string | null {
+  if (v === undefined) return get(k) || (S.m ? null : cookie(k));
   if (!v) del(k);
-  if (!v || !set(k, v)) cookie(k, v);
+  if (!v || (!set(k, v, force) && (force || !S.h) && !S.m)) cookie(k, v);
   return v;
 }
 

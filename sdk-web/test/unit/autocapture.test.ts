@@ -20,13 +20,19 @@ test('page_view on load and on pushState / replaceState / popstate / hashchange,
   const px = createPX();
   px.init({ ...base, autocapture: { clicks: false, scroll: false } });
   win.history.pushState({}, '', '/settings');
+  await tick(300); // the page view waits for the next frame (or 300 ms in a hidden tab)
   win.history.replaceState({}, '', '/settings'); // same URL: no new page view
+  await tick(300); // the page view waits for the next frame (or 300 ms in a hidden tab)
   win.history.replaceState({}, '', '/settings?tab=2');
+  await tick(300); // the page view waits for the next frame (or 300 ms in a hidden tab)
   win.happyDOM.setURL('https://app.example/home');
   win.dispatchEvent(new win.PopStateEvent('popstate'));
+  await tick(300); // the page view waits for the next frame (or 300 ms in a hidden tab)
   win.happyDOM.setURL('https://app.example/home#faq');
   win.dispatchEvent(new win.HashChangeEvent('hashchange'));
+  await tick(300); // the page view waits for the next frame (or 300 ms in a hidden tab)
   win.dispatchEvent(new win.HashChangeEvent('hashchange')); // no change: nothing
+  await tick(300); // the page view waits for the next frame (or 300 ms in a hidden tab)
   await px.flush();
   const pv = events(reqs);
   assert.deepEqual(pv.map((e) => e.event), Array(5).fill('page_view'));
@@ -105,6 +111,7 @@ test('scroll milestones 25/50/75/100 once per page view', async () => {
   await scrollTo(3280); // bottom
   await scrollTo(3280);
   win.history.pushState({}, '', '/next'); // new page view: milestones start again
+  await tick(300);
   await scrollTo(1300); // 50.5%
   await px.flush();
   const ev = events(reqs).map((e) => e.event + (e.properties.depth ? ':' + e.properties.depth : ''));
@@ -148,4 +155,67 @@ test('script-tag build: window.PX replays the snippet queue, init first', async 
   const first = w.PX;
   new Function('window', 'document', code)(win, win.document);
   assert.equal(w.PX, first);
+});
+
+test('context is current: every event carries the URL after pushState with page views off', async () => {
+  const win = setup('https://app.example/a');
+  const reqs = mockFetch();
+  const px = createPX();
+  px.init({ ...base, autocapture: false });
+  px.track('one');
+  win.history.pushState({}, '', '/b?token=t');
+  px.track('two');
+  await px.flush();
+  const [one, two] = events(reqs).map((e) => e.context.page);
+  assert.equal(one.url, 'https://app.example/a');
+  assert.equal(two.url, 'https://app.example/b?token=***');
+  assert.equal(two.path, '/b');
+  assert.equal(two.referrer, 'https://app.example/a');
+});
+
+test('the page view of an SPA navigation has the title the router set after pushState; hashChanges: false', async () => {
+  const win = setup('https://app.example/a');
+  win.document.title = 'A';
+  const reqs = mockFetch();
+  const px = createPX();
+  px.init({ ...base, autocapture: { clicks: false, scroll: false, hashChanges: false } });
+  win.history.pushState({}, '', '/orders');
+  win.document.title = 'Orders'; // the framework renders, then sets the title
+  await tick(300);
+  win.happyDOM.setURL('https://app.example/orders#details');
+  win.dispatchEvent(new win.HashChangeEvent('hashchange'));
+  await tick(300);
+  win.history.pushState({}, '', '/orders/12#x');
+  await tick(300);
+  await px.flush();
+  const pv = events(reqs).filter((e) => e.event == 'page_view').map((e) => e.context.page);
+  assert.deepEqual(pv.map((p) => p.title), ['A', 'Orders', 'Orders']);
+  assert.deepEqual(pv.map((p) => p.path), ['/a', '/orders', '/orders/12'], 'no page view for the hash-only change');
+});
+
+test('register() adds super properties; beforeSend edits or drops events; neither can throw into the page', async () => {
+  setup('https://app.example/a');
+  const reqs = mockFetch();
+  const px = createPX();
+  px.init({
+    ...base,
+    beforeSend: (e) => {
+      if (e.event == 'drop_me') return null;
+      if (e.event == 'boom') throw new Error('x');
+      e.properties.edited = true;
+      return e;
+    },
+  });
+  px.register({ plan: 'pro', app: 'web' });
+  px.register(null as any);
+  px.track('a', { plan: 'free' });
+  px.track('drop_me');
+  assert.doesNotThrow(() => px.track('boom'));
+  px.track('b');
+  await px.flush();
+  assert.deepEqual(events(reqs).map((e) => [e.event, e.properties]), [
+    ['a', { plan: 'free', app: 'web', edited: true }],
+    ['b', { plan: 'pro', app: 'web', edited: true }],
+  ]);
+  assert.equal(px.stats().dropped, 1, 'the throwing beforeSend dropped its event, counted');
 });

@@ -4,14 +4,14 @@ import assert from 'node:assert/strict';
 import { gunzipSync } from 'node:zlib';
 import { createPX } from '../../src/api';
 import { backoff, retryAfter, split } from '../../src/transport';
-import { setup, mockFetch, settle, ids, base } from './helpers';
+import { setup, mockFetch, settle, ids, names, base } from './helpers';
 
 const tick = async (ms: number) => {
   mock.timers.tick(ms);
   await settle();
 };
 
-beforeEach(() => mock.timers.enable({ apis: ['setTimeout', 'setInterval'] }));
+beforeEach(() => mock.timers.enable({ apis: ['setTimeout', 'setInterval', 'Date'], now: Date.now() }));
 afterEach(() => mock.timers.reset());
 
 test('buffer: nothing is sent below flushAt; the Nth event sends one batch in the documented envelope', async () => {
@@ -77,44 +77,57 @@ test('flush() sends now and resolves after the server answered; maxBatch splits 
   assert.equal(new Set(ids(reqs)).size, 10);
 });
 
-test('retry schedule: exponential with jitter in [50%,100%], capped; Retry-After wins', () => {
+test('retry schedule: max(Retry-After, full-jitter exponential backoff from base), capped; Retry-After 0 is not "now"', () => {
   for (let a = 0; a < 12; a++) {
-    const full = Math.min(60000, 1000 * 2 ** a);
-    assert.equal(backoff(a, 1000, 60000, null, 0), full / 2);
-    assert.equal(backoff(a, 1000, 60000, null, 1), full);
+    const cap = Math.min(300000, 1000 * 2 ** a);
+    assert.equal(backoff(a, 1000, 300000, null, 0), 1000, 'never below base');
+    assert.equal(backoff(a, 1000, 300000, null, 1), cap);
+    assert.equal(backoff(a, 1000, 300000, null, 0.5), Math.max(1000, cap / 2));
   }
-  assert.equal(backoff(3, 1000, 60000, 7000, 0), 7000);
-  assert.ok(backoff(3, 1000, 60000, 7000, 1) < 7701);
+  assert.equal(backoff(20, 1000, 300000, null, 1), 300000, 'capped');
+  // the server's wait is a floor, not a replacement: the backoff still grows above it
+  assert.equal(backoff(0, 1000, 300000, 1000, 1), 1000);
+  assert.equal(backoff(6, 1000, 300000, 1000, 1), 64000);
+  assert.equal(backoff(3, 1000, 300000, 7000, 0), 7000);
+  assert.equal(backoff(0, 1000, 300000, 0, 0), 1000, 'Retry-After: 0 waits the base delay');
   assert.equal(retryAfter('120'), 120000);
   assert.equal(retryAfter('0'), 0);
   assert.equal(retryAfter('Wed, 21 Oct 2015 07:28:30 GMT', Date.parse('Wed, 21 Oct 2015 07:28:00 GMT')), 30000);
+  assert.equal(retryAfter('Wed, 21 Oct 2015 07:28:30 GMT'), 0, 'a date in the past');
   assert.equal(retryAfter('soon'), null);
   assert.equal(retryAfter(null), null);
 });
 
 test('network error then 5xx then 202: retried with growing delays, same event_ids every time', async () => {
-  setup();
-  const reqs = mockFetch(['network-error', { status: 500 }, { status: 502 }]);
-  const px = createPX();
-  px.init({ ...base, flushAt: 2, retryBase: 1000 });
-  px.track('a');
-  px.track('b');
-  await tick(0);
-  assert.equal(reqs.length, 1);
-  await tick(499);
-  assert.equal(reqs.length, 1, 'first retry not before base/2');
-  await tick(501);
-  assert.equal(reqs.length, 2, 'first retry by base');
-  await tick(999);
-  assert.equal(reqs.length, 2, 'second retry not before 2*base/2');
-  await tick(1001);
-  assert.equal(reqs.length, 3);
-  await tick(4000);
-  assert.equal(reqs.length, 4);
-  const first = reqs[0].body.events.map((e: any) => e.event_id);
-  for (const r of reqs) assert.deepEqual(r.body.events.map((e: any) => e.event_id), first);
-  await settle();
-  assert.deepEqual(px.stats(), { queued: 0, sent: 2, rejected: 0, dropped: 0, retries: 3 });
+  mock.method(Math, 'random', () => 0.999);
+  try {
+    setup();
+    const reqs = mockFetch(['network-error', { status: 500 }, { status: 502 }]);
+    const px = createPX();
+    px.init({ ...base, flushAt: 2, retryBase: 1000 });
+    px.track('a');
+    px.track('b');
+    await tick(0);
+    assert.equal(reqs.length, 1);
+    await tick(998);
+    assert.equal(reqs.length, 1, 'first retry not before base');
+    await tick(2);
+    assert.equal(reqs.length, 2, 'first retry by base');
+    await tick(1990);
+    assert.equal(reqs.length, 2, 'second retry after ~2*base');
+    await tick(10);
+    assert.equal(reqs.length, 3);
+    await tick(3990);
+    assert.equal(reqs.length, 3, 'third retry after ~4*base');
+    await tick(10);
+    assert.equal(reqs.length, 4);
+    const first = reqs[0].body.events.map((e: any) => e.event_id);
+    for (const r of reqs) assert.deepEqual(r.body.events.map((e: any) => e.event_id), first);
+    await settle();
+    assert.deepEqual(px.stats(), { queued: 0, sent: 2, rejected: 0, dropped: 0, retries: 3 });
+  } finally {
+    mock.restoreAll();
+  }
 });
 
 test('429 and 503 honour Retry-After', async () => {
@@ -137,6 +150,74 @@ test('429 and 503 honour Retry-After', async () => {
   assert.equal(reqs.length, 3);
   await settle();
   assert.equal(px.stats().queued, 0);
+});
+
+test('Retry-After: 0 and a date in the past do not mean "now": the base delay still applies', async () => {
+  setup();
+  const reqs = mockFetch([
+    { status: 503, headers: { 'Retry-After': '0' } },
+    { status: 503, headers: { 'Retry-After': new Date(Date.now() - 60000).toUTCString() } },
+  ]);
+  const px = createPX();
+  px.init({ ...base, flushAt: 1, retryBase: 1000 });
+  px.track('a');
+  await tick(0);
+  assert.equal(reqs.length, 1);
+  await tick(999);
+  assert.equal(reqs.length, 1, 'Retry-After: 0 waited at least retryBase');
+  await tick(1);
+  assert.equal(reqs.length, 2);
+  await tick(999);
+  assert.equal(reqs.length, 2, 'a past date waited at least retryBase');
+  await tick(1001);
+  assert.equal(reqs.length, 3);
+});
+
+test('a server-asked wait is stored: the next page load and a second tab keep it; flush() and online do not skip it', async () => {
+  const win = setup();
+  const reqs = mockFetch([{ status: 503, headers: { 'Retry-After': '30' } }]);
+  const a = createPX();
+  a.init({ ...base, flushAt: 1 });
+  a.track('a');
+  await tick(0);
+  assert.equal(reqs.length, 1);
+  const [deadline, attempts] = win.localStorage.getItem('px_b:proj1')!.split(',').map(Number);
+  assert.ok(deadline >= Date.now() + 30000 && attempts == 1, 'deadline and attempt count stored');
+  await a.flush();
+  win.dispatchEvent(new win.Event('online'));
+  await tick(10000);
+  assert.equal(reqs.length, 1, 'flush() and online wait too');
+  win.dispatchEvent(new win.Event('pagehide'));
+  await settle();
+  assert.equal(reqs.length, 1, 'no page-close send during the wait');
+
+  const b = createPX(); // the next page load (or another tab) on the same storage
+  b.init({ ...base, flushAt: 1 });
+  b.track('b');
+  await tick(0);
+  await b.flush();
+  await tick(19000);
+  assert.equal(reqs.length, 1, 'the new page respects the stored wait');
+  await tick(1100);
+  assert.ok(reqs.length >= 1 && reqs.length <= 2, 'one tab sends when the wait is over: ' + reqs.length);
+  await b.flush();
+  await settle();
+  assert.ok(names(reqs).includes('b'));
+  assert.equal(win.localStorage.getItem('px_b:proj1'), null, 'a success clears the stored wait');
+});
+
+test('a network-error wait is not the server\'s: coming back online retries at once', async () => {
+  const win = setup();
+  const reqs = mockFetch(['network-error']);
+  const px = createPX();
+  px.init({ ...base, flushAt: 1, retryBase: 60000 });
+  px.track('a');
+  await tick(0);
+  assert.equal(reqs.length, 1);
+  win.dispatchEvent(new win.Event('online'));
+  await settle();
+  assert.equal(reqs.length, 2);
+  assert.equal(win.localStorage.getItem('px_b:proj1'), null);
 });
 
 test('events the server lists as rejected in a 202 are not retried; other 4xx drop the batch', async () => {
@@ -205,7 +286,7 @@ test('page close: visibilitychange→hidden uses fetch keepalive; pagehide uses 
     return true;
   };
   const px = createPX();
-  px.init({ ...base, flushAt: 1000, flushInterval: 60000 });
+  px.init({ ...base, flushAt: 1000, flushInterval: 60000, maxBytes: 1e6 });
   px.track('a');
   Object.defineProperty(win.document, 'visibilityState', { value: 'hidden', configurable: true });
   win.document.dispatchEvent(new win.Event('visibilitychange'));
@@ -230,8 +311,10 @@ test('page close: visibilitychange→hidden uses fetch keepalive; pagehide uses 
   assert.ok(total <= 60000, 'all beacons together within the browsers\' 64 KiB keepalive quota: ' + total);
   assert.ok(n > 20 && n < 300, n + ' sent now');
   assert.equal(beacons[0].url, reqs[0].url);
-  // Everything, including what was beaconed (it may not have arrived), stays stored for the next page.
-  assert.equal(JSON.parse(win.localStorage.getItem(Object.keys(win.localStorage).find((k) => k.startsWith('px_q:'))!)!).e.length, 300);
+  // What the browser took as beacons is no longer stored (no answer would ever settle it); the rest stays for the next page.
+  const left = Object.keys(win.localStorage).filter((k) => k.startsWith('px_q:')).flatMap((k) => JSON.parse(win.localStorage.getItem(k)!).e);
+  assert.equal(left.length, 300 - n);
+  assert.equal(px.stats().queued, 300 - n);
 });
 
 test('split keeps each group under the limit and skips nothing that fits', () => {
@@ -263,4 +346,48 @@ test('bad arguments never throw and send nothing', async () => {
   });
   await px.flush();
   assert.equal(reqs.length, 0);
+});
+
+test('an event that cannot be serialized is dropped alone, counted, and never throws; the next good event arrives', async () => {
+  setup();
+  const reqs = mockFetch();
+  const px = createPX();
+  px.init({ ...base, flushAt: 100 });
+  const circ: any = { a: 1 };
+  circ.self = circ;
+  const hostile = new Proxy({}, { ownKeys() { throw new Error('no keys'); } });
+  const getter = Object.defineProperty({}, 'x', { enumerable: true, get() { throw new Error('getter'); } });
+  assert.doesNotThrow(() => {
+    px.track('good1');
+    px.track('circular', circ);
+    px.track('bigint', { n: BigInt(1) } as any);
+    px.track('tojson', { d: { toJSON() { throw new Error('toJSON'); } } });
+    px.track('getter', getter);
+    px.track('proxy', hostile);
+    px.track('good2', { ok: true });
+  });
+  await assert.doesNotReject(px.flush());
+  assert.deepEqual(reqs.flatMap((r) => r.body.events.map((e: any) => e.event)), ['good1', 'good2']);
+  assert.equal(px.stats().dropped, 5);
+  px.track('good3');
+  await px.flush();
+  assert.deepEqual(reqs.at(-1)!.body.events.map((e: any) => e.event), ['good3']);
+});
+
+test('no public call throws, whatever the arguments or the environment', async () => {
+  const win = setup();
+  Object.defineProperty(win, 'localStorage', { get() { throw new Error('SecurityError'); } });
+  (globalThis as any).fetch = () => { throw new Error('sync throw'); };
+  const px = createPX();
+  const bad: any[] = [undefined, null, 1, 'x', {}, [], Symbol('s'), () => 0, new Proxy({}, { get() { throw new Error('trap'); } })];
+  for (const m of Object.keys(px) as (keyof typeof px)[])
+    for (const a of bad)
+      assert.doesNotThrow(() => {
+        const r: any = (px as any)[m](a, a);
+        if (r && r.then) r.then(null, () => assert.fail(m + ' rejected'));
+      }, m);
+  px.init({ ...base });
+  for (const m of Object.keys(px) as (keyof typeof px)[]) for (const a of bad) assert.doesNotThrow(() => (px as any)[m](a, a), m);
+  await assert.doesNotReject(px.flush());
+  assert.equal(typeof px.stats().queued, 'number');
 });
