@@ -34,6 +34,7 @@ Goals (2-core machine): >= 50,000 events/s, <= 20 us CPU per event, peak RSS
 
 import argparse
 import datetime
+import gzip
 import ipaddress
 import json
 import os
@@ -45,6 +46,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.parse
 import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -55,7 +57,7 @@ from pxstack.base import free_port, prometheus_values  # noqa: E402
 from pxstack.stack import Ports, Stack, default_geoip_dir  # noqa: E402
 from pxstack.worker import Worker  # noqa: E402
 
-GOALS = {"events_per_s": 50000, "cpu_us_per_event": 20.0,
+GOALS = {"total_cpu_us_per_event": 25.0, "events_per_s": 50000, "cpu_us_per_event": 20.0,
          "peak_rss_bytes": 200 * 1024 * 1024}
 TOPIC = "px.events.raw"
 MISS_TOPIC = "px.bench.uamiss"
@@ -277,6 +279,119 @@ def ch_client(stack, query, stdin=None, timeout=600):
         stdin=stdin, capture_output=True, timeout=timeout)
 
 
+def ch_http(stack, body, query=None, gzip_body=False, timeout=600):
+    """POST body to ClickHouse (query in the URL when given); the answer."""
+    url = stack.clickhouse.url + "/"
+    if query:
+        url += "?query=" + urllib.parse.quote(query)
+    req = urllib.request.Request(url, data=gzip.compress(body, 1) if gzip_body else body)
+    if gzip_body:
+        req.add_header("Content-Encoding", "gzip")
+    with urllib.request.urlopen(req, timeout=timeout) as r:
+        return r.read()
+
+
+def ch_wait_idle(stack, quiet=3, timeout=180):
+    """Wait until ClickHouse merges nothing and its active parts stay the
+    same for `quiet` polls 1 s apart; seconds waited (None on timeout)."""
+    t0 = time.monotonic()
+    last, calm = None, 0
+    while time.monotonic() - t0 < timeout:
+        time.sleep(1)
+        try:
+            merging = int(stack.clickhouse.query("SELECT count() FROM system.merges"))
+            parts = stack.clickhouse.query(
+                "SELECT count(), sum(rows) FROM system.parts WHERE active")
+        except Exception:
+            continue
+        calm = calm + 1 if merging == 0 and parts == last else 0
+        last = parts
+        if calm >= quiet:
+            return time.monotonic() - t0
+    return None
+
+
+def ch_same_schema(stack, src, dst):
+    """Create database dst with src's tables and materialized views (not its
+    plain views), in dependency order."""
+    for sql in ("DROP DATABASE IF EXISTS %s" % dst, "CREATE DATABASE %s" % dst):
+        stack.clickhouse.query(sql)
+    rows = stack.clickhouse.query(
+        "SELECT name, engine FROM system.tables WHERE database = '%s' "
+        "AND engine != 'View' ORDER BY engine = 'MaterializedView', name" % src)
+    for line in rows.splitlines():
+        name = line.split("\t")[0]
+        ddl = stack.clickhouse.query("SHOW CREATE TABLE %s.%s FORMAT TSVRaw" % (src, name))
+        stack.clickhouse.query(ddl.replace("%s." % src, "%s." % dst))
+
+
+def same_table_ceiling(stack, root, pids, timeout):
+    """clickhouse-client loading the worker's own output rows (px.events,
+    JSONEachRow, the worker's format) into the same schema (events, the
+    sessions view and table): seconds, events/s and ClickHouse CPU per row
+    until it is idle again."""
+    path = os.path.join(root, "rows.jsonl")
+    with open(path, "wb") as f:
+        r = subprocess.run(
+            ["clickhouse-client", "--host", "127.0.0.1", "--port",
+             str(stack.clickhouse.tcp_port), "--query",
+             "SELECT * FROM px.events FORMAT JSONEachRow"],
+            stdout=f, stderr=subprocess.PIPE, timeout=timeout)
+    if r.returncode:
+        raise RuntimeError("export: %s" % r.stderr.decode()[-500:])
+    ch_same_schema(stack, "px", "ceiling")
+    ch_wait_idle(stack)
+    c0 = cpu_seconds(pids["clickhouse"])
+    t = time.monotonic()
+    with open(path, "rb") as f:
+        r = ch_client(stack, "INSERT INTO ceiling.events FORMAT JSONEachRow",
+                      stdin=f, timeout=timeout)
+    secs = time.monotonic() - t
+    if r.returncode:
+        raise RuntimeError("ceiling load: %s" % r.stderr.decode()[-500:])
+    ch_wait_idle(stack)
+    cpu = cpu_seconds(pids["clickhouse"]) - c0
+    rows = ch_count(stack, "ceiling")
+    return {"rows": rows, "seconds": secs, "events_per_s": rows / secs,
+            "clickhouse_cpu_s": cpu, "clickhouse_us_per_row": cpu / rows * 1e6}
+
+
+def insert_levers(stack, pids, sizes, timeout):
+    """ClickHouse CPU per row (merges included) for the worker's own rows
+    inserted by HTTP in blocks of each size, JSONEachRow (gzip, as the worker
+    sends) and RowBinary, into the same schema with and without the sessions
+    view: what the insert levers of bench/README.md are measured with."""
+    out = []
+    for size in sizes:
+        for fmt in ("JSONEachRow", "RowBinary"):
+            for mv in (True, False):
+                db = "lever"
+                ch_same_schema(stack, "px", db)
+                if not mv:
+                    stack.clickhouse.query("DROP TABLE %s.sessions_mv" % db)
+                total = ch_count(stack, "px")
+                blocks = []
+                for off in range(0, total, size):
+                    blocks.append(ch_http(stack, (
+                        "SELECT * FROM px.events ORDER BY received_at_ms, event_id "
+                        "LIMIT %d OFFSET %d FORMAT %s" % (size, off, fmt)).encode()))
+                ch_wait_idle(stack)
+                c0 = cpu_seconds(pids["clickhouse"])
+                for b in blocks:
+                    ch_http(stack, b, "INSERT INTO %s.events FORMAT %s" % (db, fmt),
+                            gzip_body=fmt == "JSONEachRow")
+                ch_wait_idle(stack)
+                cpu = cpu_seconds(pids["clickhouse"]) - c0
+                rows = ch_count(stack, db)
+                out.append({"block_rows": size, "format": fmt, "sessions_view": mv,
+                            "rows": rows, "inserts": len(blocks),
+                            "clickhouse_us_per_row": cpu / rows * 1e6})
+                say("  insert lever: %6d-row blocks, %-11s %-17s %.1f us/row" % (
+                    size, fmt, "with sessions view" if mv else "events alone",
+                    out[-1]["clickhouse_us_per_row"]))
+    return out
+
+
 def produce(stack, topic, path, timeout=600):
     t0 = time.monotonic()
     r = subprocess.run(
@@ -336,6 +451,9 @@ def run_worker(w, stack, db, n, timeout, extra_pids=None, perf=None):
     hwm = proc_kb(pid, "VmHWM") or hwm
     m = metrics(w.health_url)
     other = {k: (cpu_seconds(p) or 0) - (other0[k] or 0) for k, p in extra_pids.items()}
+    # the rows are in, but ClickHouse still merges what they made: its cost too
+    idle_s = ch_wait_idle(stack) if rows >= n else None
+    other_idle = {k: (cpu_seconds(p) or 0) - (other0[k] or 0) for k, p in extra_pids.items()}
     if perf_proc is not None:
         perf_proc.send_signal(signal.SIGINT)
         try:
@@ -372,7 +490,8 @@ def run_worker(w, stack, db, n, timeout, extra_pids=None, perf=None):
             "peak_rss_bytes": hwm, "ua_cache_hit": hit, "ua_cache_miss": miss,
             "ua_hit_ratio": hit / (hit + miss) if hit + miss else None,
             "steady_10_90": steady, "first_stored_after_s": first_stored,
-            "other_cpu_s": other,
+            "other_cpu_s": other, "other_cpu_until_idle_s": other_idle,
+            "clickhouse_idle_after_s": idle_s,
             "consumed": m.get('px_worker_events_total{stage="consumed"}'),
             "stored": m.get('px_worker_events_total{stage="stored"}'),
             "dead_lettered": m.get('px_worker_events_total{stage="dead_lettered"}'),
@@ -392,8 +511,14 @@ def make_worker(stack, name, env, geoip_dir):
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--events", type=int, default=1000000, help="N (1,000,000)")
-    p.add_argument("--batch-size", type=int, default=1000, help="BATCH_SIZE (1000)")
-    p.add_argument("--flush-interval", type=int, default=200, help="FLUSH_INTERVAL ms (200)")
+    p.add_argument("--batch-size", type=int, default=5000,
+                   help="BATCH_SIZE (5000, the worker's default)")
+    p.add_argument("--flush-interval", type=int, default=1000,
+                   help="FLUSH_INTERVAL ms (1000, the worker's default)")
+    p.add_argument("--levers", metavar="SIZES", default="",
+                   help="after the run, ClickHouse CPU per row of the worker's rows "
+                   "inserted in blocks of each size (e.g. 1000,5000,20000), JSONEachRow "
+                   "and RowBinary, with and without the sessions view")
     p.add_argument("--miss-events", type=int, default=50000,
                    help="events for the UA miss-cost runs (50,000; 0: skip)")
     p.add_argument("--no-ceiling", action="store_true", help="skip the kcat | "
@@ -488,6 +613,7 @@ def main(argv=None):
             res["ceiling"] = {"seconds": secs, "rows": rows, "events_per_s": rows / secs,
                               "command": cmd}
             say("  %d rows in %.1f s: %.0f events/s" % (rows, secs, rows / secs))
+            ch_wait_idle(stack)   # its merges are not the worker's
 
         pids = {"redis": stack.redis.pid(), "clickhouse": stack.clickhouse.pid(),
                 "kafka": stack.kafka.pid()}
@@ -501,6 +627,16 @@ def main(argv=None):
                 w["events_per_s"], w["steady_10_90"].get("events_per_s", 0),
                 w["cpu_us_per_event"], w["steady_10_90"].get("cpu_us_per_event", 0),
                 (w["peak_rss_bytes"] or 0) / 1048576, w["ua_hit_ratio"] or 0))
+        if not args.no_ceiling:
+            say("same-table ceiling: clickhouse-client loads the worker's %d rows "
+                "into the same schema ..." % w["rows"])
+            c = same_table_ceiling(stack, root, pids, args.timeout)
+            res["same_table_ceiling"] = c
+            say("  %d rows in %.1f s: %.0f events/s, ClickHouse %.1f us/row" % (
+                c["rows"], c["seconds"], c["events_per_s"], c["clickhouse_us_per_row"]))
+        if args.levers:
+            res["insert_levers"] = insert_levers(
+                stack, pids, [int(x) for x in args.levers.split(",")], args.timeout)
         try:
             res["sample_row"] = stack.clickhouse.query(
             "SELECT event, browser, os, device_type, country, city, asn, referrer_type, "
@@ -562,7 +698,22 @@ def report(res, args):
 
     def ok(x):
         return "MET" if x else "MISSED"
+    idle = w["other_cpu_until_idle_s"]
+    stored = w["rows"]
+    parts = {"worker": w["cpu_s"], "redis": idle.get("redis", 0),
+             "clickhouse": idle.get("clickhouse", 0)}
+    total_us = sum(parts.values()) / stored * 1e6
     rows = [
+        ("TOTAL CPU per stored event", "%.1f us" % total_us,
+         "worker + Redis + ClickHouse, until ClickHouse is idle (merges in): " + ", ".join(
+             "%s %.1f us (%.0f%%)" % (k, v / stored * 1e6, 100 * v / sum(parts.values()))
+             for k, v in parts.items()),
+         "goal <= %g us: %s" % (g["total_cpu_us_per_event"],
+                                ok(total_us <= g["total_cpu_us_per_event"]))),
+        ("  events/s", "%.0f events/s" % w["events_per_s"],
+         "ClickHouse idle %s s after the last row; Kafka %.1f CPU s" % (
+             "%.0f" % w["clickhouse_idle_after_s"] if w["clickhouse_idle_after_s"] is not None
+             else "(not within 180)", idle.get("kafka", 0)), ""),
         ("px-worker, all enrichment", "%.0f events/s" % w["events_per_s"],
          "%d events in %.1f s (start to last row); steady 10-90%%: %.0f/s" % (
              w["events"], w["wall_s"], st.get("events_per_s", 0)),
@@ -584,9 +735,22 @@ def report(res, args):
         rows.append(("  UA miss cost", fmt_us(mc["us_per_miss"]),
                      "CPU(cache=1) - CPU(cache=10000) over %d events / %.0f extra misses"
                      % (args.miss_events, mc["extra_misses"]), ""))
+    c = res.get("same_table_ceiling")
+    if c:
+        rows.append(("same-table ceiling", "%.0f events/s" % c["events_per_s"],
+                     "clickhouse-client, the worker's %d rows into the same schema "
+                     "(JSONEachRow), ClickHouse %.1f us/row" % (
+                         c["rows"], c["clickhouse_us_per_row"]),
+                     "worker = %.0f%% of it" % (100 * w["events_per_s"] / c["events_per_s"])))
+    for lv in res.get("insert_levers", []):
+        rows.append(("  insert lever", "%.1f us/row" % lv["clickhouse_us_per_row"],
+                     "ClickHouse CPU, %d-row blocks, %s, %s" % (
+                         lv["block_rows"], lv["format"],
+                         "with the sessions view" if lv["sessions_view"] else "events alone"),
+                     ""))
     c = res.get("ceiling")
     if c:
-        rows.append(("ceiling: kcat | clickhouse-client", "%.0f events/s" % c["events_per_s"],
+        rows.append(("raw ceiling: kcat | clickhouse-client", "%.0f events/s" % c["events_per_s"],
                      "%d rows in %.1f s, JSONEachRow into bench.raw (MergeTree)" % (
                          c["rows"], c["seconds"]), "worker = %.0f%% of it" % (
                              100 * w["events_per_s"] / c["events_per_s"])))

@@ -9,7 +9,77 @@ typedef struct {
     unsigned     version;
     const char  *name;
     const char  *sql;       /* %1$s: the database */
+    const char  *sql_current;   /* on a current server, when it differs */
 } px_migration_t;
+
+
+/*
+ * A server at least this version gets sql_current: LowCardinality strings,
+ * codecs and an ORDER BY that serves the usual queries (all there since
+ * 20.x; 21.8 is the oldest long-term release we say we run on).
+ */
+#define PX_SCHEMA_CURRENT_MAJOR  21
+#define PX_SCHEMA_CURRENT_MINOR  8
+
+/* The columns of px.events as 18.16 takes them ... */
+#define PX_EVENTS_COLUMNS_1816                                                \
+    " project_id String, event_id String, event String,"                      \
+    " anonymous_id String, user_id String,"                                   \
+    " session_id String, session_seq UInt32,"                                 \
+    " timestamp DateTime, timestamp_ms UInt64, client_timestamp_ms UInt64,"   \
+    " received_at DateTime, received_at_ms UInt64,"                           \
+    " properties String, context String,"                                     \
+    " page_url String, page_path String, page_title String,"                  \
+    " referrer String, referrer_domain String, referrer_type String,"         \
+    " utm_source String, utm_medium String, utm_campaign String,"             \
+    " utm_term String, utm_content String,"                                   \
+    " click_id_type String, click_id String,"                                 \
+    " ip String, country String, country_name String,"                        \
+    " region String, region_name String, city String,"                        \
+    " latitude Float64, longitude Float64, time_zone String,"                 \
+    " asn UInt32, as_org String,"                                             \
+    " user_agent String, browser String, browser_version String,"             \
+    " os String, os_version String, device_type String,"                     \
+    " device_brand String, device_model String, is_bot UInt8,"                \
+    " locale String, screen String, library String,"                          \
+    " library_version String, schema_version UInt16,"                         \
+    " inserted_at DateTime"
+
+/*
+ * ... and as a current server stores them well: the same names and value
+ * types (the worker's rows and every query stay the same), dictionary-coded
+ * strings where a column holds few distinct values, ZSTD on the long
+ * texts, Delta on times (rows are sorted by project, day and event, so
+ * neighbouring times are close).
+ */
+#define PX_LC "LowCardinality(String)"
+#define PX_Z  " CODEC(ZSTD(1))"
+#define PX_DT " CODEC(Delta, ZSTD(1))"
+#define PX_EVENTS_COLUMNS_CURRENT                                             \
+    " project_id " PX_LC ", event_id String" PX_Z ", event " PX_LC ","        \
+    " anonymous_id String" PX_Z ", user_id String" PX_Z ","                   \
+    " session_id String" PX_Z ", session_seq UInt32" PX_DT ","                \
+    " timestamp DateTime" PX_DT ", timestamp_ms UInt64" PX_DT ","             \
+    " client_timestamp_ms UInt64" PX_DT ","                                   \
+    " received_at DateTime" PX_DT ", received_at_ms UInt64" PX_DT ","         \
+    " properties String" PX_Z ", context String" PX_Z ","                     \
+    " page_url String" PX_Z ", page_path String" PX_Z ","                     \
+    " page_title String" PX_Z ","                                             \
+    " referrer String" PX_Z ", referrer_domain " PX_LC ","                    \
+    " referrer_type " PX_LC ","                                               \
+    " utm_source " PX_LC ", utm_medium " PX_LC ", utm_campaign " PX_LC ","    \
+    " utm_term String" PX_Z ", utm_content String" PX_Z ","                   \
+    " click_id_type " PX_LC ", click_id String" PX_Z ","                      \
+    " ip String" PX_Z ", country " PX_LC ", country_name " PX_LC ","          \
+    " region " PX_LC ", region_name " PX_LC ", city " PX_LC ","               \
+    " latitude Float64, longitude Float64, time_zone " PX_LC ","              \
+    " asn UInt32, as_org " PX_LC ","                                          \
+    " user_agent String" PX_Z ", browser " PX_LC ", browser_version " PX_LC "," \
+    " os " PX_LC ", os_version " PX_LC ", device_type " PX_LC ","             \
+    " device_brand " PX_LC ", device_model " PX_LC ", is_bot UInt8,"          \
+    " locale " PX_LC ", screen " PX_LC ", library " PX_LC ","                 \
+    " library_version " PX_LC ", schema_version UInt16,"                      \
+    " inserted_at DateTime" PX_DT
 
 /*
  * px.events: one row per event.  ReplacingMergeTree on the sorting key
@@ -19,32 +89,16 @@ typedef struct {
  */
 static const px_migration_t  px_migrations[] = {
     { 1, "events",
-      "CREATE TABLE IF NOT EXISTS %1$s.events ("
-      " project_id String, event_id String, event String,"
-      " anonymous_id String, user_id String,"
-      " session_id String, session_seq UInt32,"
-      " timestamp DateTime, timestamp_ms UInt64, client_timestamp_ms UInt64,"
-      " received_at DateTime, received_at_ms UInt64,"
-      " properties String, context String,"
-      " page_url String, page_path String, page_title String,"
-      " referrer String, referrer_domain String, referrer_type String,"
-      " utm_source String, utm_medium String, utm_campaign String,"
-      " utm_term String, utm_content String,"
-      " click_id_type String, click_id String,"
-      " ip String, country String, country_name String,"
-      " region String, region_name String, city String,"
-      " latitude Float64, longitude Float64, time_zone String,"
-      " asn UInt32, as_org String,"
-      " user_agent String, browser String, browser_version String,"
-      " os String, os_version String, device_type String,"
-      " device_brand String, device_model String, is_bot UInt8,"
-      " locale String, screen String, library String,"
-      " library_version String, schema_version UInt16,"
-      " inserted_at DateTime"
+      "CREATE TABLE IF NOT EXISTS %1$s.events (" PX_EVENTS_COLUMNS_1816
       ") ENGINE = ReplacingMergeTree()"
       " PARTITION BY toYYYYMM(timestamp)"
-      " ORDER BY (project_id, toDate(timestamp), event_id)" },
-
+      " ORDER BY (project_id, toDate(timestamp), event_id)",
+      /* event in the key: a day's events of one name are read together
+       * (counts by name, funnels); a replay has the same name and id */
+      "CREATE TABLE IF NOT EXISTS %1$s.events (" PX_EVENTS_COLUMNS_CURRENT
+      ") ENGINE = ReplacingMergeTree()"
+      " PARTITION BY toYYYYMM(timestamp)"
+      " ORDER BY (project_id, toDate(timestamp), event, event_id)" },
     /*
      * px.sessions: one row per session, built by a materialized view from
      * the rows inserted into px.events.  Every aggregate is one a replayed
@@ -75,7 +129,7 @@ static const px_migration_t  px_migrations[] = {
       " s_device_type AggregateFunction(argMin, String, UInt64)"
       ") ENGINE = AggregatingMergeTree()"
       " PARTITION BY tuple()"
-      " ORDER BY (project_id, session_id)" },
+      " ORDER BY (project_id, session_id)", NULL },
 
     { 3, "sessions_mv",
       "CREATE MATERIALIZED VIEW IF NOT EXISTS %1$s.sessions_mv"
@@ -101,7 +155,7 @@ static const px_migration_t  px_migrations[] = {
       " argMinState(os, timestamp_ms) AS s_os,"
       " argMinState(device_type, timestamp_ms) AS s_device_type"
       " FROM %1$s.events WHERE session_id != ''"
-      " GROUP BY project_id, session_id" },
+      " GROUP BY project_id, session_id", NULL },
 
     { 4, "sessions_summary",
       "CREATE VIEW IF NOT EXISTS %1$s.sessions_summary AS SELECT"
@@ -123,7 +177,7 @@ static const px_migration_t  px_migrations[] = {
       " argMinMerge(s_country) AS country, argMinMerge(s_city) AS city,"
       " argMinMerge(s_browser) AS browser, argMinMerge(s_os) AS os,"
       " argMinMerge(s_device_type) AS device_type"
-      " FROM %1$s.sessions GROUP BY project_id, session_id" },
+      " FROM %1$s.sessions GROUP BY project_id, session_id", NULL },
 };
 
 #define PX_NMIGRATIONS  (sizeof(px_migrations) / sizeof(px_migrations[0]))
@@ -150,6 +204,22 @@ px_schema_db_name_ok(const char *db)
     return i > 0 && i < 64;
 }
 
+int
+px_schema_sql(size_t i, int current, const char *db, char *buf, size_t len)
+{
+    int                    n;
+    const px_migration_t  *m;
+
+    if (i >= PX_NMIGRATIONS || !px_schema_db_name_ok(db)) {
+        return -1;
+    }
+    m = &px_migrations[i];
+    n = snprintf(buf, len, current && m->sql_current != NULL ? m->sql_current
+                                                             : m->sql, db);
+    return n >= 0 && (size_t) n < len ? 0 : -1;
+}
+
+
 static int
 px_schema_run(px_clickhouse_t *ch, const char *sql, px_buf_t *out,
     int *retry, char *err, size_t errlen)
@@ -162,11 +232,55 @@ px_schema_run(px_clickhouse_t *ch, const char *sql, px_buf_t *out,
     return st == PX_CH_OK ? 0 : -1;
 }
 
+
+int
+px_schema_is_current(const char *version)
+{
+    char  *end;
+    long   major, minor;
+
+    major = strtol(version, &end, 10);
+    if (end == version || *end != '.') {
+        return 0;
+    }
+    minor = strtol(end + 1, &end, 10);
+
+    return major > PX_SCHEMA_CURRENT_MAJOR
+           || (major == PX_SCHEMA_CURRENT_MAJOR
+               && minor >= PX_SCHEMA_CURRENT_MINOR);
+}
+
+
+/* 1 when the server takes the current tables, 0 when not, -1 on error. */
+static int
+px_schema_server_current(px_clickhouse_t *ch, int *retry, char *err,
+    size_t errlen)
+{
+    int       current;
+    px_buf_t  out;
+
+    px_buf_init(&out, NULL, 0);
+    if (px_schema_run(ch, "SELECT version()", &out, retry, err, errlen) != 0
+        || px_buf_terminate(&out) != 0)
+    {
+        px_buf_free(&out);
+        return -1;
+    }
+    current = px_schema_is_current(out.data);
+    px_log(PX_LOG_INFO, "schema", "ClickHouse %.*s: %s tables",
+           (int) strcspn(out.data, "\r\n"), out.data,
+           current ? "current" : "18.16-compatible");
+    px_buf_free(&out);
+
+    return current;
+}
+
 int
 px_schema_migrate(px_clickhouse_t *ch, const char *db, int *retry,
     char *err, size_t errlen)
 {
-    char      sql[4096];
+    int       current;
+    char      sql[8192];
     size_t    i;
     unsigned  applied;
     px_buf_t  out;
@@ -203,12 +317,24 @@ px_schema_migrate(px_clickhouse_t *ch, const char *db, int *retry,
     applied = (unsigned) strtoul(out.data, NULL, 10);
     px_buf_free(&out);
 
+    current = 0;
+    if (applied < px_schema_latest()) {
+        current = px_schema_server_current(ch, retry, err, errlen);
+        if (current < 0) {
+            return -1;
+        }
+    }
+
     for (i = 0; i < PX_NMIGRATIONS; i++) {
         if (px_migrations[i].version <= applied) {
             continue;
         }
 
-        snprintf(sql, sizeof(sql), px_migrations[i].sql, db);
+        if (px_schema_sql(i, current, db, sql, sizeof(sql)) != 0) {
+            snprintf(err, errlen, "migration %u does not fit its buffer",
+                     px_migrations[i].version);
+            return -1;
+        }
         if (px_schema_run(ch, sql, NULL, retry, err, errlen) != 0) {
             return -1;
         }

@@ -1,8 +1,11 @@
 /*
  * Versioned ClickHouse schema migrations, applied at start.  Each applied
- * version is recorded in <db>.schema_migrations; a migration is written so
- * that it runs on Debian's ClickHouse 18.16 and on current releases (no
- * DateTime64, no JSON type, no LowCardinality).
+ * version is recorded in <db>.schema_migrations.  A migration runs on
+ * Debian's ClickHouse 18.16 and on current releases; where a current
+ * server stores better (LowCardinality, codecs, the events' ORDER BY), it
+ * has a second form used when `SELECT version()` is 21.8 or later.  Both
+ * forms have the same column names and value types, so the worker's rows
+ * and the queries of docs/clickhouse.md are the same on either.
  */
 #ifndef PX_SCHEMA_H
 #define PX_SCHEMA_H
@@ -26,6 +29,16 @@ int px_schema_migrate(px_clickhouse_t *ch, const char *db, int *retry,
  */
 int px_schema_ip_retention(px_clickhouse_t *ch, const char *db, long days,
     char *err, size_t errlen);
+
+/* 1 when a server of this version ("24.8.3.59", "18.16.1") gets the
+ * current form of the migrations, else 0. */
+int px_schema_is_current(const char *version);
+
+/* Migration i (from 0) as a server of that kind (current or not) gets it,
+ * for database db, into buf: 0, or -1 past the last, for a bad name or
+ * when buf is too small. */
+int px_schema_sql(size_t i, int current, const char *db, char *buf,
+    size_t len);
 
 /* The newest migration version this binary knows. */
 unsigned px_schema_latest(void);

@@ -196,13 +196,34 @@ def test_migrations_on_current_clickhouse(px, ch26, worker26):
         "sessions_summary": "View",
     }, tables
     assert migrations(ch26) == [1, 2, 3, 4]
-    # the same columns as the stack's 18.16
+    # the same columns and value types as the stack's 18.16; 26.x stores
+    # the low-cardinality ones dictionary-coded
     cols = "SELECT name, type FROM system.columns WHERE database = 'px' AND table = '%s'"
+    plain = lambda t: re.sub(r"^LowCardinality\((.*)\)$", r"\1", t)  # noqa: E731
     # (18.16's system.columns has no position: both list them in table order)
     for table in ("events", "sessions", "sessions_summary"):
-        got = [(r["name"], r["type"]) for r in ch26.rows(cols % table)]
+        got = [(r["name"], plain(r["type"])) for r in ch26.rows(cols % table)]
         ref = [(r["name"], r["type"]) for r in px.ch_rows(cols % table)]
         assert got == ref, table
+
+
+def test_current_clickhouse_gets_the_tables_that_serve_analytics(px, ch26, worker26):
+    """On 26.x the events table has LowCardinality strings, codecs and an
+    ORDER BY with the event name; 18.16 keeps the tables it can take."""
+    types = {r["name"]: r["type"] for r in ch26.rows(
+        "SELECT name, type FROM system.columns WHERE database = 'px' AND table = 'events'")}
+    for col in ("project_id", "event", "country", "browser", "os", "device_type",
+                "utm_source", "referrer_type"):
+        assert types[col] == "LowCardinality(String)", (col, types[col])
+    for col in ("event_id", "properties", "context", "user_agent"):
+        assert types[col] == "String", (col, types[col])
+    create = ch26.rows("SHOW CREATE TABLE px.events")[0]["statement"]
+    assert "CODEC(ZSTD(1))" in create and "CODEC(Delta(4), ZSTD(1))" in create, create
+    assert re.search(r"ORDER BY \(project_id, toDate\(timestamp\), event, event_id\)",
+                     create), create
+    old = px.ch("SHOW CREATE TABLE px.events FORMAT TSVRaw")
+    assert "LowCardinality" not in old and "CODEC" not in old, old
+    assert "ORDER BY (project_id, toDate(timestamp), event_id)" in old, old
 
 
 def test_events_stored_once_with_the_same_enrichment(px, ch26, worker26):
@@ -331,4 +352,5 @@ def test_ip_retention_is_a_column_ttl_on_current_clickhouse(ch26, worker26):
     create = wait_for(lambda: (lambda r: r if r and "TTL" in r[0]["statement"] else None)(
         ch26.rows("SHOW CREATE TABLE px.events")), 30, "the ip column's TTL",
         worker26, ch26)[0]["statement"]
-    assert re.search(r"`?ip`? String TTL received_at \+ toIntervalDay\(30\)", create), create
+    assert re.search(r"`?ip`? String( CODEC\(ZSTD\(1\)\))? TTL received_at \+ "
+                     r"toIntervalDay\(30\)", create), create
