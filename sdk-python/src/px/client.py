@@ -258,12 +258,19 @@ class Client:
                     wait = self._due()
                     if wait == 0:
                         batch = self._take()
+                        if self._past_deadline():   # lose the rest at once
+                            batch.extend(self._queue)
+                            self._queue.clear()
+                            self._queue_bytes = 0
                         break
                     if wait is None and self._closed:
                         return
                     self._work.wait(wait)
             self._delivery.send(batch, self._get_deadline, self._wait)
             self._settle(len(batch))
+
+    def _past_deadline(self) -> bool:
+        return self._deadline is not None and time.monotonic() >= self._deadline
 
     def _get_deadline(self) -> Optional[float]:
         return self._deadline
