@@ -1,6 +1,5 @@
 """Batches: N events, T seconds of age, ~bytes; the wire format."""
 
-import gzip
 import json
 import re
 import threading

@@ -42,3 +42,21 @@ def test_track_does_not_wait_for_the_network(server, make_client):
     # far below the seconds a hung request takes (no timing goal: bench/)
     assert time.monotonic() - t0 < 5
     assert c.stats()["queued"] >= 1900
+
+
+def test_a_sender_error_drops_the_batch_not_the_sender(server, make_client, monkeypatch):
+    c = make_client(flush_interval=0)
+    real = c._delivery.send
+    calls = []
+
+    def broken_once(*a):
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("a bug")
+        return real(*a)
+    monkeypatch.setattr(c._delivery, "send", broken_once)
+    c.track("u", "lost")
+    assert c.flush(5)           # settled (dropped), flush does not hang
+    eid = c.track("u", "next")
+    assert c.flush(5)
+    assert server.ids() == [eid] and c.stats()["failed"] == 1

@@ -266,8 +266,17 @@ class Client:
                     if wait is None and self._closed:
                         return
                     self._work.wait(wait)
+            self._deliver(batch)
+
+    def _deliver(self, batch: List[Item]) -> None:
+        """Send a batch and count it settled, whatever happens: a bug here
+        must not kill the sender or leave flush() waiting forever."""
+        try:
             self._delivery.send(batch, self._get_deadline, self._wait)
-            self._settle(len(batch))
+        except Exception:
+            self.counters.add("failed", len(batch))
+            logger.exception("px: sending failed; %d event(s) dropped", len(batch))
+        self._settle(len(batch))
 
     def _past_deadline(self) -> bool:
         return self._deadline is not None and time.monotonic() >= self._deadline
@@ -295,8 +304,7 @@ class Client:
                     batch = self._take()
                 if not batch:
                     return
-                self._delivery.send(batch, self._get_deadline, self._wait)
-                self._settle(len(batch))
+                self._deliver(batch)
 
     # -- control ---------------------------------------------------------------
 

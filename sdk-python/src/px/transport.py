@@ -10,7 +10,7 @@ import http.client
 import json
 import socket
 import ssl
-from typing import Any, Dict, List, NamedTuple, Optional
+from typing import Any, List, NamedTuple, Optional
 from urllib.parse import urlsplit
 
 from .backoff import parse_retry_after
