@@ -73,7 +73,7 @@ NGX_SRCS   := $(wildcard ngx_px_module/src/*.c ngx_px_module/src/*.h) \
               ngx_px_module/config
 
 .PHONY: all module worker unit asan test test-unit test-integration \
-        test-integration-asan test-sdk test-repo up down status install clean fuzz \
+        test-integration-asan test-sdk test-sdk-python test-repo up down status install clean fuzz \
         deps bench bench-ingest bench-worker bench-worker-quick
 
 all: $(LIBPX) $(WORKER) $(NGX_MOD) $(UNIT_BIN) $(TOOL_BINS)
@@ -154,6 +154,7 @@ test: deps
 	$(MAKE) test-integration
 	$(MAKE) test-integration-asan
 	$(MAKE) test-sdk
+	$(MAKE) test-sdk-python
 
 test-unit: unit
 
@@ -180,6 +181,12 @@ test-integration-asan:
 
 test-sdk:
 	cd sdk-web && npm test && npm run test:browser && npm run test:e2e
+
+# sdk-python: its unit tests from the source tree (a scripted local HTTP
+# server) and pip install into a fresh venv; its test on the real stack is
+# tests/integration/test_sdk_python.py (make test-integration).
+test-sdk-python:
+	cd sdk-python && PYTHONPATH=src python3 -m pytest -q tests
 
 # libFuzzer over validation + inflate (clang), FUZZ_SECONDS (30) long.
 fuzz:

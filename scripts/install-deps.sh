@@ -9,7 +9,8 @@
 #     (default ~/.cache/px/kafka-3.9.1);
 #   - the npm packages of sdk-web (npm ci) when its lock file is newer than
 #     node_modules;
-#   - pytest and requests for python3.
+#   - pytest and requests for python3, setuptools and wheel (sdk-python's
+#     build backend).
 #
 # Idempotent and quick when everything is present: apt-get runs only when a
 # package is missing, Maven only when the Kafka jars are missing, npm only
@@ -161,6 +162,15 @@ install_python() {
         log "python3: installing pytest, requests and yaml with pip"
         python3 -m pip install -q pytest requests pyyaml ||
             python3 -m pip install -q --break-system-packages pytest requests pyyaml
+    fi
+    # setuptools + wheel: the build backend of sdk-python, so that the
+    # pip install check of make test-sdk-python builds it offline
+    if python3 -c 'import setuptools, wheel' 2>/dev/null; then
+        log "python3: setuptools and wheel present"
+    else
+        log "python3: installing setuptools and wheel with pip"
+        python3 -m pip install -q setuptools wheel ||
+            python3 -m pip install -q --break-system-packages setuptools wheel
     fi
     # chdb-core: current ClickHouse (26.x) in-process, behind the test-only
     # HTTP front tools/pxstack/chdb_front.py (test_clickhouse_current.py);

@@ -74,6 +74,9 @@ if command -v python3 >/dev/null 2>&1; then
     if [ "$goal" = test ]; then     # test_clickhouse_current.py: ClickHouse 26.x
         python3 -c 'import chdb' 2>/dev/null ||
             lack "python3 module chdb (python3 -m pip install chdb-core)"
+        # make test-sdk-python: pip install ./sdk-python, offline
+        python3 -c 'import setuptools, wheel' 2>/dev/null ||
+            lack "python3 modules setuptools and wheel, the build backend of sdk-python (python3 -m pip install setuptools wheel)"
     fi
 fi
 if [ "$goal" = test ] && [ ! -d "$repo/sdk-web/node_modules/playwright-core" ]; then
