@@ -21,6 +21,7 @@ esac
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 kafka_home="${PX_KAFKA_HOME:-${HOME}/.cache/px/kafka-3.9.1}"
+kustomize_home="${PX_KUSTOMIZE_HOME:-${HOME}/.cache/px/kustomize-v5.0.3}"
 missing=()     # "what (fix)"
 
 lack() { missing+=("$1"); }
@@ -74,7 +75,14 @@ if command -v python3 >/dev/null 2>&1; then
     if [ "$goal" = test ]; then     # test_clickhouse_current.py: ClickHouse 26.x
         python3 -c 'import chdb' 2>/dev/null ||
             lack "python3 module chdb (python3 -m pip install chdb-core)"
+        # tests/repo/test_k8s.py: the Kubernetes schemas
+        python3 -c 'import kubernetes_validate' 2>/dev/null ||
+            lack "python3 module kubernetes_validate (python3 -m pip install kubernetes-validate)"
     fi
+fi
+# tests/repo/test_k8s.py renders k8s/ with it
+if [ "$goal" = test ] && [ ! -x "$kustomize_home/kustomize" ]; then
+    lack "kustomize in $kustomize_home (bash scripts/install-deps.sh builds it with Go)"
 fi
 if [ "$goal" = test ] && [ ! -d "$repo/sdk-web/node_modules/playwright-core" ]; then
     lack "sdk-web/node_modules (cd sdk-web && npm ci)"
