@@ -74,7 +74,7 @@ NGX_SRCS   := $(wildcard ngx_px_module/src/*.c ngx_px_module/src/*.h) \
 
 .PHONY: all module worker unit asan test test-unit test-integration \
         test-integration-asan test-sdk test-sdk-python test-repo up down status install clean fuzz \
-        deps bench bench-ingest bench-worker bench-worker-quick
+        deps bench bench-ingest bench-worker bench-worker-quick k8s
 
 all: $(LIBPX) $(WORKER) $(NGX_MOD) $(UNIT_BIN) $(TOOL_BINS)
 
@@ -209,6 +209,13 @@ bench-worker: all
 	python3 bench/worker_bench.py $(BENCH_ARGS)
 bench-worker-quick: all
 	python3 bench/worker_bench.py --events 100000 --miss-events 20000 $(BENCH_ARGS)
+
+# k8s/px.yaml, the manifests `kubectl apply -f k8s/` applies: the prod
+# overlay rendered (tests/repo/test_k8s.py fails when it is out of date).
+KUSTOMIZE ?= $(or $(PX_KUSTOMIZE_HOME),$(HOME)/.cache/px/kustomize-v5.0.3)/kustomize
+k8s:
+	{ sed '/^[^#]/,$$d' k8s/px.yaml; $(KUSTOMIZE) build k8s/overlays/prod; } \
+	    > k8s/px.yaml.tmp && mv k8s/px.yaml.tmp k8s/px.yaml
 
 DESTDIR ?=
 # a worker built without libsystemd cannot sd_notify: its unit is simple

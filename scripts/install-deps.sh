@@ -10,7 +10,11 @@
 #   - the npm packages of sdk-web (npm ci) when its lock file is newer than
 #     node_modules;
 #   - pytest and requests for python3, setuptools and wheel (sdk-python's
-#     build backend).
+#     build backend), and kubernetes-validate (the
+#     Kubernetes JSON schemas, per release, for tests/repo/test_k8s.py);
+#   - kustomize, pinned, built with Go from the Go module proxy into
+#     $PX_KUSTOMIZE_HOME (default ~/.cache/px/kustomize-v5.0.3), for
+#     rendering k8s/ in the tests and `make k8s`.
 #
 # Idempotent and quick when everything is present: apt-get runs only when a
 # package is missing, Maven only when the Kafka jars are missing, npm only
@@ -22,6 +26,7 @@
 #
 # Environment:
 #   PX_KAFKA_HOME   where the Kafka jars go (default ~/.cache/px/kafka-3.9.1)
+#   PX_KUSTOMIZE_HOME  where kustomize goes (default ~/.cache/px/kustomize-v5.0.3)
 #   PX_SKIP_APT=1   do not check/install Debian packages
 #   PX_SKIP_NPM=1   do not run npm ci in sdk-web
 set -euo pipefail
@@ -29,6 +34,10 @@ set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 kafka_version=3.9.1
 kafka_home="${PX_KAFKA_HOME:-${HOME}/.cache/px/kafka-${kafka_version}}"
+# v5.0.3: the newest kustomize whose go.mod asks for no more than Debian 12's
+# Go (1.19)
+kustomize_version=v5.0.3
+kustomize_home="${PX_KUSTOMIZE_HOME:-${HOME}/.cache/px/kustomize-${kustomize_version}}"
 
 log() { printf 'install-deps: %s\n' "$*" >&2; }
 die() { printf 'install-deps: error: %s\n' "$*" >&2; exit 1; }
@@ -136,6 +145,39 @@ install_kafka() {
     log "Kafka ${kafka_version}: $(ls "$kafka_home/libs" | wc -l) jars"
 }
 
+# --- kustomize from the Go module proxy ------------------------------------------
+
+install_kustomize() {
+    local bin="$kustomize_home/kustomize"
+    if [ -x "$bin" ] && "$bin" version >/dev/null 2>&1; then
+        log "kustomize ${kustomize_version}: present in $kustomize_home"
+        return
+    fi
+    # Go: the machine's, else Debian's golang-go (1.19 on Debian 12)
+    if ! command -v go >/dev/null 2>&1; then
+        log "Go missing: installing golang-go"
+        "${sudo_cmd[@]}" env DEBIAN_FRONTEND=noninteractive \
+            apt-get install -y -q --no-install-recommends golang-go ||
+            die "apt-get install golang-go failed"
+    fi
+    log "kustomize ${kustomize_version}: go install (about 2 minutes, once)"
+    local work="$kustomize_home/build.tmp"
+    rm -rf "$work" && mkdir -p "$work"
+    # a private module cache and GOPATH, removed after: nothing left in ~/go;
+    # GOTOOLCHAIN=local: build with this Go, fetch no other toolchain
+    if ! GOTOOLCHAIN=local GOFLAGS=-modcacherw GOPATH="$work/gopath" \
+            GOBIN="$work/bin" GOCACHE="$work/cache" \
+            go install "sigs.k8s.io/kustomize/kustomize/v5@${kustomize_version}" \
+            >"$work/go.log" 2>&1; then
+        tail -20 "$work/go.log" >&2
+        die "go install sigs.k8s.io/kustomize/kustomize/v5@${kustomize_version} failed"
+    fi
+    mv -f "$work/bin/kustomize" "$bin"
+    rm -rf "$work"
+    "$bin" version >/dev/null 2>&1 || die "$bin does not run"
+    log "kustomize ${kustomize_version}: $bin"
+}
+
 # --- sdk-web npm packages --------------------------------------------------------
 
 install_npm() {
@@ -156,12 +198,13 @@ install_npm() {
 # --- python test tools ---------------------------------------------------------
 
 install_python() {
-    if python3 -c 'import pytest, requests, yaml' 2>/dev/null; then
-        log "python3: pytest, requests and yaml present"
+    if python3 -c 'import pytest, requests, yaml, kubernetes_validate' 2>/dev/null; then
+        log "python3: pytest, requests, yaml and kubernetes-validate present"
     else
-        log "python3: installing pytest, requests and yaml with pip"
-        python3 -m pip install -q pytest requests pyyaml ||
-            python3 -m pip install -q --break-system-packages pytest requests pyyaml
+        log "python3: installing pytest, requests, yaml and kubernetes-validate with pip"
+        python3 -m pip install -q pytest requests pyyaml kubernetes-validate ||
+            python3 -m pip install -q --break-system-packages pytest requests \
+                pyyaml kubernetes-validate
     fi
     # setuptools + wheel: the build backend of sdk-python, so that the
     # pip install check of make test-sdk-python builds it offline
@@ -192,6 +235,7 @@ main() {
     local t0=$SECONDS
     [ "${PX_SKIP_APT:-0}" = 1 ] || install_apt
     install_kafka
+    install_kustomize
     [ "${PX_SKIP_NPM:-0}" = 1 ] || install_npm
     install_python
     log "done in $((SECONDS - t0))s"

@@ -21,6 +21,7 @@ esac
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 kafka_home="${PX_KAFKA_HOME:-${HOME}/.cache/px/kafka-3.9.1}"
+kustomize_home="${PX_KUSTOMIZE_HOME:-${HOME}/.cache/px/kustomize-v5.0.3}"
 missing=()     # "what (fix)"
 
 lack() { missing+=("$1"); }
@@ -77,7 +78,14 @@ if command -v python3 >/dev/null 2>&1; then
         # make test-sdk-python: pip install ./sdk-python, offline
         python3 -c 'import setuptools, wheel' 2>/dev/null ||
             lack "python3 modules setuptools and wheel, the build backend of sdk-python (python3 -m pip install setuptools wheel)"
+        # tests/repo/test_k8s.py: the Kubernetes schemas
+        python3 -c 'import kubernetes_validate' 2>/dev/null ||
+            lack "python3 module kubernetes_validate (python3 -m pip install kubernetes-validate)"
     fi
+fi
+# tests/repo/test_k8s.py renders k8s/ with it
+if [ "$goal" = test ] && [ ! -x "$kustomize_home/kustomize" ]; then
+    lack "kustomize in $kustomize_home (bash scripts/install-deps.sh builds it with Go)"
 fi
 if [ "$goal" = test ] && [ ! -d "$repo/sdk-web/node_modules/playwright-core" ]; then
     lack "sdk-web/node_modules (cd sdk-web && npm ci)"
