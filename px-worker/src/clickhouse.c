@@ -300,14 +300,20 @@ px_ch_gzip(px_clickhouse_t *ch, const char *data, size_t len)
 }
 
 px_ch_status_t
-px_ch_insert(px_clickhouse_t *ch, const char *table, const char *rows,
-    size_t len, char *err, size_t errlen)
+px_ch_insert(px_clickhouse_t *ch, const char *table, const char *how,
+    const char *rows, size_t len, char *err, size_t errlen)
 {
-    char   url[1024], *q;
-    char   sql[512];
+    char   url[8192], *q;
+    char   sql[1536];
+    int    n;
     CURL  *c = ch->curl;
 
-    snprintf(sql, sizeof(sql), "INSERT INTO %s FORMAT JSONEachRow", table);
+    n = snprintf(sql, sizeof(sql), "INSERT INTO %s %s", table, how);
+    if (n < 0 || (size_t) n >= sizeof(sql)) {
+        /* not the rows' fault: never a reason to dead-letter them */
+        snprintf(err, errlen, "insert statement too long");
+        return PX_CH_RETRY;
+    }
 
     q = curl_easy_escape(c, sql, 0);
     if (q == NULL) {
@@ -315,9 +321,13 @@ px_ch_insert(px_clickhouse_t *ch, const char *table, const char *rows,
         return PX_CH_RETRY;
     }
 
-    snprintf(url, sizeof(url), "%s/?input_format_skip_unknown_fields=1"
-             "&query=%s", ch->url, q);
+    n = snprintf(url, sizeof(url), "%s/?input_format_skip_unknown_fields=1"
+                 "&query=%s", ch->url, q);
     curl_free(q);
+    if (n < 0 || (size_t) n >= sizeof(url)) {
+        snprintf(err, errlen, "insert URL too long");
+        return PX_CH_RETRY;
+    }
 
     if (len > UINT32_MAX || px_ch_gzip(ch, rows, len) != 0) {
         snprintf(err, errlen, "could not compress the insert");

@@ -27,10 +27,10 @@ void px_ch_free(px_clickhouse_t *ch);
 px_ch_status_t px_ch_query(px_clickhouse_t *ch, const char *sql,
     px_buf_t *out, char *err, size_t errlen);
 
-/* INSERT INTO table FORMAT JSONEachRow, rows being one JSON object a line;
- * sent gzip-compressed. */
+/* INSERT INTO table <how> (e.g. "(a, b) FORMAT RowBinary") with the body
+ * rows; sent gzip-compressed. */
 px_ch_status_t px_ch_insert(px_clickhouse_t *ch, const char *table,
-    const char *rows, size_t len, char *err, size_t errlen);
+    const char *how, const char *rows, size_t len, char *err, size_t errlen);
 
 /* What an answer means, by ClickHouse's exception code (-1: none), not
  * its HTTP status: REJECTED only for errors about the rows' values (a

@@ -104,6 +104,26 @@ typedef struct {
 int px_event_row_parse(px_event_row_t *row, const char *msg, size_t len,
     char *err, size_t errlen);
 
+/* The columns px_event_row_binary() writes, in its order, for the
+ * INSERT's column list. */
+#define PX_EVENT_ROW_BINARY_COLUMNS                                           \
+    "project_id, event_id, event, anonymous_id, user_id, session_id,"        \
+    " session_seq, timestamp, timestamp_ms, client_timestamp_ms,"            \
+    " received_at, received_at_ms, properties, context, page_url,"           \
+    " page_path, page_title, referrer, referrer_domain, referrer_type,"      \
+    " utm_source, utm_medium, utm_campaign, utm_term, utm_content,"          \
+    " click_id_type, click_id, ip, country, country_name, region,"           \
+    " region_name, city, latitude, longitude, time_zone, asn, as_org,"       \
+    " user_agent, browser, browser_version, os, os_version, device_type,"    \
+    " device_brand, device_model, is_bot, locale, screen, library,"          \
+    " library_version, schema_version, inserted_at"
+
+/* Append the row in ClickHouse's RowBinary format (the columns above):
+ * the same values as px_event_row_json().  0, or -1 (no memory, or a
+ * properties/context literal that is not one; out is as it was). */
+int px_event_row_binary(const px_event_row_t *row, int64_t inserted_s,
+    px_buf_t *out);
+
 /* Append the row as one JSONEachRow line (with its newline). */
 int px_event_row_json(const px_event_row_t *row, int64_t inserted_s,
     px_buf_t *out);

@@ -33,6 +33,7 @@ import os
 import re
 import signal
 import sys
+import tempfile
 import threading
 import time
 import urllib.error
@@ -78,6 +79,12 @@ for _status, _names in (
         (415, "UNSUPPORTED_MEDIA_TYPE")):
     for _n in _names.split():
         STATUS_BY_NAME[_n] = _status
+
+# an INSERT whose rows are binary (the worker's RowBinary): table, the
+# column list, the format
+BINARY_INSERT = re.compile(
+    r"\s*INSERT\s+INTO\s+([\w.`]+)\s*(\([^)]*\))?\s*FORMAT\s+(RowBinary|Native)\s*$",
+    re.I)
 
 CONTENT_TYPES = {
     "TabSeparated": "text/tab-separated-values; charset=UTF-8",
@@ -132,6 +139,7 @@ class Engine:
         from chdb import session as chs   # chdb-core: only the server needs it
         os.makedirs(data_dir, exist_ok=True)
         self.session = chs.Session(data_dir)
+        self.spool = os.path.join(data_dir, "spool")
         self.lock = threading.Lock()
         self.version = self._run("SELECT version()").decode().strip()
 
@@ -174,6 +182,18 @@ class Engine:
                         self._run("USE default")
                     except QueryError:
                         pass
+
+    def insert_from_file(self, m, body):
+        """INSERT INTO t [(cols)] FORMAT RowBinary|Native with its rows in
+        body, as an INSERT ... SELECT from a file holding them (the insert
+        table gives the file its structure). Returns (sql, the file's
+        path): the caller removes the file once the statement ran."""
+        os.makedirs(self.spool, exist_ok=True)
+        fd, path = tempfile.mkstemp(dir=self.spool, suffix=".bin")
+        with os.fdopen(fd, "wb") as f:
+            f.write(body)
+        return ("INSERT INTO %s %s SELECT * FROM file('%s', '%s')" % (
+            m.group(1), m.group(2) or "", path, m.group(3)), path)
 
     def close(self):
         with self.lock:
@@ -268,10 +288,16 @@ def make_handler(engine, quiet=False):
                     self._send(404, "There is no handle %s\n" % url.path)
                     return
                 query = params.get("query", "")
+                binary = BINARY_INSERT.match(query) if body else None
+                if binary:
+                    # chdb takes a query as text: binary rows go in by a file
+                    sql, spooled = engine.insert_from_file(binary, body)
+                    query, body = "", b""
                 if query and body:
                     query += "\n"
                 try:
-                    sql = query + body.decode("utf-8")
+                    if not binary:
+                        sql = query + body.decode("utf-8")
                 except UnicodeDecodeError:
                     raise QueryError(
                         6, "CANNOT_PARSE_TEXT",
@@ -290,7 +316,11 @@ def make_handler(engine, quiet=False):
                 database = (params.get("database")
                             or self.headers.get("X-ClickHouse-Database"))
                 settings = {k: v for k, v in params.items() if k not in NOT_SETTINGS}
-                out = engine.execute(sql, fmt, settings, database)
+                try:
+                    out = engine.execute(sql, fmt, settings, database)
+                finally:
+                    if binary:
+                        os.unlink(spooled)
                 m = re.search(r"\bFORMAT\s+(\w+)\s*;?\s*$", sql[:4096], re.I)
                 ctype = CONTENT_TYPES.get(m.group(1) if m else fmt,
                                           "text/plain; charset=UTF-8")
