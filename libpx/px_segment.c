@@ -320,7 +320,7 @@ px_seg_put_members(px_buf_t *o, yajl_val obj, const char *const *skip,
 /*
  * The call's properties: track, page and screen their "properties" (page
  * and screen with "name" and "category" added unless the properties have
- * them), identify its "traits", group {"group_id","traits"}, alias
+ * them), identify its "traits" (else its context.traits), group {"group_id","traits"}, alias
  * {"previous_id"}.  Properties that are not an object are passed on for
  * the batch parser to reject.
  */
@@ -333,7 +333,11 @@ px_seg_properties(px_buf_t *o, yajl_val ev, const char *type)
     int          i;
 
     if (strcmp(type, "identify") == 0) {
+        /* RudderStack's clients send them as context.traits */
         v = px_seg_member(ev, "traits");
+        if (v == NULL || YAJL_IS_NULL(v)) {
+            v = px_seg_member(px_seg_member(ev, "context"), "traits");
+        }
         return v != NULL ? px_seg_put_member(o, "properties", v) : 0;
     }
 

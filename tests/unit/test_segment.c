@@ -117,7 +117,9 @@ START_TEST(every_type_gets_its_name)
         "\"traits\":{\"plan\":\"pro\"}},"
         "{\"type\":\"alias\",\"userId\":\"u\",\"previousId\":\"anon\"},"
         "{\"type\":\"page\",\"userId\":\"u\",\"name\":\"Outer\","
-        "\"properties\":{\"name\":\"Inner\"}}]}");
+        "\"properties\":{\"name\":\"Inner\"}},"
+        "{\"type\":\"identify\",\"userId\":\"u\","
+        "\"context\":{\"traits\":{\"email\":\"r@x\"}}}]}");
 
     ck_assert_str_eq(get_str(0, "event", NULL, NULL), "page_view");
     ck_assert_str_eq(get_str(0, "properties", "name", NULL), "Home");
@@ -135,6 +137,8 @@ START_TEST(every_type_gets_its_name)
     /* the page's own properties win: no duplicate member */
     ck_assert_str_eq(get_str(5, "properties", "name", NULL), "Inner");
     ck_assert_ptr_null(batch.events[5].error);
+    /* RudderStack's identify: traits in the context */
+    ck_assert_str_eq(get_str(6, "properties", "email", NULL), "r@x");
 }
 END_TEST
 
