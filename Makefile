@@ -175,7 +175,9 @@ ASAN_INTEGRATION ?= tests/integration/test_pipeline.py \
     tests/integration/test_api_errors.py tests/integration/test_health.py \
     tests/integration/test_module_ack.py \
     tests/integration/test_module_one_answer.py \
-    tests/integration/test_worker_geoip.py
+    tests/integration/test_worker_geoip.py \
+    tests/integration/test_segment_api.py \
+    tests/integration/test_segment_clients.py
 test-integration-asan:
 	PX_BUILD_DIR=build-asan python3 -m pytest -q $(ASAN_INTEGRATION)
 

@@ -10,6 +10,8 @@ on Ctrl-C and errors.  In one run, one nginx (2 worker processes):
   b. single-event requests, px_ack local      the same
   c. 50-event gzip batches, px_ack kafka       events/s
   d. `return 202 '{"accepted":1}';`            the ceiling; ratio b / d
+  g. the same 50 events as a Segment batch (POST /v1/batch, px_segment),
+     gzip, px_ack kafka                         events/s, next to c
   e. open loop at a fixed rate (1,000 req/s for 10 s, px_ack kafka): p50/p99
      from the intended send time (no coordinated omission); Debian has no
      wrk2, so a small bounded asyncio load generator does it
@@ -108,8 +110,20 @@ def make_event(rnd, now, i):
     return ev
 
 
+def segment_call(ev, i):
+    """A PX event of make_event() as the Segment call a client would send."""
+    call = {"type": "track", "event": ev["event"], "anonymousId": ev["anonymous_id"],
+            "messageId": str(uuid.UUID(int=random.Random(i).getrandbits(128))),
+            "timestamp": ev["timestamp"], "properties": ev["properties"],
+            "context": dict(ev["context"], userAgent=UA), "integrations": {}}
+    if "user_id" in ev:
+        call["userId"] = ev["user_id"]
+    return call
+
+
 def write_bodies(d):
-    """single.json (one event) and batch50.json.gz (50 events, gzip)."""
+    """single.json (one event), batch50.json.gz (50 events, gzip) and
+    segment50.json.gz (the same 50 as a Segment batch, gzip)."""
     rnd = random.Random(42)
     now = time.time()
     single = {"events": [make_event(rnd, now, 49)], "sent_at": iso(now)}
@@ -118,14 +132,20 @@ def write_bodies(d):
     s = json.dumps(single, separators=(",", ":")).encode()
     b = json.dumps(batch, separators=(",", ":")).encode()
     bz = gzip.compress(b, 6)
+    seg = {"batch": [segment_call(ev, i) for i, ev in enumerate(batch["events"])],
+           "sentAt": iso(now), "writeKey": BENCH_KEY}
+    sz = gzip.compress(json.dumps(seg, separators=(",", ":")).encode(), 6)
     paths = {"single": os.path.join(d, "single.json"),
-             "batch": os.path.join(d, "batch50.json.gz")}
+             "batch": os.path.join(d, "batch50.json.gz"),
+             "segment": os.path.join(d, "segment50.json.gz")}
     with open(paths["single"], "wb") as f:
         f.write(s)
     with open(paths["batch"], "wb") as f:
         f.write(bz)
+    with open(paths["segment"], "wb") as f:
+        f.write(sz)
     return paths, {"single_bytes": len(s), "batch_bytes": len(b),
-                   "batch_gzip_bytes": len(bz)}
+                   "batch_gzip_bytes": len(bz), "segment_gzip_bytes": len(sz)}
 
 
 # --- process memory -------------------------------------------------------------
@@ -489,6 +509,7 @@ def main(argv=None):
             "        location = /bench/kafka { px_batch; px_limit bench; px_ack kafka; }\n"
             "        location = /bench/local { px_batch; px_limit bench; px_ack local; }\n"
             "        location = /bench/bare  { return 202 '{\"accepted\":1}'; }\n"
+            "        location = /bench/segment/v1/batch { px_segment; px_limit bench; px_ack kafka; }\n"
             "        location = /bench/metrics { px_metrics; }\n",
             keys=["%s %s bench" % (BENCH_KEY, BENCH_PROJECT)], timeout=60)
         base = n.url
@@ -506,6 +527,8 @@ def main(argv=None):
             ("b_single_local", "/bench/local", paths["single"], "", 1),
             ("c_batch50_gzip_kafka", "/bench/kafka", paths["batch"], "gzip", 50),
             ("d_bare_return_202", "/bench/bare", paths["single"], "", 1),
+            ("g_segment50_gzip_kafka", "/bench/segment/v1/batch", paths["segment"],
+             "gzip", 50),
         ]
         for name, path, body, enc, events in plan:
             before = queue_counters(n)
@@ -611,6 +634,13 @@ def report(res, args):
                                       ok(c["events_per_s"] >= g["batch_events_per_s"]))),
         ("d bare nginx return 202", "%.0f req/s" % d["rps"],
          "p50 %.2f / p99 %.2f ms" % (d["p50_ms"], d["p99_ms"]), ""),
+        ("g 50-call gzip Segment batch, ack=kafka",
+         "%.0f events/s" % w["g_segment50_gzip_kafka"]["events_per_s"],
+         "%.0f req/s, p50 %.2f / p99 %.2f ms" % (
+             w["g_segment50_gzip_kafka"]["rps"], w["g_segment50_gzip_kafka"]["p50_ms"],
+             w["g_segment50_gzip_kafka"]["p99_ms"]),
+         "%.0f%% of c" % (100 * w["g_segment50_gzip_kafka"]["events_per_s"]
+                          / c["events_per_s"] if c["events_per_s"] else 0)),
         ("  ratio b / d (local vs bare)", "%.0f%%" % (100 * ratio), "",
          "goal >= %d%%: %s" % (100 * g["local_vs_bare"], ok(ratio >= g["local_vs_bare"]))),
         ("  ratio a / d (kafka vs bare)", "%.0f%%" % (100 * ratio_k), "", ""),

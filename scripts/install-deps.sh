@@ -7,7 +7,7 @@
 #   - Apache Kafka, pinned (tools/kafka/pom.xml), from Maven Central into a
 #     cache outside the checkout: $PX_KAFKA_HOME/libs
 #     (default ~/.cache/px/kafka-3.9.1);
-#   - the npm packages of sdk-web (npm ci) when its lock file is newer than
+#   - the npm packages of sdk-web and tests/segment-node (npm ci) when a lock file is newer than
 #     node_modules;
 #   - pytest and requests for python3, setuptools and wheel (sdk-python's
 #     build backend), and kubernetes-validate (the
@@ -180,19 +180,26 @@ install_kustomize() {
 
 # --- sdk-web npm packages --------------------------------------------------------
 
+# npm_ci DIR: npm ci in DIR when its node_modules is older than its lock file
+npm_ci() {
+    local dir="$1" name="${1#"$repo"/}"
+    if [ ! -f "$dir/package-lock.json" ]; then
+        log "$name: no package-lock.json, nothing to install"
+        return
+    fi
+    if [ -d "$dir/node_modules" ] && [ "$dir/node_modules" -nt "$dir/package-lock.json" ]; then
+        log "$name: node_modules up to date"
+        return
+    fi
+    log "$name: npm ci"
+    (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
+    touch "$dir/node_modules"
+}
+
 install_npm() {
-    local sdk="$repo/sdk-web"
-    if [ ! -f "$sdk/package-lock.json" ]; then
-        log "sdk-web: no package-lock.json, nothing to install"
-        return
-    fi
-    if [ -d "$sdk/node_modules" ] && [ "$sdk/node_modules" -nt "$sdk/package-lock.json" ]; then
-        log "sdk-web: node_modules up to date"
-        return
-    fi
-    log "sdk-web: npm ci"
-    (cd "$sdk" && npm ci --no-audit --no-fund --loglevel=error)
-    touch "$sdk/node_modules"
+    npm_ci "$repo/sdk-web"
+    # Segment's Node client, unmodified, for tests/integration/test_segment_*
+    npm_ci "$repo/tests/segment-node"
 }
 
 # --- python test tools ---------------------------------------------------------
@@ -214,6 +221,16 @@ install_python() {
         log "python3: installing setuptools and wheel with pip"
         python3 -m pip install -q setuptools wheel ||
             python3 -m pip install -q --break-system-packages setuptools wheel
+    fi
+    # Segment's and RudderStack's Python clients, unmodified, for
+    # tests/integration/test_segment_*.py
+    if python3 -c 'import segment.analytics, rudderstack.analytics' 2>/dev/null; then
+        log "python3: segment-analytics-python and rudder-sdk-python present"
+    else
+        log "python3: installing segment-analytics-python and rudder-sdk-python with pip"
+        python3 -m pip install -q segment-analytics-python==2.4.0 rudder-sdk-python==2.1.9 ||
+            python3 -m pip install -q --break-system-packages \
+                segment-analytics-python==2.4.0 rudder-sdk-python==2.1.9
     fi
     # chdb-core: current ClickHouse (26.x) in-process, behind the test-only
     # HTTP front tools/pxstack/chdb_front.py (test_clickhouse_current.py);

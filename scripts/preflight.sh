@@ -72,6 +72,10 @@ need_file /usr/share/nginx/src/src/core/nginx.h nginx-dev "test up"
 if command -v python3 >/dev/null 2>&1; then
     python3 -c 'import pytest, requests, yaml' 2>/dev/null ||
         lack "python3 modules pytest, requests and yaml (python3 -m pip install pytest requests pyyaml)"
+    if [ "$goal" = test ]; then     # test_segment_*.py: the real clients
+        python3 -c 'import segment.analytics, rudderstack.analytics' 2>/dev/null ||
+            lack "python3 modules segment.analytics and rudderstack.analytics (python3 -m pip install segment-analytics-python==2.4.0 rudder-sdk-python==2.1.9)"
+    fi
     if [ "$goal" = test ]; then     # test_clickhouse_current.py: ClickHouse 26.x
         python3 -c 'import chdb' 2>/dev/null ||
             lack "python3 module chdb (python3 -m pip install chdb-core)"
@@ -89,6 +93,9 @@ if [ "$goal" = test ] && [ ! -x "$kustomize_home/kustomize" ]; then
 fi
 if [ "$goal" = test ] && [ ! -d "$repo/sdk-web/node_modules/playwright-core" ]; then
     lack "sdk-web/node_modules (cd sdk-web && npm ci)"
+fi
+if [ "$goal" = test ] && [ ! -d "$repo/tests/segment-node/node_modules/@segment/analytics-node" ]; then
+    lack "tests/segment-node/node_modules (cd tests/segment-node && npm ci)"
 fi
 
 # --- the toolchain links what the build asks of it ------------------------------

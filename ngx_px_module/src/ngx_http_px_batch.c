@@ -2,7 +2,8 @@
  * POST /api/v1/events/batch: authenticate, read and validate the body,
  * produce one Kafka message per valid event (invalid ones to the DLQ), and
  * answer 202 once the broker has them (px_ack kafka) or once they are
- * queued (px_ack local).
+ * queued (px_ack local).  Other intakes (ngx_http_px_intake.h) take the
+ * same way with their own body format and answers.
  */
 #include <ngx_config.h>
 #include <ngx_core.h>
@@ -12,6 +13,7 @@
 #include "px_message.h"
 #include "ngx_http_px_module.h"
 #include "ngx_http_px_body.h"
+#include "ngx_http_px_intake.h"
 #include "ngx_http_px_kafka.h"
 #include "ngx_http_px_keys.h"
 #include "ngx_http_px_quota.h"
@@ -38,8 +40,30 @@ static ngx_int_t ngx_http_px_batch_fail(ngx_http_request_t *r,
 static ngx_int_t ngx_http_px_batch_kafka_check(ngx_http_px_loc_conf_t *plcf,
     ngx_http_px_error_t *err);
 
+static ngx_int_t
+ngx_http_px_batch_parse(ngx_http_request_t *r, ngx_http_px_loc_conf_t *plcf,
+    px_batch_t *batch, ngx_http_px_error_t *err)
+{
+    ngx_http_px_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_px_module);
+    return ngx_http_px_body_parse(r, plcf, ctx->gzip, batch, err);
+}
+
+static const ngx_http_px_intake_t  ngx_http_px_batch_intake = {
+    ngx_http_px_batch_parse, NULL, ngx_http_px_send_error,
+    NGX_HTTP_ACCEPTED, "{"
+};
+
 ngx_int_t
 ngx_http_px_batch_handler(ngx_http_request_t *r)
+{
+    return ngx_http_px_intake_handler(r, &ngx_http_px_batch_intake);
+}
+
+ngx_int_t
+ngx_http_px_intake_handler(ngx_http_request_t *r,
+    const ngx_http_px_intake_t *intake)
 {
     ngx_int_t                rc;
     ngx_str_t                allow = ngx_string("POST, OPTIONS");
@@ -60,9 +84,9 @@ ngx_http_px_batch_handler(ngx_http_request_t *r)
         if (ngx_http_px_add_header(r, "Allow", &allow) != NGX_OK) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
-        return ngx_http_px_send_error(r, NGX_HTTP_NOT_ALLOWED,
-                                      "method_not_allowed",
-                                      "use POST for event batches");
+        return intake->send_error(r, NGX_HTTP_NOT_ALLOWED,
+                                  "method_not_allowed",
+                                  "use POST for event batches");
     }
 
     if (ngx_http_px_request_cors(r, 0) != NGX_OK) {
@@ -76,6 +100,7 @@ ngx_http_px_batch_handler(ngx_http_request_t *r)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
     ngx_http_set_ctx(r, ctx, ngx_http_px_module);
+    ctx->intake = intake;
 
     /* refuse before reading a body that would be thrown away */
     if (ngx_http_px_request_auth(r, &ctx->key, &err) != NGX_OK
@@ -115,9 +140,9 @@ ngx_http_px_batch_body_handler(ngx_http_request_t *r)
     plcf = ngx_http_get_module_loc_conf(r, ngx_http_px_module);
     ctx = ngx_http_get_module_ctx(r, ngx_http_px_module);
 
-    if (ngx_http_px_body_parse(r, plcf, ctx->gzip, &batch, &err) != NGX_OK) {
+    if (ctx->intake->parse(r, plcf, &batch, &err) != NGX_OK) {
         px_batch_free(&batch);
-        ngx_http_finalize_request(r, ngx_http_px_send_error(r, err.status,
+        ngx_http_finalize_request(r, ctx->intake->send_error(r, err.status,
                                                    err.code, err.message));
         return;
     }
@@ -195,7 +220,7 @@ ngx_http_px_batch_produce(ngx_http_request_t *r, ngx_http_px_ctx_t *ctx,
     ngx_int_t                  rc;
     px_buf_t                   value, kbuf, dlq;
     px_event_t                *ev;
-    px_server_info_t           srv;
+    px_server_info_t           srv, esrv;
     ngx_http_px_key_t         *key;
     ngx_http_px_loc_conf_t    *plcf;
     ngx_http_px_dlq_budget_t   budget;
@@ -235,8 +260,13 @@ ngx_http_px_batch_produce(ngx_http_request_t *r, ngx_http_px_ctx_t *ctx,
         value.len = 0;
         kbuf.len = 0;
 
-        if (px_message_value(batch, ev, &srv, &value) != 0
-            || px_message_key(batch, ev, &srv, &kbuf) != 0)
+        esrv = srv;
+        if (ctx->intake->event_server != NULL) {
+            ctx->intake->event_server(r, i, &esrv);
+        }
+
+        if (px_message_value(batch, ev, &esrv, &value) != 0
+            || px_message_key(batch, ev, &esrv, &kbuf) != 0)
         {
             rc = ngx_http_px_fail(err, NGX_HTTP_INTERNAL_SERVER_ERROR,
                                   "internal_error", "out of memory");
@@ -321,7 +351,8 @@ ngx_http_px_batch_reply(ngx_http_request_t *r, ngx_http_px_ctx_t *ctx,
 
     px_buf_init(&out, NULL, 0);
 
-    if (px_buf_append_str(&out, "{\"accepted\":")
+    if (px_buf_append_str(&out, ctx->intake->reply_head)
+        || px_buf_append_str(&out, "\"accepted\":")
         || px_buf_append_i64(&out, (int64_t) ctx->accepted)
         || px_buf_append_str(&out, ",\"rejected\":["))
     {
@@ -390,7 +421,7 @@ ngx_http_px_batch_finish(ngx_http_request_t *r, ngx_http_px_ctx_t *ctx,
     }
 
     ngx_http_px_stats_add(NGX_HTTP_PX_STAT_ACCEPTED, ctx->accepted);
-    return ngx_http_px_send_json(r, NGX_HTTP_ACCEPTED, ctx->reply.data,
+    return ngx_http_px_send_json(r, ctx->intake->status, ctx->reply.data,
                                  ctx->reply.len);
 }
 
@@ -443,7 +474,7 @@ ngx_http_px_batch_fail(ngx_http_request_t *r, ngx_http_px_ctx_t *ctx,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    return ngx_http_px_send_error(r, err->status, err->code, err->message);
+    return ctx->intake->send_error(r, err->status, err->code, err->message);
 }
 
 static void

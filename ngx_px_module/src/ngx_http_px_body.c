@@ -9,7 +9,7 @@
 #define NGX_HTTP_PX_FILE_CHUNK  16384
 
 typedef struct {
-    px_batch_parser_t    *parser;
+    ngx_http_px_body_sink_t  *sink;
     px_inflate_t          inflate;
     ngx_uint_t            gzip;         /* -1 until the first bytes */
     u_char                head[2];      /* the first bytes, until 2 */
@@ -36,13 +36,65 @@ ngx_http_px_body_sink(void *ctx, const void *data, size_t len)
 {
     ngx_http_px_body_t  *pb = ctx;
 
-    pb->batch_status = px_batch_feed(pb->parser, data, len);
+    pb->batch_status = pb->sink->feed(pb->sink->data, data, len);
     return pb->batch_status == PX_BATCH_OK ? 0 : -1;
+}
+
+static px_batch_status_t
+ngx_http_px_body_parser_feed(void *data, const void *p, size_t len)
+{
+    return px_batch_feed(data, p, len);
+}
+
+static px_batch_status_t
+ngx_http_px_body_parser_finish(void *data)
+{
+    return px_batch_finish(data);
+}
+
+static const char *
+ngx_http_px_body_parser_message(void *data)
+{
+    return px_batch_error_message(data);
 }
 
 ngx_int_t
 ngx_http_px_body_parse(ngx_http_request_t *r, ngx_http_px_loc_conf_t *plcf,
     ngx_uint_t gzip_header, px_batch_t *batch, ngx_http_px_error_t *err)
+{
+    ngx_int_t                 rc;
+    ngx_http_px_body_sink_t   sink;
+
+    sink.feed = ngx_http_px_body_parser_feed;
+    sink.finish = ngx_http_px_body_parser_finish;
+    sink.message = ngx_http_px_body_parser_message;
+    sink.data = px_batch_parser_new(&plcf->limits, NULL, batch);
+    if (sink.data == NULL) {
+        ngx_memzero(batch, sizeof(*batch));
+        return ngx_http_px_fail(err, NGX_HTTP_INTERNAL_SERVER_ERROR,
+                                "internal_error", "out of memory");
+    }
+
+    rc = ngx_http_px_body_read(r, plcf, gzip_header, &sink, err);
+
+    px_batch_parser_free(sink.data);
+
+    /* A key sent in the body is checked now, and its answer (401, 403)
+     * comes before any about the body: a client without a valid key learns
+     * nothing else.  Out of memory stays a 500. */
+    if (rc == NGX_OK || err->status != NGX_HTTP_INTERNAL_SERVER_ERROR) {
+        if (ngx_http_px_request_body_auth(r, batch, err) != NGX_OK) {
+            return NGX_ERROR;
+        }
+    }
+
+    return rc;
+}
+
+ngx_int_t
+ngx_http_px_body_read(ngx_http_request_t *r, ngx_http_px_loc_conf_t *plcf,
+    ngx_uint_t gzip_header, ngx_http_px_body_sink_t *sink,
+    ngx_http_px_error_t *err)
 {
     u_char              *chunk;
     off_t                off;
@@ -53,19 +105,13 @@ ngx_http_px_body_parse(ngx_http_request_t *r, ngx_http_px_loc_conf_t *plcf,
     ngx_http_px_body_t   pb;
 
     ngx_memzero(&pb, sizeof(pb));
+    pb.sink = sink;
     pb.gzip = (ngx_uint_t) -1;
     pb.gzip_header = gzip_header;
     pb.max_body = plcf->max_body;
     pb.max_inflated = plcf->max_inflated;
     pb.max_ratio = plcf->max_ratio;
     pb.err = err;
-
-    pb.parser = px_batch_parser_new(&plcf->limits, NULL, batch);
-    if (pb.parser == NULL) {
-        ngx_memzero(batch, sizeof(*batch));
-        return ngx_http_px_fail(pb.err, NGX_HTTP_INTERNAL_SERVER_ERROR,
-                                     "internal_error", "out of memory");
-    }
 
     rc = NGX_OK;
     chunk = NULL;
@@ -127,23 +173,12 @@ ngx_http_px_body_parse(ngx_http_request_t *r, ngx_http_px_loc_conf_t *plcf,
     }
 
     if (rc == NGX_OK) {
-        pb.batch_status = px_batch_finish(pb.parser);
+        pb.batch_status = sink->finish(sink->data);
         rc = ngx_http_px_body_batch_error(&pb);
     }
 
     if (pb.gzip == 1) {
         px_inflate_free(&pb.inflate);
-    }
-
-    px_batch_parser_free(pb.parser);
-
-    /* A key sent in the body is checked now, and its answer (401, 403)
-     * comes before any about the body: a client without a valid key learns
-     * nothing else.  Out of memory stays a 500. */
-    if (rc == NGX_OK || err->status != NGX_HTTP_INTERNAL_SERVER_ERROR) {
-        if (ngx_http_px_request_body_auth(r, batch, err) != NGX_OK) {
-            return NGX_ERROR;
-        }
     }
 
     return rc;
@@ -226,7 +261,7 @@ ngx_http_px_body_decoded(ngx_http_px_body_t *pb, u_char *p, size_t len)
                                          "body_too_large",
                                          "the body is over the size limit");
         }
-        pb->batch_status = px_batch_feed(pb->parser, p, len);
+        pb->batch_status = pb->sink->feed(pb->sink->data, p, len);
         return ngx_http_px_body_batch_error(pb);
     }
 
@@ -269,7 +304,7 @@ ngx_http_px_body_batch_error(ngx_http_px_body_t *pb)
     }
 
     ngx_cpystrn((u_char *) pb->err->buf,
-                (u_char *) px_batch_error_message(pb->parser),
+                (u_char *) pb->sink->message(pb->sink->data),
                 sizeof(pb->err->buf));
 
     return ngx_http_px_fail(pb->err, status,

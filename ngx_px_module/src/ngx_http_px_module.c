@@ -116,6 +116,24 @@ static ngx_command_t  ngx_http_px_commands[] = {
       0,
       ngx_http_px_batch_handler },
 
+    /* Segment's HTTP Tracking API (ngx_http_px_segment.c) */
+    { ngx_string("px_segment"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_px_handler_directive,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      ngx_http_px_segment_handler },
+
+    { ngx_string("px_segment_max_event_size"),
+      NGX_HTTP_PX_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_size_slot,
+      NGX_HTTP_PX_LOC_OFF(segment_max_event) },
+
+    { ngx_string("px_segment_max_batch_size"),
+      NGX_HTTP_PX_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_size_slot,
+      NGX_HTTP_PX_LOC_OFF(segment_max_batch) },
+
     { ngx_string("px_health"),
       NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
       ngx_http_px_handler_directive,
@@ -313,7 +331,8 @@ ngx_http_px_warn_tiers(ngx_conf_t *cf, ngx_http_px_main_conf_t *pmcf,
     clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
 
     if (conf->limit_zone == NULL || pmcf->tiers == NULL
-        || clcf->handler != ngx_http_px_batch_handler)
+        || (clcf->handler != ngx_http_px_batch_handler
+            && clcf->handler != ngx_http_px_segment_handler))
     {
         return;
     }
@@ -357,6 +376,8 @@ ngx_http_px_create_loc_conf(ngx_conf_t *cf)
     plcf->cors_origins = NGX_CONF_UNSET_PTR;
     plcf->limit_zone = NGX_CONF_UNSET_PTR;
     plcf->json_errors = NGX_CONF_UNSET;
+    plcf->segment_max_event = NGX_CONF_UNSET_SIZE;
+    plcf->segment_max_batch = NGX_CONF_UNSET_SIZE;
 
     return plcf;
 }
@@ -367,10 +388,13 @@ ngx_http_px_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_http_px_loc_conf_t  *prev = parent;
     ngx_http_px_loc_conf_t  *conf = child;
 
-    px_limits_t               def;
-    ngx_http_px_main_conf_t  *pmcf;
+    px_limits_t                def;
+    ngx_http_handler_pt        handler;
+    ngx_http_px_main_conf_t   *pmcf;
 
     px_limits_default(&def);
+    handler = ((ngx_http_core_loc_conf_t *) ngx_http_conf_get_module_loc_conf(
+                  cf, ngx_http_core_module))->handler;
 
     ngx_conf_merge_uint_value(conf->ack, prev->ack, NGX_HTTP_PX_ACK_KAFKA);
     ngx_conf_merge_msec_value(conf->ack_timeout, prev->ack_timeout, 5000);
@@ -378,8 +402,8 @@ ngx_http_px_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     pmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_px_module);
     pmcf->max_ack_timeout = ngx_max(pmcf->max_ack_timeout, conf->ack_timeout);
     if (conf->ack == NGX_HTTP_PX_ACK_LOCAL
-        && ((ngx_http_core_loc_conf_t *) ngx_http_conf_get_module_loc_conf(
-                cf, ngx_http_core_module))->handler == ngx_http_px_batch_handler)
+        && (handler == ngx_http_px_batch_handler
+            || handler == ngx_http_px_segment_handler))
     {
         pmcf->ack_local = 1;
     }
@@ -405,6 +429,11 @@ ngx_http_px_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_ptr_value(conf->cors_origins, prev->cors_origins, NULL);
     ngx_conf_merge_ptr_value(conf->limit_zone, prev->limit_zone, NULL);
     ngx_conf_merge_value(conf->json_errors, prev->json_errors, 0);
+    /* Segment's own limits: 32 KB a call, 500 KB a batch */
+    ngx_conf_merge_size_value(conf->segment_max_event,
+                              prev->segment_max_event, 32 * 1024);
+    ngx_conf_merge_size_value(conf->segment_max_batch,
+                              prev->segment_max_batch, 500 * 1024);
 
     if (conf->max_depth < 4 || conf->max_depth > PX_LIMIT_DEPTH_MAX) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,

@@ -17,7 +17,8 @@
 #define NGX_HTTP_PX_ACK_KAFKA    0
 #define NGX_HTTP_PX_ACK_LOCAL    1
 
-typedef struct ngx_http_px_keys_s  ngx_http_px_keys_t;
+typedef struct ngx_http_px_keys_s    ngx_http_px_keys_t;
+typedef struct ngx_http_px_intake_s  ngx_http_px_intake_t;
 
 typedef struct {
     ngx_str_t            brokers;
@@ -50,6 +51,8 @@ typedef struct {
     ngx_array_t         *cors_origins;      /* of ngx_str_t; "*" = any */
     ngx_shm_zone_t      *limit_zone;        /* px_limit; NULL: off */
     ngx_flag_t           json_errors;       /* a px_* handler location */
+    size_t               segment_max_event;     /* px_segment_max_... */
+    size_t               segment_max_batch;
 } ngx_http_px_loc_conf_t;
 
 /* What a request may still send to the DLQ. */
@@ -74,11 +77,14 @@ typedef struct {
     ngx_uint_t           quota_taken;   /* events taken, to give back */
     time_t               quota_hour;    /* the windows they were taken in */
     time_t               quota_minute;
+    const ngx_http_px_intake_t  *intake;    /* the API: batch, Segment */
+    void                *intake_data;       /* the intake's own */
 } ngx_http_px_ctx_t;
 
 extern ngx_module_t  ngx_http_px_module;
 
 ngx_int_t ngx_http_px_batch_handler(ngx_http_request_t *r);
+ngx_int_t ngx_http_px_segment_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_px_health_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_px_ready_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_px_queue_status_handler(ngx_http_request_t *r);

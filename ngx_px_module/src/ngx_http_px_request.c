@@ -27,7 +27,39 @@ static ngx_int_t ngx_http_px_request_key(ngx_http_request_t *r,
  */
 static ngx_http_px_key_t  ngx_http_px_key_in_body;
 
-/* Key from Authorization: Bearer, X-PX-API-Key or ?api_key= (else,
+/*
+ * Authorization: Basic base64("<key>:"), what Segment's and RudderStack's
+ * clients send (the write key as the user name, no password): the key is
+ * the user name.
+ */
+static ngx_int_t
+ngx_http_px_request_basic(ngx_http_request_t *r, ngx_str_t *value,
+    ngx_str_t *k)
+{
+    u_char     *colon;
+    ngx_str_t   enc;
+
+    enc.data = value->data + 6;
+    enc.len = value->len - 6;
+    while (enc.len > 0 && enc.data[0] == ' ') {
+        enc.data++;
+        enc.len--;
+    }
+
+    k->data = ngx_pnalloc(r->pool, ngx_base64_decoded_length(enc.len));
+    if (k->data == NULL || ngx_decode_base64(k, &enc) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    colon = ngx_strlchr(k->data, k->data + k->len, ':');
+    if (colon != NULL) {
+        k->len = colon - k->data;
+    }
+
+    return NGX_OK;
+}
+
+/* Key from Authorization: Bearer or Basic, X-PX-API-Key or ?api_key= (else,
  * perhaps, in the body); project from X-PX-Project-ID or ?project_id=
  * (else the key's own). */
 ngx_int_t
@@ -47,6 +79,15 @@ ngx_http_px_request_auth(ngx_http_request_t *r, ngx_http_px_key_t **key,
     {
         k.data = h->value.data + 7;
         k.len = h->value.len - 7;
+
+    } else if (h != NULL && h->value.len > 6
+               && ngx_strncasecmp(h->value.data, (u_char *) "Basic ", 6) == 0)
+    {
+        if (ngx_http_px_request_basic(r, &h->value, &k) != NGX_OK) {
+            return ngx_http_px_fail(err, NGX_HTTP_UNAUTHORIZED,
+                                    "invalid_api_key",
+                                    "Authorization: Basic is not base64");
+        }
 
     } else if ((h = ngx_http_px_header(r, "x-px-api-key")) != NULL) {
         k = h->value;
