@@ -15,6 +15,10 @@
 static inline int
 px_rb_put(px_buf_t *out, const void *s, size_t n)
 {
+    if (n == 0) {
+        return 0;           /* s may be NULL then */
+    }
+
     if (out->cap - out->len < n && px_buf_reserve(out, n) != 0) {
         return -1;
     }
