@@ -263,3 +263,46 @@ px_buf_terminate(px_buf_t *b)
     b->data[b->len] = '\0';
     return 0;
 }
+
+
+size_t
+px_json_depth(const char *p, size_t len)
+{
+    size_t  i, depth, max;
+    int     in_str;
+
+    depth = 0;
+    max = 0;
+    in_str = 0;
+
+    for (i = 0; i < len; i++) {
+        if (in_str) {
+            if (p[i] == '\\') {
+                i++;
+            } else if (p[i] == '"') {
+                in_str = 0;
+            }
+            continue;
+        }
+
+        switch (p[i]) {
+        case '"':
+            in_str = 1;
+            break;
+        case '{':
+        case '[':
+            if (++depth > max) {
+                max = depth;
+            }
+            break;
+        case '}':
+        case ']':
+            if (depth > 0) {
+                depth--;
+            }
+            break;
+        }
+    }
+
+    return max;
+}

@@ -44,6 +44,10 @@ char *px_i64_digits(char *end, int64_t v);
  * there), or 0 when it is not one. */
 size_t px_utf8_seq_len(const unsigned char *s, size_t n);
 
+/* Deepest nesting of the JSON text p[0..len) (the root object is depth 1),
+ * brackets inside strings ignored; the text's validity is not checked. */
+size_t px_json_depth(const char *p, size_t len);
+
 /* 1 when the 8 bytes at s can all go into a JSON string as they are: none
  * is a control character, '"', '\\' or non-ASCII. */
 int px_json_plain8(const unsigned char *s);

@@ -72,52 +72,6 @@ px_seg_string(yajl_val obj, const char *name)
     return v != NULL && YAJL_IS_STRING(v) ? v->u.string : NULL;
 }
 
-/* Nesting deeper than max (the root object is depth 1)?  Strings are
- * skipped; the JSON's validity is yajl's to judge. */
-static int
-px_seg_too_deep(const char *s, size_t len, size_t max)
-{
-    size_t    i, depth;
-    unsigned  in_str, esc;
-
-    depth = 0;
-    in_str = 0;
-    esc = 0;
-
-    for (i = 0; i < len; i++) {
-        if (in_str) {
-            if (esc) {
-                esc = 0;
-            } else if (s[i] == '\\') {
-                esc = 1;
-            } else if (s[i] == '"') {
-                in_str = 0;
-            }
-            continue;
-        }
-
-        switch (s[i]) {
-        case '"':
-            in_str = 1;
-            break;
-        case '{':
-        case '[':
-            if (++depth > max) {
-                return 1;
-            }
-            break;
-        case '}':
-        case ']':
-            if (depth > 0) {
-                depth--;
-            }
-            break;
-        }
-    }
-
-    return 0;
-}
-
 static int
 px_seg_put(px_buf_t *o, const char *s)
 {
@@ -631,7 +585,7 @@ px_segment_translate(const char *json, size_t len, const char *call,
         return px_seg_fail(err, errlen, PX_BATCH_ERR_JSON,
                            "the body is not valid JSON");
     }
-    if (px_seg_too_deep(json, len, max_depth)) {
+    if (px_json_depth(json, len) > max_depth) {
         return px_seg_fail(err, errlen, PX_BATCH_ERR_DEPTH,
                            "the JSON is nested too deeply");
     }

@@ -649,50 +649,6 @@ static const yajl_callbacks  px_callbacks = {
     px_on_end_array
 };
 
-/* Deepest nesting of the JSON text, brackets inside strings ignored: only
- * to give a message refused anyway the reason it always had. */
-static size_t
-px_json_depth(const char *p, size_t len)
-{
-    size_t  i, depth, max;
-    int     in_str;
-
-    depth = 0;
-    max = 0;
-    in_str = 0;
-
-    for (i = 0; i < len; i++) {
-        if (in_str) {
-            if (p[i] == '\\') {
-                i++;
-            } else if (p[i] == '"') {
-                in_str = 0;
-            }
-            continue;
-        }
-
-        switch (p[i]) {
-        case '"':
-            in_str = 1;
-            break;
-        case '{':
-        case '[':
-            if (++depth > max) {
-                max = depth;
-            }
-            break;
-        case '}':
-        case ']':
-            if (depth > 0) {
-                depth--;
-            }
-            break;
-        }
-    }
-
-    return max;
-}
-
 static int
 px_refuse(char *err, size_t errlen, const char *reason)
 {

@@ -281,28 +281,9 @@ px_rb_object(px_buf_t *out, const char *lit, size_t len)
 static int
 px_rb_version(px_buf_t *out, const char *a, const char *b, const char *c)
 {
-    char    v[3 * PX_UA_VERSION_LEN + 3];
-    size_t  n = 0, l;
+    char  v[PX_UA_VERSION_STR_LEN];
 
-    if (a[0] != '\0') {
-        l = strlen(a);
-        memcpy(v, a, l);
-        n = l;
-        if (b[0] != '\0') {
-            v[n++] = '.';
-            l = strlen(b);
-            memcpy(v + n, b, l);
-            n += l;
-            if (c[0] != '\0') {
-                v[n++] = '.';
-                l = strlen(c);
-                memcpy(v + n, c, l);
-                n += l;
-            }
-        }
-    }
-    v[n] = '\0';
-
+    (void) px_ua_version_str(v, a, b, c);
     return px_rb_str(out, v);
 }
 

@@ -95,27 +95,10 @@ px_put_double(px_buf_t *out, const char *member, size_t mlen, double v)
 static int
 px_put_version(px_buf_t *out, const char *a, const char *b, const char *c)
 {
-    char    v[3 * PX_UA_VERSION_LEN + 3];
-    size_t  n = 0, l;
+    char    v[PX_UA_VERSION_STR_LEN];
+    size_t  n;
 
-    if (a[0] != '\0') {
-        l = strlen(a);
-        memcpy(v, a, l);
-        n = l;
-        if (b[0] != '\0') {
-            v[n++] = '.';
-            l = strlen(b);
-            memcpy(v + n, b, l);
-            n += l;
-            if (c[0] != '\0') {
-                v[n++] = '.';
-                l = strlen(c);
-                memcpy(v + n, c, l);
-                n += l;
-            }
-        }
-    }
-
+    n = px_ua_version_str(v, a, b, c);
     return px_buf_append_json_str(out, v, n);
 }
 

@@ -344,3 +344,24 @@ px_ua_device_type_name(px_ua_device_type_t t)
         return "other";
     }
 }
+
+
+size_t
+px_ua_version_str(char v[PX_UA_VERSION_STR_LEN], const char *a,
+    const char *b, const char *c)
+{
+    const char  *part[3] = { a, b, c };
+    size_t       n = 0, l, i;
+
+    for (i = 0; i < 3 && part[i][0] != '\0'; i++) {
+        if (i > 0) {
+            v[n++] = '.';
+        }
+        l = strnlen(part[i], PX_UA_VERSION_LEN - 1);
+        memcpy(v + n, part[i], l);
+        n += l;
+    }
+    v[n] = '\0';
+
+    return n;
+}

@@ -108,4 +108,10 @@ size_t px_ua_fields(px_ua_t *u, px_ua_list_id_t id, char **buf, size_t *cap);
 /* "desktop", "mobile", "tablet", "bot" or "other". */
 const char *px_ua_device_type_name(px_ua_device_type_t t);
 
+/* A version's parts as a column holds them: "a", "a.b" or "a.b.c", the
+ * parts present ("" without a).  Returns the length. */
+#define PX_UA_VERSION_STR_LEN  (3 * PX_UA_VERSION_LEN + 3)
+size_t px_ua_version_str(char v[PX_UA_VERSION_STR_LEN], const char *a,
+    const char *b, const char *c);
+
 #endif /* PX_UA_PARSE_H */
