@@ -52,7 +52,7 @@ ngx_http_px_batch_parse(ngx_http_request_t *r, ngx_http_px_loc_conf_t *plcf,
 
 static const ngx_http_px_intake_t  ngx_http_px_batch_intake = {
     ngx_http_px_batch_parse, NULL, ngx_http_px_send_error,
-    NGX_HTTP_ACCEPTED, "{"
+    NGX_HTTP_ACCEPTED, 0, "{"
 };
 
 ngx_int_t
@@ -103,7 +103,7 @@ ngx_http_px_intake_handler(ngx_http_request_t *r,
     ctx->intake = intake;
 
     /* refuse before reading a body that would be thrown away */
-    if (ngx_http_px_request_auth(r, &ctx->key, &err) != NGX_OK
+    if (ngx_http_px_request_auth(r, intake->basic_auth, &ctx->key, &err) != NGX_OK
         || ngx_http_px_request_type(r, &ctx->gzip, &err) != NGX_OK
         || (r->headers_in.content_length_n > (off_t) plcf->max_body
             && ngx_http_px_fail(&err, NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,

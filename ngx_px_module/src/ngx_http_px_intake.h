@@ -34,6 +34,7 @@ struct ngx_http_px_intake_s {
                               const char *code, const char *message);
 
     ngx_uint_t    status;       /* of the answer once Kafka has the events */
+    ngx_uint_t    basic_auth;   /* the key may come as Authorization: Basic */
     const char   *reply_head;   /* the answer's members before "accepted" */
 };
 

@@ -59,12 +59,12 @@ ngx_http_px_request_basic(ngx_http_request_t *r, ngx_str_t *value,
     return NGX_OK;
 }
 
-/* Key from Authorization: Bearer or Basic, X-PX-API-Key or ?api_key= (else,
+/* Key from Authorization: Bearer (or Basic), X-PX-API-Key or ?api_key= (else,
  * perhaps, in the body); project from X-PX-Project-ID or ?project_id=
  * (else the key's own). */
 ngx_int_t
-ngx_http_px_request_auth(ngx_http_request_t *r, ngx_http_px_key_t **key,
-    ngx_http_px_error_t *err)
+ngx_http_px_request_auth(ngx_http_request_t *r, ngx_uint_t basic_auth,
+    ngx_http_px_key_t **key, ngx_http_px_error_t *err)
 {
     ngx_str_t         k;
     ngx_uint_t        in_query;
@@ -80,7 +80,7 @@ ngx_http_px_request_auth(ngx_http_request_t *r, ngx_http_px_key_t **key,
         k.data = h->value.data + 7;
         k.len = h->value.len - 7;
 
-    } else if (h != NULL && h->value.len > 6
+    } else if (basic_auth && h != NULL && h->value.len > 6
                && ngx_strncasecmp(h->value.data, (u_char *) "Basic ", 6) == 0)
     {
         if (ngx_http_px_request_basic(r, &h->value, &k) != NGX_OK) {

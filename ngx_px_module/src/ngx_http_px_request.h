@@ -19,9 +19,11 @@
 /* The request's key, valid for the project and origin asked for.  NGX_OK,
  * or NGX_ERROR with err filled in (401, 403).  A request with no key in its
  * headers or query string but with a body gets NGX_OK and a stand-in key
- * (no tier, no project) until ngx_http_px_request_body_auth() runs. */
+ * (no tier, no project) until ngx_http_px_request_body_auth() runs.
+ * Authorization: Basic counts only where basic_auth is set (the Segment
+ * API's scheme); elsewhere it is as if no key were sent. */
 ngx_int_t ngx_http_px_request_auth(ngx_http_request_t *r,
-    ngx_http_px_key_t **key, ngx_http_px_error_t *err);
+    ngx_uint_t basic_auth, ngx_http_px_key_t **key, ngx_http_px_error_t *err);
 
 /* Once the body is parsed (wholly or in part): for a request that sent no
  * key before its body, the envelope's "api_key", checked as a header key

@@ -36,6 +36,7 @@ static const ngx_http_px_intake_t  ngx_http_px_segment_intake = {
     ngx_http_px_segment_event_server,
     ngx_http_px_segment_send_error,
     NGX_HTTP_OK,
+    1,
     "{\"success\":true,"
 };
 
