@@ -181,7 +181,8 @@ test-integration-asan:
 test-sdk:
 	cd sdk-web && npm test && npm run test:browser && npm run test:e2e
 
-# libFuzzer over validation + inflate (clang), FUZZ_SECONDS (30) long.
+# libFuzzer over validation + inflate, and over the message reader (clang),
+# FUZZ_SECONDS (30) each.
 fuzz:
 	bash tests/fuzz/run.sh
 

@@ -4,17 +4,17 @@ int
 px_event_time_clamp(px_event_row_t *row, int64_t max_age_ms,
     int64_t max_skew_ms)
 {
-    if (row->ts_ms >= row->received_ms - max_age_ms
-        && row->ts_ms <= row->received_ms + max_skew_ms)
+    if (row->msg.ts_ms >= row->msg.received_ms - max_age_ms
+        && row->msg.ts_ms <= row->msg.received_ms + max_skew_ms)
     {
         return 0;
     }
 
     /* keep what the client said when the message did not carry it */
-    if (row->client_ts_ms == 0) {
-        row->client_ts_ms = row->ts_ms;
+    if (row->msg.client_ts_ms == 0) {
+        row->msg.client_ts_ms = row->msg.ts_ms;
     }
 
-    row->ts_ms = row->received_ms;
+    row->msg.ts_ms = row->msg.received_ms;
     return 1;
 }

@@ -70,7 +70,7 @@ px_wbatch_reset(px_wbatch_t *b)
     size_t  i;
 
     for (i = 0; i < b->nrows; i++) {
-        px_event_row_reset(&b->rows[i]);
+        px_message_reset(&b->rows[i].msg);
     }
 
     b->nrows = 0;
@@ -91,7 +91,7 @@ px_wbatch_free(px_wbatch_t *b)
 
     if (b->rows != NULL) {
         for (i = 0; i < b->cap; i++) {
-            px_event_row_free(&b->rows[i]);
+            px_message_free(&b->rows[i].msg);
         }
     }
 
@@ -149,8 +149,8 @@ px_ins_bisect(px_inserter_t *in, px_wbatch_t *b, const size_t *idx, size_t n,
 
         px_log(PX_LOG_WARN, "clickhouse", "row refused, dead-lettered: %s",
                err);
-        if (px_dlq_add(in->dlq, &b->dead, err, b->rows[idx[0]].event_id,
-                       strlen(b->rows[idx[0]].event_id), in->body.data,
+        if (px_dlq_add(in->dlq, &b->dead, err, b->rows[idx[0]].msg.event_id,
+                       strlen(b->rows[idx[0]].msg.event_id), in->body.data,
                        in->body.len - 1, 1) != 0)
         {
             return PX_CH_RETRY;

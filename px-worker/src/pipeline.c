@@ -218,8 +218,8 @@ px_raw_origin_of(void *ctx, const char *key, size_t key_len,
     px_wbatch_t    *b = side->batch;
 
     for (i = 0; i < b->nrows; i++) {
-        if (b->drop[i] || strlen(b->rows[i].event_id) != key_len
-            || memcmp(b->rows[i].event_id, key, key_len) != 0)
+        if (b->drop[i] || strlen(b->rows[i].msg.event_id) != key_len
+            || memcmp(b->rows[i].msg.event_id, key, key_len) != 0)
         {
             continue;
         }
@@ -704,10 +704,10 @@ px_handle_message(px_pipeline_t *p, rd_kafka_message_t *msg)
     px_message_origin(msg, &o);
 
     row = &b->rows[b->nrows];
-    if (px_event_row_parse(row, msg->payload, msg->len, err, sizeof(err))
+    if (px_message_parse(&row->msg, msg->payload, msg->len, err, sizeof(err))
         != 0)
     {
-        px_event_row_reset(row);
+        px_message_reset(&row->msg);
         px_log(PX_LOG_WARN, "pipeline", "message %d/%lld dead-lettered: %s",
                (int) msg->partition, (long long) msg->offset, err);
         /* the batch is committed only once Kafka acknowledged it */
