@@ -6,6 +6,7 @@
 
 #include "dlq.h"
 #include "log.h"
+#include "monotonic.h"
 #include "px_buf.h"
 #include "px_message.h"
 
@@ -36,15 +37,6 @@ struct px_dlq_s {
     pthread_mutex_t   lock;
     unsigned long     sent;
 };
-
-static int64_t
-px_dlq_now_ms(void)
-{
-    struct timespec  ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void
 px_dead_letter_free(px_dead_letter_t *dl)
@@ -199,8 +191,8 @@ px_dlq_free(px_dlq_t *d)
                rd_kafka_outq_len(d->rk));
         rd_kafka_purge(d->rk, RD_KAFKA_PURGE_F_QUEUE
                               | RD_KAFKA_PURGE_F_INFLIGHT);
-        deadline = px_dlq_now_ms() + 2000;
-        while (rd_kafka_outq_len(d->rk) > 0 && px_dlq_now_ms() < deadline) {
+        deadline = px_monotonic_ms() + 2000;
+        while (rd_kafka_outq_len(d->rk) > 0 && px_monotonic_ms() < deadline) {
             rd_kafka_poll(d->rk, 50);
         }
     }
@@ -408,7 +400,7 @@ px_dlq_settle(px_dlq_t *d, px_dead_letters_t *l, int timeout_ms, char *err,
     size_t errlen)
 {
     size_t               i, delivered;
-    int64_t              deadline = px_dlq_now_ms() + timeout_ms;
+    int64_t              deadline = px_monotonic_ms() + timeout_ms;
     px_dl_state_t        state;
     rd_kafka_resp_err_t  error = RD_KAFKA_RESP_ERR__TIMED_OUT;
 
@@ -429,7 +421,7 @@ px_dlq_settle(px_dlq_t *d, px_dead_letters_t *l, int timeout_ms, char *err,
     }
 
     while (px_dead_letters_count(d, l, &delivered, &error) > 0
-           && px_dlq_now_ms() < deadline)
+           && px_monotonic_ms() < deadline)
     {
         rd_kafka_poll(d->rk, 50);
     }

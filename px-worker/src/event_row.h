@@ -36,6 +36,14 @@ typedef struct {
     uint32_t          session_seq;
 } px_event_row_t;
 
+/* Where a row came from: its Kafka message.  The same message read again
+ * (a replay after a crash or a rebalance) has the same origin; an SDK
+ * retry that produced a second message has another. */
+typedef struct {
+    int32_t  partition;
+    int64_t  offset;
+} px_stage_origin_t;
+
 /* Append the row as one JSONEachRow line (with its newline). */
 int px_event_row_json(const px_event_row_t *row, int64_t inserted_s,
     px_buf_t *out);

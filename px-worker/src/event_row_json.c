@@ -104,16 +104,6 @@ px_put_version(px_buf_t *out, const char *a, const char *b, const char *c)
     return px_buf_append_json_str(out, v, n);
 }
 
-static const char *
-px_device_type_name(px_ua_device_type_t t)
-{
-    static const char  *names[] = {
-        "other", "desktop", "mobile", "tablet", "bot"
-    };
-
-    return names[t];
-}
-
 int
 px_event_row_json(const px_event_row_t *row, int64_t inserted_s,
     px_buf_t *out)
@@ -181,7 +171,7 @@ px_event_row_json(const px_event_row_t *row, int64_t inserted_s,
         || PX_PUT_NAME(out, "os_version")
         || px_put_version(out, ua->os.major, ua->os.minor, ua->os.patch)
         || PX_PUT_STR(out, "device_type",
-                      px_device_type_name(ua->device_type))
+                      px_ua_device_type_name(ua->device_type))
         || PX_PUT_STR(out, "device_brand", ua->device.brand)
         || PX_PUT_STR(out, "device_model", ua->device.model)
         || PX_PUT_INT(out, "is_bot", ua->is_bot ? 1 : 0)

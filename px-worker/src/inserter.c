@@ -5,11 +5,11 @@
 #include <string.h>
 #include <time.h>
 
+#include "backoff.h"
 #include "inserter.h"
 #include "log.h"
+#include "monotonic.h"
 
-#define PX_BACKOFF_MIN_MS  200
-#define PX_BACKOFF_MAX_MS  10000
 #define PX_DLQ_SETTLE_MS   10000   /* wait for dead letters, at most */
 
 typedef enum {
@@ -37,15 +37,6 @@ struct px_inserter_s {
     char                 table[512];
     px_buf_t             body;
 };
-
-int64_t
-px_monotonic_ms(void)
-{
-    struct timespec  ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 int
 px_wbatch_init(px_wbatch_t *b, size_t cap)
@@ -383,9 +374,7 @@ px_ins_store(px_inserter_t *in, px_wbatch_t *b)
             return;
         }
 
-        backoff = backoff == 0 ? PX_BACKOFF_MIN_MS
-                               : (backoff * 2 > PX_BACKOFF_MAX_MS
-                                  ? PX_BACKOFF_MAX_MS : backoff * 2);
+        backoff = px_backoff_next(backoff);
 
         pthread_mutex_lock(&in->lock);
         in->retrying = 1;
@@ -394,12 +383,7 @@ px_ins_store(px_inserter_t *in, px_wbatch_t *b)
         while (!in->quit && px_monotonic_ms() < wake
                && px_monotonic_ms() < in->give_up_at)
         {
-            clock_gettime(CLOCK_REALTIME, &ts);
-            ts.tv_nsec += 50 * 1000000L;
-            if (ts.tv_nsec >= 1000000000L) {
-                ts.tv_sec++;
-                ts.tv_nsec -= 1000000000L;
-            }
+            px_realtime_after(&ts, 50);
             pthread_cond_timedwait(&in->cond, &in->lock, &ts);
         }
 
@@ -521,13 +505,7 @@ px_inserter_poll_wait(px_inserter_t *in, int timeout_ms)
     px_wbatch_t      *b = NULL;
     struct timespec   ts;
 
-    clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_sec += timeout_ms / 1000;
-    ts.tv_nsec += (long) (timeout_ms % 1000) * 1000000L;
-    if (ts.tv_nsec >= 1000000000L) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000L;
-    }
+    px_realtime_after(&ts, timeout_ms);
 
     pthread_mutex_lock(&in->lock);
 

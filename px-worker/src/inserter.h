@@ -78,7 +78,4 @@ int px_inserter_retrying(px_inserter_t *in);
 /* Stop the thread (after the batch in hand, if any, gives up). */
 void px_inserter_free(px_inserter_t *in);
 
-/* Monotonic milliseconds. */
-int64_t px_monotonic_ms(void);
-
 #endif

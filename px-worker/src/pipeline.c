@@ -21,20 +21,20 @@
 #include <librdkafka/rdkafka.h>
 #include <yajl/yajl_tree.h>
 
+#include "backoff.h"
 #include "clickhouse.h"
 #include "dlq.h"
 #include "enrich.h"
 #include "event_row.h"
 #include "inserter.h"
 #include "log.h"
+#include "monotonic.h"
 #include "offsets.h"
 #include "pipeline.h"
 #include "schema.h"
 #include "session.h"
 #include "watchdog.h"
 
-#define PX_BACKOFF_MIN_MS   200
-#define PX_BACKOFF_MAX_MS   10000
 #define PX_STOP_DEADLINE_MS 10000   /* SIGTERM: store what we hold, so long */
 #define PX_ORIGIN_HEADER    "px-origin" /* set by px-worker --replay-dlq */
 
@@ -46,6 +46,10 @@ typedef struct {
     size_t                  *off;       /* [cap]: row i's in raw */
     size_t                  *len;
 } px_raw_side_t;
+
+const double  px_status_bucket_ms[PX_STATUS_BUCKETS] = {
+    5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000
+};
 
 struct px_pipeline_s {
     const px_config_t       *cfg;
@@ -73,12 +77,6 @@ struct px_pipeline_s {
     int64_t                  published_ms;
 };
 
-static int64_t
-px_now_ms(void)
-{
-    return px_monotonic_ms();
-}
-
 static void
 px_note_batch_latency(px_pipeline_t *p, double ms)
 {
@@ -97,7 +95,7 @@ px_note_batch_latency(px_pipeline_t *p, double ms)
 static void
 px_publish(px_pipeline_t *p, int force)
 {
-    int64_t              now = px_now_ms();
+    int64_t              now = px_monotonic_ms();
     px_ua_cache_stats_t  ua;
 
     if (p->status == NULL || (!force && now - p->published_ms < 100)) {
@@ -389,7 +387,7 @@ px_rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         p->stats.assigned -= parts->cnt;
         /* store and commit what we hold before another worker takes over;
          * what cannot be stored soon is read again (here or there) */
-        px_drain(p, px_now_ms() + PX_STOP_DEADLINE_MS);
+        px_drain(p, px_monotonic_ms() + PX_STOP_DEADLINE_MS);
         if (cooperative) {
             error = rd_kafka_incremental_unassign(rk, parts);
             px_offsets_forget(&p->floor, parts);
@@ -402,7 +400,7 @@ px_rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     default:
         px_log(PX_LOG_ERROR, "consumer", "rebalance error: %s",
                rd_kafka_err2str(err));
-        px_drain(p, px_now_ms());
+        px_drain(p, px_monotonic_ms());
         if (cooperative) {
             error = rd_kafka_incremental_unassign(rk, parts);
             px_offsets_forget(&p->floor, parts);
@@ -536,7 +534,7 @@ px_pipeline_new(const px_config_t *cfg, volatile sig_atomic_t *stop,
     }
 
     /* the schema first: wait for ClickHouse rather than fail at boot */
-    for (wait_ms = PX_BACKOFF_MIN_MS; !*stop; ) {
+    for (wait_ms = px_backoff_next(0); !*stop; ) {
         if (px_schema_migrate(p->ch, cfg->clickhouse_db, &retry, err,
                               errlen) == 0)
         {
@@ -546,10 +544,8 @@ px_pipeline_new(const px_config_t *cfg, volatile sig_atomic_t *stop,
             goto failed;
         }
         px_log(PX_LOG_WARN, "schema", "%s; retrying in %ld ms", err, wait_ms);
-        struct timespec ts = { wait_ms / 1000, (wait_ms % 1000) * 1000000 };
-        nanosleep(&ts, NULL);
-        wait_ms = wait_ms * 2 > PX_BACKOFF_MAX_MS ? PX_BACKOFF_MAX_MS
-                                                   : wait_ms * 2;
+        px_sleep_ms(wait_ms);
+        wait_ms = px_backoff_next(wait_ms);
     }
 
     if (px_schema_ip_retention(p->ch, cfg->clickhouse_db,
@@ -698,7 +694,7 @@ px_handle_message(px_pipeline_t *p, rd_kafka_message_t *msg)
     }
 
     if (b->offsets.messages == 1) {
-        b->start_ms = px_now_ms();
+        b->start_ms = px_monotonic_ms();
     }
 
     px_message_origin(msg, &o);
@@ -826,11 +822,11 @@ px_pipeline_run(px_pipeline_t *p, volatile sig_atomic_t *reload)
             *reload = 0;
             px_reload(p);
         }
-        px_watch_geoip(p, px_now_ms());
+        px_watch_geoip(p, px_monotonic_ms());
 
         /* wake for the flush interval, at least every 100 ms (the status
          * snapshot, the signals), every 20 ms while a batch is inserted */
-        now = px_now_ms();
+        now = px_monotonic_ms();
         due = now + (p->inflight != NULL ? 20 : 100);
         if (p->fill->offsets.messages > 0
             && p->fill->start_ms + p->cfg->flush_interval_ms < due)
@@ -850,16 +846,16 @@ px_pipeline_run(px_pipeline_t *p, volatile sig_atomic_t *reload)
             rd_kafka_message_destroy(msg);
         }
 
-        px_step(p, px_now_ms());
+        px_step(p, px_monotonic_ms());
         px_publish(p, 0);
-        px_watchdog_kick(px_now_ms());
+        px_watchdog_kick(px_monotonic_ms());
     }
 
     px_log(PX_LOG_INFO, "pipeline", "stopping: storing %zu messages",
            p->fill->offsets.messages
            + (p->inflight ? p->inflight->offsets.messages : 0));
 
-    px_drain(p, px_now_ms() + PX_STOP_DEADLINE_MS);
+    px_drain(p, px_monotonic_ms() + PX_STOP_DEADLINE_MS);
     px_publish(p, 1);
     return 0;
 }

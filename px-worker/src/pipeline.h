@@ -12,6 +12,7 @@
 #include <stddef.h>
 
 #include "config.h"
+#include "pipeline_counters.h"
 #include "status_server.h"
 
 typedef struct px_pipeline_s  px_pipeline_t;

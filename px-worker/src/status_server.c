@@ -11,13 +11,10 @@
 
 #include "inserter.h"
 #include "log.h"
+#include "monotonic.h"
 #include "status_server.h"
 
 #define PX_STATUS_DOC_MAX  (64 * 1024)
-
-const double  px_status_bucket_ms[PX_STATUS_BUCKETS] = {
-    5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000
-};
 
 struct px_status_server_s {
     int              fd;
