@@ -326,8 +326,8 @@ px_keep(px_parse_t *p, unsigned what, const unsigned char *s, size_t n)
     return 1;
 }
 
-/* yajl_parse_integer()'s test (what made YAJL_IS_INTEGER true): a whole
- * number within long long.  The lexer has checked the grammar. */
+/* A whole number within long long (yajl_parse_integer()'s test).  The
+ * lexer has checked the grammar. */
 static int
 px_integer(const char *s, size_t n, long long *v)
 {
@@ -764,7 +764,7 @@ px_msg_buf_init(px_buf_t *b)
     b->len = 0;
 }
 
-/* "WxH", cut to the size of m->screen as snprintf("%lldx%lld") did */
+/* "WxH", cut to the size of m->screen (snprintf("%lldx%lld")'s cut) */
 static void
 px_msg_screen(px_message_t *m, long long w, long long h)
 {

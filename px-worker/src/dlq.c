@@ -35,7 +35,6 @@ struct px_dlq_s {
     rd_kafka_t       *rk;
     rd_kafka_topic_t *rkt;
     pthread_mutex_t   lock;
-    unsigned long     sent;
 };
 
 static void
@@ -71,7 +70,6 @@ px_dlq_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opaque)
         dl->error = msg->err;
     } else {
         dl->state = PX_DL_DELIVERED;
-        d->sent++;
     }
     pthread_mutex_unlock(&d->lock);
 }
@@ -471,16 +469,4 @@ px_dlq_flush(px_dlq_t *d, int timeout_ms)
 {
     return rd_kafka_flush(d->rk, timeout_ms) == RD_KAFKA_RESP_ERR_NO_ERROR
            ? 0 : -1;
-}
-
-unsigned long
-px_dlq_sent(px_dlq_t *d)
-{
-    unsigned long  n;
-
-    pthread_mutex_lock(&d->lock);
-    n = d->sent;
-    pthread_mutex_unlock(&d->lock);
-
-    return n;
 }

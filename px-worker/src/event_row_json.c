@@ -54,7 +54,7 @@ px_put_i64(px_buf_t *out, int64_t v)
 #define PX_PUT_INT(out, name, value) \
     (PX_PUT_NAME(out, name) || px_put_i64(out, value))
 
-/* ",\"name\":%.6f" within 63 bytes, as the line always had it */
+/* ",\"name\":%.6f" within 63 bytes */
 static int
 px_put_double(px_buf_t *out, const char *member, size_t mlen, double v)
 {

@@ -807,7 +807,7 @@ px_watch_geoip(px_pipeline_t *p, int64_t now)
     }
 }
 
-int
+void
 px_pipeline_run(px_pipeline_t *p, volatile sig_atomic_t *reload)
 {
     int64_t              now, due;
@@ -857,7 +857,6 @@ px_pipeline_run(px_pipeline_t *p, volatile sig_atomic_t *reload)
 
     px_drain(p, px_monotonic_ms() + PX_STOP_DEADLINE_MS);
     px_publish(p, 1);
-    return 0;
 }
 
 const px_status_t *

@@ -99,7 +99,7 @@ px_status_render_health(const px_status_t *st, const char *stalled,
     return n > 0 && (size_t) n < len ? n : -1;
 }
 
-int
+static int
 px_status_render_metrics(const px_status_t *st, char *out, size_t len)
 {
     size_t         i, o = 0;

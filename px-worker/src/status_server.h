@@ -47,10 +47,10 @@ void px_status_publish(px_status_server_t *s, const px_status_t *st);
 
 void px_status_server_stop(px_status_server_t *s);
 
-/* Render the documents.  stalled: NULL, or why /health fails;
- * progress_age_ms: since the last progress. */
+/* Render the /health document into out (its length, or -1 when it does
+ * not fit).  stalled: NULL, or why /health fails; progress_age_ms: since
+ * the last progress. */
 int px_status_render_health(const px_status_t *st, const char *stalled,
     int64_t progress_age_ms, char *out, size_t len);
-int px_status_render_metrics(const px_status_t *st, char *out, size_t len);
 
 #endif
