@@ -9,6 +9,7 @@
 #include <ngx_http.h>
 
 #include "px_buf.h"
+#include "ngx_http_px_conf.h"
 #include "ngx_http_px_module.h"
 #include "ngx_http_px_reply.h"
 
