@@ -5,7 +5,7 @@
  * pipeline does them (parse BATCH rows, write them all into one body, then
  * free/reset the rows).
  *
- *   make && cc -std=c11 -D_GNU_SOURCE -O2 -g -Ilibpx -Ipx-worker/src \
+ *   make && cc -std=c11 -D_GNU_SOURCE -O2 -g -Ilibpx -Ipx-worker/src/enrich \
  *       -I/usr/include/yajl -o build/event_row_bench bench/event_row_bench.c \
  *       build/libpxworker.a build/libpx.a -lyajl -lmaxminddb -lpcre2-8 \
  *       -lyaml -lm

@@ -41,7 +41,7 @@
 /* The original message of each row of a batch, for the dead letter of a
  * row ClickHouse refuses (px-worker --replay-dlq re-drives it). */
 typedef struct {
-    px_wbatch_t             *batch;
+    px_insert_batch_t        *batch;
     px_buf_t                 raw;       /* the messages, one after another */
     size_t                  *off;       /* [cap]: row i's in raw */
     size_t                  *len;
@@ -62,10 +62,10 @@ struct px_pipeline_s {
     px_enrich_t              enrich;
     char                     table[PX_CONFIG_STR + 16];
 
-    px_wbatch_t              batches[2];
+    px_insert_batch_t         batches[2];
     px_raw_side_t            raw[2];        /* of batches[i] */
-    px_wbatch_t             *fill;          /* being filled here */
-    px_wbatch_t             *inflight;      /* with the inserter, or NULL */
+    px_insert_batch_t        *fill;          /* being filled here */
+    px_insert_batch_t        *inflight;      /* with the inserter, or NULL */
 
     int                      paused;        /* partitions paused */
     px_offsets_t             floor;         /* lowest offsets not stored */
@@ -198,9 +198,9 @@ px_session_stats_to(px_pipeline_t *p)
 
 /* Empty a batch and the copies of its messages. */
 static void
-px_batch_reset(px_pipeline_t *p, px_wbatch_t *b)
+px_batch_reset(px_pipeline_t *p, px_insert_batch_t *b)
 {
-    px_wbatch_reset(b);
+    px_insert_batch_reset(b);
     p->raw[b - p->batches].raw.len = 0;
 }
 
@@ -213,7 +213,7 @@ px_raw_origin_of(void *ctx, const char *key, size_t key_len,
 {
     size_t          i;
     px_raw_side_t  *side = ctx;
-    px_wbatch_t    *b = side->batch;
+    px_insert_batch_t    *b = side->batch;
 
     for (i = 0; i < b->nrows; i++) {
         if (b->drop[i] || strlen(b->rows[i].msg.event_id) != key_len
@@ -260,7 +260,7 @@ px_raw_side_free(px_raw_side_t *side)
  * partition to the floor.  Seeking to this batch's own start would skip
  * what an earlier batch thrown away left unstored on the same partition. */
 static void
-px_throw_away(px_pipeline_t *p, px_wbatch_t *b)
+px_throw_away(px_pipeline_t *p, px_insert_batch_t *b)
 {
     if (px_offsets_lower(&p->floor, &b->offsets) != 0) {
         px_log(PX_LOG_ERROR, "consumer", "too many partitions");
@@ -271,7 +271,7 @@ px_throw_away(px_pipeline_t *p, px_wbatch_t *b)
 /* A batch came back from the inserter: commit it, or (given up) have its
  * messages read again.  Returns whether it was stored. */
 static int
-px_batch_returned(px_pipeline_t *p, px_wbatch_t *b)
+px_batch_returned(px_pipeline_t *p, px_insert_batch_t *b)
 {
     char  err[512];
     int   stored = b->stored;
@@ -311,7 +311,7 @@ px_batch_returned(px_pipeline_t *p, px_wbatch_t *b)
 static void
 px_hand_over(px_pipeline_t *p)
 {
-    px_wbatch_t  *b = p->fill;
+    px_insert_batch_t  *b = p->fill;
 
     p->inflight = b;
     p->fill = b == &p->batches[0] ? &p->batches[1] : &p->batches[0];
@@ -327,7 +327,7 @@ px_hand_over(px_pipeline_t *p)
 static void
 px_drain(px_pipeline_t *p, int64_t deadline_ms)
 {
-    px_wbatch_t  *b;
+    px_insert_batch_t  *b;
     int           ok = 1;
 
     if (p->inflight != NULL) {
@@ -504,8 +504,8 @@ px_pipeline_new(const px_config_t *cfg, volatile sig_atomic_t *stop,
     p->fill = &p->batches[0];
     snprintf(p->table, sizeof(p->table), "%s.events", cfg->clickhouse_db);
 
-    if (px_wbatch_init(&p->batches[0], (size_t) cfg->batch_size) != 0
-        || px_wbatch_init(&p->batches[1], (size_t) cfg->batch_size) != 0
+    if (px_insert_batch_init(&p->batches[0], (size_t) cfg->batch_size) != 0
+        || px_insert_batch_init(&p->batches[1], (size_t) cfg->batch_size) != 0
         || px_raw_side_init(p, 0, (size_t) cfg->batch_size) != 0
         || px_raw_side_init(p, 1, (size_t) cfg->batch_size) != 0)
     {
@@ -662,7 +662,7 @@ invalid:
 /* Keep a copy of row i's message (for its dead letter, should ClickHouse
  * refuse the row).  -1 when out of memory. */
 static int
-px_keep_raw(px_pipeline_t *p, px_wbatch_t *b, size_t i,
+px_keep_raw(px_pipeline_t *p, px_insert_batch_t *b, size_t i,
     const rd_kafka_message_t *msg)
 {
     px_raw_side_t  *side = &p->raw[b - p->batches];
@@ -677,7 +677,7 @@ static void
 px_handle_message(px_pipeline_t *p, rd_kafka_message_t *msg)
 {
     char                      err[256];
-    px_wbatch_t              *b = p->fill;
+    px_insert_batch_t         *b = p->fill;
     px_event_row_t           *row;
     px_dead_letter_origin_t   o;
 
@@ -733,7 +733,7 @@ px_handle_message(px_pipeline_t *p, rd_kafka_message_t *msg)
 static int
 px_fill_due(px_pipeline_t *p, int64_t now)
 {
-    px_wbatch_t  *b = p->fill;
+    px_insert_batch_t  *b = p->fill;
 
     return b->offsets.messages > 0
            && (b->nrows == b->cap
@@ -750,7 +750,7 @@ px_fill_due(px_pipeline_t *p, int64_t now)
 static void
 px_step(px_pipeline_t *p, int64_t now)
 {
-    px_wbatch_t  *b;
+    px_insert_batch_t  *b;
     int           full;
 
     if (p->inflight != NULL) {
@@ -879,8 +879,8 @@ px_pipeline_free(px_pipeline_t *p)
 
     /* the thread first: it uses the stage, ClickHouse and the DLQ */
     px_inserter_free(p->inserter);
-    px_wbatch_free(&p->batches[0]);
-    px_wbatch_free(&p->batches[1]);
+    px_insert_batch_free(&p->batches[0]);
+    px_insert_batch_free(&p->batches[1]);
     px_raw_side_free(&p->raw[0]);
     px_raw_side_free(&p->raw[1]);
     px_session_stage_free(p->sessions);

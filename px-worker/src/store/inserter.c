@@ -23,7 +23,7 @@ struct px_inserter_s {
     pthread_mutex_t      lock;
     pthread_cond_t       cond;
     px_ins_state_t       state;
-    px_wbatch_t         *batch;
+    px_insert_batch_t    *batch;
     /* stop retrying after this; atomic: a ClickHouse call in progress
      * reads it from curl's progress callback, without the lock */
     _Atomic int64_t      give_up_at;
@@ -39,7 +39,7 @@ struct px_inserter_s {
 };
 
 int
-px_wbatch_init(px_wbatch_t *b, size_t cap)
+px_insert_batch_init(px_insert_batch_t *b, size_t cap)
 {
     memset(b, 0, sizeof(*b));
     b->rows = calloc(cap, sizeof(px_event_row_t));
@@ -48,7 +48,7 @@ px_wbatch_init(px_wbatch_t *b, size_t cap)
     b->cap = cap;
 
     if (b->rows == NULL || b->origins == NULL || b->drop == NULL) {
-        px_wbatch_free(b);
+        px_insert_batch_free(b);
         return -1;
     }
 
@@ -56,7 +56,7 @@ px_wbatch_init(px_wbatch_t *b, size_t cap)
 }
 
 void
-px_wbatch_reset(px_wbatch_t *b)
+px_insert_batch_reset(px_insert_batch_t *b)
 {
     size_t  i;
 
@@ -76,7 +76,7 @@ px_wbatch_reset(px_wbatch_t *b)
 }
 
 void
-px_wbatch_free(px_wbatch_t *b)
+px_insert_batch_free(px_insert_batch_t *b)
 {
     size_t  i;
 
@@ -95,8 +95,8 @@ px_wbatch_free(px_wbatch_t *b)
 
 /* Insert the rows idx[0..n) of b as one block. */
 static px_ch_status_t
-px_ins_block(px_inserter_t *in, px_wbatch_t *b, const size_t *idx, size_t n,
-    int64_t inserted, char *err, size_t errlen)
+px_ins_block(px_inserter_t *in, px_insert_batch_t *b, const size_t *idx,
+    size_t n, int64_t inserted, char *err, size_t errlen)
 {
     size_t  k;
 
@@ -119,8 +119,8 @@ px_ins_block(px_inserter_t *in, px_wbatch_t *b, const size_t *idx, size_t n,
  * stored here (drop 3) or dead-lettered (drop 2) is left out of a retry.
  */
 static px_ch_status_t
-px_ins_bisect(px_inserter_t *in, px_wbatch_t *b, const size_t *idx, size_t n,
-    int64_t inserted)
+px_ins_bisect(px_inserter_t *in, px_insert_batch_t *b, const size_t *idx,
+    size_t n, int64_t inserted)
 {
     char            err[512];
     size_t          half, k, part;
@@ -184,7 +184,7 @@ px_ins_bisect(px_inserter_t *in, px_wbatch_t *b, const size_t *idx, size_t n,
 /* The kept rows of b (kept of them) after ClickHouse refused them all as
  * one block. */
 static px_ch_status_t
-px_ins_refused(px_inserter_t *in, px_wbatch_t *b, size_t kept,
+px_ins_refused(px_inserter_t *in, px_insert_batch_t *b, size_t kept,
     int64_t inserted)
 {
     size_t          i, n, *idx;
@@ -210,7 +210,7 @@ px_ins_refused(px_inserter_t *in, px_wbatch_t *b, size_t kept,
 /* Sessions and dedupe, once per batch: a retry gives the same answer
  * anyway.  0, or -1 to retry. */
 static int
-px_ins_stage(px_inserter_t *in, px_wbatch_t *b, int *staged)
+px_ins_stage(px_inserter_t *in, px_insert_batch_t *b, int *staged)
 {
     char  err[512];
 
@@ -233,7 +233,7 @@ px_ins_stage(px_inserter_t *in, px_wbatch_t *b, int *staged)
 /* The rows into ClickHouse (the refused ones into the batch's dead
  * letters).  0, or -1 to retry. */
 static int
-px_ins_rows(px_inserter_t *in, px_wbatch_t *b)
+px_ins_rows(px_inserter_t *in, px_insert_batch_t *b)
 {
     char            err[512];
     size_t          i, kept;
@@ -317,7 +317,7 @@ px_ins_budget(px_inserter_t *in, int64_t now)
  * -1 to retry.
  */
 static int
-px_ins_attempt(px_inserter_t *in, px_wbatch_t *b, int *staged,
+px_ins_attempt(px_inserter_t *in, px_insert_batch_t *b, int *staged,
     int *inserted)
 {
     char     err[512];
@@ -361,7 +361,7 @@ px_ins_attempt(px_inserter_t *in, px_wbatch_t *b, int *staged,
 
 /* Store b, retrying with backoff until stored or past give_up_at. */
 static void
-px_ins_store(px_inserter_t *in, px_wbatch_t *b)
+px_ins_store(px_inserter_t *in, px_insert_batch_t *b)
 {
     int              staged = 0, inserted = 0;
     long             backoff = 0;
@@ -402,7 +402,7 @@ static void *
 px_ins_thread(void *arg)
 {
     px_inserter_t  *in = arg;
-    px_wbatch_t    *b;
+    px_insert_batch_t    *b;
 
     pthread_mutex_lock(&in->lock);
 
@@ -464,7 +464,7 @@ px_inserter_new(px_clickhouse_t *ch, px_session_stage_t *sessions,
 }
 
 void
-px_inserter_submit(px_inserter_t *in, px_wbatch_t *b)
+px_inserter_submit(px_inserter_t *in, px_insert_batch_t *b)
 {
     pthread_mutex_lock(&in->lock);
     in->batch = b;
@@ -475,20 +475,20 @@ px_inserter_submit(px_inserter_t *in, px_wbatch_t *b)
 }
 
 /* Take the finished batch back; the lock is held. */
-static px_wbatch_t *
+static px_insert_batch_t *
 px_ins_take(px_inserter_t *in)
 {
-    px_wbatch_t  *b = in->batch;
+    px_insert_batch_t  *b = in->batch;
 
     in->batch = NULL;
     in->state = PX_INS_IDLE;
     return b;
 }
 
-px_wbatch_t *
+px_insert_batch_t *
 px_inserter_poll(px_inserter_t *in)
 {
-    px_wbatch_t  *b = NULL;
+    px_insert_batch_t  *b = NULL;
 
     pthread_mutex_lock(&in->lock);
     if (in->state == PX_INS_DONE) {
@@ -499,10 +499,10 @@ px_inserter_poll(px_inserter_t *in)
     return b;
 }
 
-px_wbatch_t *
+px_insert_batch_t *
 px_inserter_poll_wait(px_inserter_t *in, int timeout_ms)
 {
-    px_wbatch_t      *b = NULL;
+    px_insert_batch_t *b = NULL;
     struct timespec   ts;
 
     px_realtime_after(&ts, timeout_ms);
@@ -523,10 +523,10 @@ px_inserter_poll_wait(px_inserter_t *in, int timeout_ms)
     return b;
 }
 
-px_wbatch_t *
+px_insert_batch_t *
 px_inserter_wait(px_inserter_t *in, int64_t deadline_ms)
 {
-    px_wbatch_t  *b = NULL;
+    px_insert_batch_t  *b = NULL;
 
     pthread_mutex_lock(&in->lock);
 

@@ -9,7 +9,6 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "inserter.h"
 #include "log.h"
 #include "monotonic.h"
 #include "status_server.h"
