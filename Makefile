@@ -76,7 +76,7 @@ NGX_MOD    := $(BUILD)/ngx_http_px_module.so
 NGX_SRCS   := $(wildcard ngx_px_module/src/*.c ngx_px_module/src/*.h) \
               ngx_px_module/config
 
-.PHONY: all module worker unit asan test test-unit test-integration \
+.PHONY: all module worker unit asan test test-unit lint test-integration \
         test-integration-asan test-sdk test-repo up down status install clean fuzz \
         deps bench bench-ingest bench-worker bench-worker-quick
 
@@ -151,6 +151,7 @@ deps:
 test: deps
 	bash scripts/preflight.sh test
 	$(MAKE) all
+	$(MAKE) lint
 	$(MAKE) test-repo
 	$(MAKE) asan
 	$(MAKE) test-unit
@@ -161,6 +162,15 @@ test: deps
 	$(MAKE) test-sdk
 
 test-unit: unit
+
+# The cheap checks (scripts/lint.sh): missing prototypes and unused code as
+# errors, globals no other file uses, and the duplicates list where the
+# machine has that tool.  Needs the module's nginx tree: after make.
+lint: all
+	BUILD=$(BUILD) YAJL_CFLAGS="$(YAJL_CFLAGS)" \
+	LINT_CFLAGS="-std=c11 -D_GNU_SOURCE $(WARN) -g -fPIC $(DEP_CFLAGS) \
+	    $(CHECK_CFLAGS) -Ilibpx $(WORKER_INCS) -Itools/uap \
+	    -I$(BUILD)/tests/unit" bash scripts/lint.sh
 
 # The repository stands on its own (no path outside the clone, no document
 # named that does not exist) and installs (make install into a temp dir).
