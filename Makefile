@@ -50,8 +50,11 @@ LIBPX_SRCS := $(wildcard libpx/*.c)
 LIBPX_OBJS := $(LIBPX_SRCS:%.c=$(BUILD)/obj/%.o)
 LIBPX      := $(BUILD)/libpx.a
 
-# --- px-worker ---------------------------------------------------------------
-WORKER_SRCS := $(filter-out px-worker/src/main.c,$(wildcard px-worker/src/*.c))
+# --- px-worker: one folder a pipeline stage (docs/worker.md) -----------------
+WORKER_DIRS := $(sort $(dir $(wildcard px-worker/src/*/*.c px-worker/src/*/*.h)))
+WORKER_INCS := $(addprefix -I,$(WORKER_DIRS:%/=%))
+WORKER_MAIN := px-worker/src/daemon/main.c
+WORKER_SRCS := $(filter-out $(WORKER_MAIN),$(wildcard px-worker/src/*/*.c))
 WORKER_OBJS := $(WORKER_SRCS:%.c=$(BUILD)/obj/%.o)
 LIBWORKER   := $(BUILD)/libpxworker.a
 WORKER      := $(BUILD)/px-worker
@@ -62,7 +65,8 @@ UNIT_OBJS  := $(UNIT_SRCS:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/tests/unit/check_ma
 UNIT_BIN   := $(BUILD)/check_px
 SUITES_H   := $(BUILD)/tests/unit/suites.h
 
-# --- tools --------------------------------------------------------------------
+# --- tools (tools/uap/: uap-core's suites, for the unit test and a tool) -------
+UA_SUITE   := $(BUILD)/obj/tools/uap/ua_suite.o
 TOOL_SRCS  := $(wildcard tools/*.c)
 TOOL_BINS  := $(TOOL_SRCS:tools/%.c=$(BUILD)/%)
 
@@ -72,7 +76,7 @@ NGX_MOD    := $(BUILD)/ngx_http_px_module.so
 NGX_SRCS   := $(wildcard ngx_px_module/src/*.c ngx_px_module/src/*.h) \
               ngx_px_module/config
 
-.PHONY: all module worker unit asan test test-unit test-integration \
+.PHONY: all module worker unit asan test test-unit lint test-integration \
         test-integration-asan test-sdk test-sdk-python test-repo up down status install clean fuzz \
         deps bench bench-ingest bench-worker bench-worker-quick k8s
 
@@ -83,23 +87,24 @@ worker: $(WORKER)
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(DEP_CFLAGS) $(CHECK_CFLAGS) -Ilibpx -Ipx-worker/src \
-	    -I$(BUILD)/tests/unit -MMD -MP -c $< -o $@
+	$(CC) $(CFLAGS) $(DEP_CFLAGS) $(CHECK_CFLAGS) -Ilibpx $(WORKER_INCS) \
+	    -Itools/uap -I$(BUILD)/tests/unit -MMD -MP -c $< -o $@
 
+# Archives are written anew, so a moved or removed file leaves no member.
 $(LIBPX): $(LIBPX_OBJS)
-	$(AR) rcs $@ $^
+	rm -f $@ && $(AR) rcs $@ $^
 
 $(LIBWORKER): $(WORKER_OBJS)
-	$(AR) rcs $@ $^
+	rm -f $@ && $(AR) rcs $@ $^
 
 # Binaries are written aside and renamed into place, so a running nginx or
 # worker keeps its own copy instead of crashing on a rewritten file.
-$(WORKER): $(BUILD)/obj/px-worker/src/main.o $(LIBWORKER) $(LIBPX)
+$(WORKER): $(WORKER_MAIN:%.c=$(BUILD)/obj/%.o) $(LIBWORKER) $(LIBPX)
 	$(CC) $(LDFLAGS) -o $@.tmp $^ $(WORKER_LIBS) && mv -f $@.tmp $@
 
-$(BUILD)/%: tools/%.c $(LIBWORKER) $(LIBPX)
+$(BUILD)/%: tools/%.c $(UA_SUITE) $(LIBWORKER) $(LIBPX)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(DEP_CFLAGS) -Ilibpx -Ipx-worker/src -o $@ $^ \
+	$(CC) $(CFLAGS) $(DEP_CFLAGS) -Ilibpx $(WORKER_INCS) -Itools/uap -o $@ $^ \
 	    $(LDFLAGS) $(WORKER_LIBS)
 
 $(SUITES_H): $(UNIT_SRCS)
@@ -109,7 +114,7 @@ $(SUITES_H): $(UNIT_SRCS)
 
 $(BUILD)/obj/tests/unit/check_main.o: $(SUITES_H)
 
-$(UNIT_BIN): $(UNIT_OBJS) $(LIBWORKER) $(LIBPX)
+$(UNIT_BIN): $(UNIT_OBJS) $(UA_SUITE) $(LIBWORKER) $(LIBPX)
 	$(CC) $(LDFLAGS) -o $@ $^ $(WORKER_LIBS) $(CHECK_LIBS)
 
 # nginx: a private copy of the sources configured like the stock binary
@@ -146,6 +151,7 @@ deps:
 test: deps
 	bash scripts/preflight.sh test
 	$(MAKE) all
+	$(MAKE) lint
 	$(MAKE) test-repo
 	$(MAKE) asan
 	$(MAKE) test-unit
@@ -157,6 +163,15 @@ test: deps
 	$(MAKE) test-sdk-python
 
 test-unit: unit
+
+# The cheap checks (scripts/lint.sh): missing prototypes and unused code as
+# errors, globals no other file uses, and the duplicates list where the
+# machine has that tool.  Needs the module's nginx tree: after make.
+lint: all
+	BUILD=$(BUILD) YAJL_CFLAGS="$(YAJL_CFLAGS)" \
+	LINT_CFLAGS="-std=c11 -D_GNU_SOURCE $(WARN) -g -fPIC $(DEP_CFLAGS) \
+	    $(CHECK_CFLAGS) -Ilibpx $(WORKER_INCS) -Itools/uap \
+	    -I$(BUILD)/tests/unit" bash scripts/lint.sh
 
 # The repository stands on its own (no path outside the clone, no document
 # named that does not exist) and installs (make install into a temp dir).
@@ -190,7 +205,8 @@ test-sdk:
 test-sdk-python:
 	cd sdk-python && PYTHONPATH=src python3 -m pytest -q tests
 
-# libFuzzer over validation + inflate (clang), FUZZ_SECONDS (30) long.
+# libFuzzer over validation + inflate, over the message reader and over the
+# Segment translation (clang), FUZZ_SECONDS (30) each (see tests/fuzz/run.sh).
 fuzz:
 	bash tests/fuzz/run.sh
 

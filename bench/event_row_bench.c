@@ -1,20 +1,19 @@
 /*
  * event_row_bench: cost of px-worker's per-message row work, single thread:
- * px_event_row_parse() of a Kafka message (libpx/px_message.h format) and
+ * px_message_parse() of a Kafka message (libpx/px_message.h format) and
  * px_event_row_json() of the row as its JSONEachRow line, in batches as the
  * pipeline does them (parse BATCH rows, write them all into one body, then
  * free/reset the rows).
  *
- *   make && cc -std=c11 -D_GNU_SOURCE -O2 -g -Ilibpx -Ipx-worker/src \
+ *   make && cc -std=c11 -D_GNU_SOURCE -O2 -g -Ilibpx -Ipx-worker/src/enrich \
  *       -I/usr/include/yajl -o build/event_row_bench bench/event_row_bench.c \
  *       build/libpxworker.a build/libpx.a -lyajl -lmaxminddb -lpcre2-8 \
  *       -lyaml -lm
  *   build/event_row_bench [EVENTS] [BATCH] [free]
  *
  * EVENTS defaults to 200000, BATCH to 1000.  Rows are cleared between
- * batches with px_event_row_reset() (they keep their buffers), or with
- * px_event_row_free() when the third argument is "free" (or when built
- * against a row without reset).  The messages are like those of
+ * batches with px_message_reset() (they keep their buffers), or with
+ * px_message_free() when the third argument is "free".  The messages are like those of
  * bench/worker_bench.py (~820 bytes: properties, page context with UTM
  * parameters and click ids on some pages, referrer, screen, library, a
  * browser user agent); enrichment is not run, but its columns are filled
@@ -177,7 +176,7 @@ main(int argc, char **argv)
         t0 = now_ns(CLOCK_MONOTONIC);
         for (i = 0; i < m; i++) {
             k = (done + i) % NMSG;
-            if (px_event_row_parse(&rows[i], msgs[k], lens[k], err,
+            if (px_message_parse(&rows[i].msg, msgs[k], lens[k], err,
                                    sizeof(err)) != 0)
             {
                 fprintf(stderr, "parse failed: %s\n%s\n", err, msgs[k]);
@@ -207,30 +206,23 @@ main(int argc, char **argv)
 
         t0 = now_ns(CLOCK_MONOTONIC);
         for (i = 0; i < m; i++) {
-#ifdef PX_EVENT_ROW_HAVE_RESET
             if (!use_free) {
-                px_event_row_reset(&rows[i]);
+                px_message_reset(&rows[i].msg);
                 continue;
             }
-#endif
-            px_event_row_free(&rows[i]);
+            px_message_free(&rows[i].msg);
         }
         t_free += now_ns(CLOCK_MONOTONIC) - t0;
     }
     cpu1 = now_ns(CLOCK_PROCESS_CPUTIME_ID);
 
-    (void) use_free;
     printf("event_row_bench: %ld events, batches of %ld, message %.0f B avg, "
            "JSON line %.0f B avg\n", n, batch, msg_bytes / (double) n,
            line_bytes / (double) n);
     printf("  parse            %8.0f ns/event\n", t_parse / (double) n);
     printf("  json             %8.0f ns/event\n", t_json / (double) n);
     printf("  %-16s %8.0f ns/event\n",
-#ifdef PX_EVENT_ROW_HAVE_RESET
            use_free ? "free" : "reset",
-#else
-           "free",
-#endif
            t_free / (double) n);
     printf("  total            %8.0f ns/event  (CPU %.0f ns/event incl. "
            "fake enrichment)\n", (t_parse + t_json + t_free) / (double) n,
@@ -240,7 +232,7 @@ main(int argc, char **argv)
            (double) heap_rows / (double) batch, batch, sizeof(px_event_row_t));
 
     for (i = 0; i < batch; i++) {
-        px_event_row_free(&rows[i]);
+        px_message_free(&rows[i].msg);
     }
     free(rows);
     px_buf_free(&body);

@@ -77,7 +77,8 @@ void px_batch_free(px_batch_t *batch);
 /* Machine code for a status: "invalid_json", "invalid_envelope", ... */
 const char *px_batch_status_code(px_batch_status_t st);
 
-/* Parse a whole buffer in one go (the worker, tests, fuzzing). */
+/* Parse a whole buffer in one go (the unit tests and the fuzz harness; the
+ * module feeds its body in chunks). */
 px_batch_status_t px_batch_parse(const px_limits_t *lim,
     const px_alloc_t *alloc, const void *data, size_t len, px_batch_t *batch,
     char *err, size_t errlen);

@@ -1,6 +1,8 @@
 /*
- * Limits on one batch, shared by the module (which enforces them on input)
- * and the worker (which trusts nothing it reads from Kafka either).
+ * The module's limits on one batch, enforced while the request body is
+ * parsed (px_batch.h).  They are the module's alone: the worker reads
+ * messages, not batches, and its reader's limits are in px_message.h
+ * (PX_MESSAGE_DEPTH_MAX, PX_MESSAGE_MAX_BYTES).
  */
 #ifndef PX_LIMITS_H
 #define PX_LIMITS_H

@@ -3,6 +3,10 @@
 #include "px_message.h"
 #include "px_time.h"
 
+/* "name": as the writer puts it before a value */
+#define PX_MSG_NAME(name)  "\"" name "\":"
+#define PX_MSG_NEXT(name)  ",\"" name "\":"
+
 int64_t
 px_message_event_time(const px_batch_t *b, const px_event_t *ev,
     int64_t received_ms, unsigned *clamped)
@@ -46,14 +50,16 @@ px_append_member(px_buf_t *out, const char *name, const char *s, size_t n)
 
 /* A truncated event keeps who sent it, for its dead letter. */
 static int
-px_message_visitor(const px_batch_t *b, const px_event_t *ev, px_buf_t *out)
+px_message_put_visitor(const px_batch_t *b, const px_event_t *ev,
+    px_buf_t *out)
 {
     if (ev->visitor_len == 0) {
         return 0;
     }
 
-    return px_append_member(out, ev->visitor_user ? "\"user_id\":"
-                                                  : "\"anonymous_id\":",
+    return px_append_member(out, ev->visitor_user
+                                 ? PX_MSG_NAME(PX_MSG_USER_ID)
+                                 : PX_MSG_NAME(PX_MSG_ANONYMOUS_ID),
                             b->aux.data + ev->visitor_off, ev->visitor_len)
            || px_buf_append(out, ",", 1);
 }
@@ -71,32 +77,38 @@ px_message_value(const px_batch_t *b, const px_event_t *ev,
         || (ev->len > 0
             && (px_buf_append(out, b->json.data + ev->off, ev->len)
                 || px_buf_append(out, ",", 1)))
-        || (ev->truncated && px_message_visitor(b, ev, out))
-        || px_append_member(out, "\"event_id\":", ev->event_id,
+        || (ev->truncated && px_message_put_visitor(b, ev, out))
+        || px_append_member(out, PX_MSG_NAME(PX_MSG_EVENT_ID), ev->event_id,
                             strlen(ev->event_id))
-        || px_append_iso(out, ",\"timestamp\":", t))
+        || px_append_iso(out, PX_MSG_NEXT(PX_MSG_TIMESTAMP), t))
     {
         return -1;
     }
 
     if (ev->ts_ms >= 0) {
-        if (px_append_iso(out, ",\"client_timestamp\":", ev->ts_ms)) {
+        if (px_append_iso(out, PX_MSG_NEXT(PX_MSG_CLIENT_TIMESTAMP),
+                          ev->ts_ms))
+        {
             return -1;
         }
 
-    } else if (px_buf_append_str(out, ",\"client_timestamp\":null")) {
+    } else if (px_buf_append_str(out,
+                                 PX_MSG_NEXT(PX_MSG_CLIENT_TIMESTAMP) "null"))
+    {
         return -1;
     }
 
-    if (px_append_member(out, ",\"project_id\":", srv->project_id,
-                         srv->project_id_len)
-        || px_append_iso(out, ",\"received_at\":", srv->received_ms)
-        || px_append_member(out, ",\"ip\":", srv->ip, srv->ip_len)
-        || px_append_member(out, ",\"user_agent\":", srv->user_agent,
-                            srv->user_agent_len)
-        || px_buf_append_str(out, ",\"schema_version\":")
+    if (px_append_member(out, PX_MSG_NEXT(PX_MSG_PROJECT_ID),
+                         srv->project_id, srv->project_id_len)
+        || px_append_iso(out, PX_MSG_NEXT(PX_MSG_RECEIVED_AT),
+                         srv->received_ms)
+        || px_append_member(out, PX_MSG_NEXT(PX_MSG_IP), srv->ip, srv->ip_len)
+        || px_append_member(out, PX_MSG_NEXT(PX_MSG_USER_AGENT),
+                            srv->user_agent, srv->user_agent_len)
+        || px_buf_append_str(out, PX_MSG_NEXT(PX_MSG_SCHEMA_VERSION))
         || px_buf_append_i64(out, PX_SCHEMA_VERSION)
-        || (clamped && px_buf_append_str(out, ",\"timestamp_clamped\":true"))
+        || (clamped
+            && px_buf_append_str(out, PX_MSG_NEXT(PX_MSG_CLAMPED) "true"))
         || px_buf_append(out, "}", 1))
     {
         return -1;

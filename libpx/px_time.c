@@ -2,8 +2,9 @@
 
 #include "px_time.h"
 
-/* Howard Hinnant's days_from_civil / civil_from_days: exact for any date. */
-int64_t
+/* Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's
+ * days_from_civil / civil_from_days: exact for any date). */
+static int64_t
 px_time_days_from_civil(int64_t y, unsigned m, unsigned d)
 {
     int64_t   era;

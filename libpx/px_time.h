@@ -18,7 +18,4 @@ int px_time_parse_iso(const char *s, size_t len, int64_t *ms);
  * hold PX_TIME_ISO_LEN + 1 bytes.  Returns the length written. */
 size_t px_time_format_iso(int64_t ms, char *out);
 
-/* Days since 1970-01-01 of a proleptic Gregorian date. */
-int64_t px_time_days_from_civil(int64_t y, unsigned m, unsigned d);
-
 #endif

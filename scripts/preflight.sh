@@ -45,6 +45,7 @@ need_cmd gcc            gcc              "test up"   # the build
 need_cmd make           make             "test up"
 need_cmd pkg-config     pkg-config       "test up"   # ./configure
 need_cmd readelf        binutils         "test up"   # pxstack: which libs a binary needs
+need_cmd nm             binutils         "test"      # make lint: globals no file uses
 need_cmd clang          clang            "test"      # tests/fuzz
 need_cmd nginx          nginx            "test up"   # the module's host
 need_cmd redis-server   redis-server     "test up"

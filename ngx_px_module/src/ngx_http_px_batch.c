@@ -11,6 +11,7 @@
 
 #include "px_batch.h"
 #include "px_message.h"
+#include "ngx_http_px_conf.h"
 #include "ngx_http_px_module.h"
 #include "ngx_http_px_body.h"
 #include "ngx_http_px_intake.h"
@@ -74,7 +75,7 @@ ngx_http_px_intake_handler(ngx_http_request_t *r,
     plcf = ngx_http_get_module_loc_conf(r, ngx_http_px_module);
 
     if (r->method == NGX_HTTP_OPTIONS) {
-        return ngx_http_px_request_cors(r, 1);
+        return ngx_http_px_request_preflight(r);
     }
 
     if (r->method != NGX_HTTP_POST) {
@@ -89,7 +90,7 @@ ngx_http_px_intake_handler(ngx_http_request_t *r,
                                   "use POST for event batches");
     }
 
-    if (ngx_http_px_request_cors(r, 0) != NGX_OK) {
+    if (ngx_http_px_request_cors(r) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 

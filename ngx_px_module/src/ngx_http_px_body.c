@@ -131,8 +131,8 @@ ngx_http_px_body_read(ngx_http_request_t *r, ngx_http_px_loc_conf_t *plcf,
             chunk = ngx_palloc(r->pool, NGX_HTTP_PX_FILE_CHUNK);
             if (chunk == NULL) {
                 rc = ngx_http_px_fail(pb.err,
-                                           NGX_HTTP_INTERNAL_SERVER_ERROR,
-                                           "internal_error", "out of memory");
+                                      NGX_HTTP_INTERNAL_SERVER_ERROR,
+                                      "internal_error", "out of memory");
                 break;
             }
         }
@@ -143,9 +143,9 @@ ngx_http_px_body_read(ngx_http_request_t *r, ngx_http_px_loc_conf_t *plcf,
                                       (size_t) (b->file_last - off)), off);
             if (n <= 0) {
                 rc = ngx_http_px_fail(pb.err,
-                                           NGX_HTTP_INTERNAL_SERVER_ERROR,
-                                           "internal_error",
-                                           "could not read the body");
+                                      NGX_HTTP_INTERNAL_SERVER_ERROR,
+                                      "internal_error",
+                                      "could not read the body");
                 break;
             }
             rc = ngx_http_px_body_feed(&pb, chunk, n);
@@ -162,14 +162,14 @@ ngx_http_px_body_read(ngx_http_request_t *r, ngx_http_px_loc_conf_t *plcf,
 
     if (rc == NGX_OK && pb.raw == 0) {
         rc = ngx_http_px_fail(pb.err, NGX_HTTP_BAD_REQUEST, "empty_body",
-                                   "the request has no body");
+                              "the request has no body");
     }
 
     if (rc == NGX_OK && pb.gzip == 1
         && px_inflate_finish(&pb.inflate) != PX_INFLATE_OK)
     {
         rc = ngx_http_px_fail(pb.err, NGX_HTTP_BAD_REQUEST, "invalid_gzip",
-                                   "the gzip body is truncated");
+                              "the gzip body is truncated");
     }
 
     if (rc == NGX_OK) {
@@ -192,9 +192,9 @@ ngx_http_px_body_start(ngx_http_px_body_t *pb, u_char *p, size_t len)
 
     if (pb->gzip_header && !pb->gzip) {
         return ngx_http_px_fail(pb->err, NGX_HTTP_BAD_REQUEST,
-                                     "content_encoding_mismatch",
-                                     "Content-Encoding is gzip but the body "
-                                     "is not gzip");
+                                "content_encoding_mismatch",
+                                "Content-Encoding is gzip but the body "
+                                "is not gzip");
     }
 
     if (pb->gzip
@@ -203,7 +203,7 @@ ngx_http_px_body_start(ngx_http_px_body_t *pb, u_char *p, size_t len)
     {
         pb->gzip = 0;
         return ngx_http_px_fail(pb->err, NGX_HTTP_INTERNAL_SERVER_ERROR,
-                                     "internal_error", "out of memory");
+                                "internal_error", "out of memory");
     }
 
     return NGX_OK;
@@ -219,8 +219,8 @@ ngx_http_px_body_feed(ngx_http_px_body_t *pb, u_char *p, size_t len)
     pb->raw += len;
     if (pb->raw > pb->max_body) {
         return ngx_http_px_fail(pb->err, NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
-                                     "body_too_large",
-                                     "the body is over the size limit");
+                                "body_too_large",
+                                "the body is over the size limit");
     }
 
     /* the magic is two bytes, and a first buffer may hold only one */
@@ -257,9 +257,9 @@ ngx_http_px_body_decoded(ngx_http_px_body_t *pb, u_char *p, size_t len)
     if (!pb->gzip) {
         if (pb->raw > pb->max_inflated) {
             return ngx_http_px_fail(pb->err,
-                                         NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
-                                         "body_too_large",
-                                         "the body is over the size limit");
+                                    NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
+                                    "body_too_large",
+                                    "the body is over the size limit");
         }
         pb->batch_status = pb->sink->feed(pb->sink->data, p, len);
         return ngx_http_px_body_batch_error(pb);
@@ -274,14 +274,14 @@ ngx_http_px_body_decoded(ngx_http_px_body_t *pb, u_char *p, size_t len)
         return ngx_http_px_body_batch_error(pb);
     case PX_INFLATE_ERR_TOO_LARGE:
         return ngx_http_px_fail(pb->err, NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
-                                     "inflated_body_too_large",
-                                     "the body inflates past the limit");
+                                "inflated_body_too_large",
+                                "the body inflates past the limit");
     case PX_INFLATE_ERR_NOMEM:
         return ngx_http_px_fail(pb->err, NGX_HTTP_INTERNAL_SERVER_ERROR,
-                                     "internal_error", "out of memory");
+                                "internal_error", "out of memory");
     default:
         return ngx_http_px_fail(pb->err, NGX_HTTP_BAD_REQUEST, "invalid_gzip",
-                                     "the gzip body is corrupt");
+                                "the gzip body is corrupt");
     }
 }
 
@@ -308,6 +308,6 @@ ngx_http_px_body_batch_error(ngx_http_px_body_t *pb)
                 sizeof(pb->err->buf));
 
     return ngx_http_px_fail(pb->err, status,
-                                 px_batch_status_code(pb->batch_status),
-                                 pb->err->buf);
+                            px_batch_status_code(pb->batch_status),
+                            pb->err->buf);
 }

@@ -11,6 +11,7 @@
 #include <ngx_http.h>
 
 #include "px_batch.h"
+#include "ngx_http_px_conf.h"
 #include "ngx_http_px_module.h"
 #include "ngx_http_px_reply.h"
 

@@ -9,7 +9,9 @@
 #include <ngx_http.h>
 
 #include "px_buf.h"
+#include "ngx_http_px_conf.h"
 #include "ngx_http_px_module.h"
+#include "ngx_http_px_reply.h"
 
 static ngx_http_output_header_filter_pt  ngx_http_next_header_filter;
 static ngx_http_output_body_filter_pt    ngx_http_next_body_filter;
@@ -39,6 +41,7 @@ static ngx_int_t
 ngx_http_px_errors_header_filter(ngx_http_request_t *r)
 {
     u_char                  *p;
+    u_char                   message[64];
     px_buf_t                 body;
     const char              *code;
     ngx_buf_t               *b;
@@ -66,15 +69,13 @@ ngx_http_px_errors_header_filter(ngx_http_request_t *r)
     }
 
     code = ngx_http_px_errors_code(r->headers_out.status);
+    p = ngx_snprintf(message, sizeof(message) - 1,
+                     "nginx answered %ui before the request reached PX",
+                     r->headers_out.status);
+    *p = '\0';
     px_buf_init(&body, NULL, 1024);
 
-    if (px_buf_append_str(&body, "{\"error\":\"") != 0
-        || px_buf_append_str(&body, code) != 0
-        || px_buf_append_str(&body, "\",\"message\":\"nginx answered ") != 0
-        || px_buf_append_i64(&body, (int64_t) r->headers_out.status) != 0
-        || px_buf_append_str(&body, " before the request reached PX\"}\n")
-           != 0)
-    {
+    if (ngx_http_px_error_body(&body, code, (const char *) message) != 0) {
         px_buf_free(&body);
         return NGX_ERROR;
     }

@@ -15,6 +15,7 @@
 #include <ngx_config.h>
 #include <ngx_core.h>
 
+#include "ngx_http_px_conf.h"
 #include "ngx_http_px_module.h"
 
 

@@ -15,6 +15,9 @@
 #include "ngx_http_px_module.h"
 #include "ngx_http_px_limit.h"
 
+/* The keys of the px_keys file (ngx_http_px_keys.c). */
+typedef struct ngx_http_px_keys_s  ngx_http_px_keys_t;
+
 #define NGX_HTTP_PX_KEY_DIGEST_LEN  32
 #define NGX_HTTP_PX_KEY_ID_LEN      8
 

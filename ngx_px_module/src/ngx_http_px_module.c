@@ -16,6 +16,7 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
+#include "ngx_http_px_conf.h"
 #include "ngx_http_px_module.h"
 #include "ngx_http_px_kafka.h"
 #include "ngx_http_px_keys.h"

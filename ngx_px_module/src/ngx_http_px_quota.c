@@ -2,6 +2,7 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
+#include "ngx_http_px_conf.h"
 #include "ngx_http_px_keys.h"
 #include "ngx_http_px_limit.h"
 #include "ngx_http_px_quota.h"

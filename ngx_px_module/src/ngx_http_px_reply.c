@@ -60,6 +60,17 @@ ngx_http_px_send_body(ngx_http_request_t *r, ngx_uint_t status,
     return ngx_http_output_filter(r, &out);
 }
 
+int
+ngx_http_px_error_body(px_buf_t *body, const char *code,
+    const char *message)
+{
+    return px_buf_append_str(body, "{\"error\":")
+           || px_buf_append_json_str(body, code, ngx_strlen(code))
+           || px_buf_append_str(body, ",\"message\":")
+           || px_buf_append_json_str(body, message, ngx_strlen(message))
+           || px_buf_append_str(body, "}\n");
+}
+
 ngx_int_t
 ngx_http_px_send_error(ngx_http_request_t *r, ngx_uint_t status,
     const char *code, const char *message)
@@ -69,12 +80,7 @@ ngx_http_px_send_error(ngx_http_request_t *r, ngx_uint_t status,
 
     px_buf_init(&body, NULL, 4096);
 
-    if (px_buf_append_str(&body, "{\"error\":") != 0
-        || px_buf_append_json_str(&body, code, ngx_strlen(code)) != 0
-        || px_buf_append_str(&body, ",\"message\":") != 0
-        || px_buf_append_json_str(&body, message, ngx_strlen(message)) != 0
-        || px_buf_append_str(&body, "}\n") != 0)
-    {
+    if (ngx_http_px_error_body(&body, code, message) != 0) {
         px_buf_free(&body);
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }

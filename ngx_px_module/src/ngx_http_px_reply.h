@@ -8,6 +8,8 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
+#include "px_buf.h"
+
 /* An error found on the way, for the caller to send. */
 typedef struct {
     ngx_uint_t   status;        /* HTTP status of the error */
@@ -29,6 +31,11 @@ ngx_int_t ngx_http_px_send_json(ngx_http_request_t *r, ngx_uint_t status,
 /* The same with another content type (NULL: application/json). */
 ngx_int_t ngx_http_px_send_body(ngx_http_request_t *r, ngx_uint_t status,
     const char *type, const u_char *body, size_t len);
+
+/* Append {"error":code,"message":message} and a newline to body: the one
+ * spelling of an error body (both are JSON-escaped).  0, or -1 (memory). */
+int ngx_http_px_error_body(px_buf_t *body, const char *code,
+    const char *message);
 
 /* Send {"error":code,"message":message}; message is JSON-escaped. */
 ngx_int_t ngx_http_px_send_error(ngx_http_request_t *r, ngx_uint_t status,

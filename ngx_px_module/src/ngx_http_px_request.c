@@ -8,6 +8,7 @@
 #include <ngx_http.h>
 
 #include "px_batch.h"
+#include "ngx_http_px_conf.h"
 #include "ngx_http_px_module.h"
 #include "ngx_http_px_keys.h"
 #include "ngx_http_px_reply.h"
@@ -201,9 +202,9 @@ ngx_http_px_request_key(ngx_http_request_t *r, ngx_str_t *k,
         origin = h->value;
         if (!ngx_http_px_key_origin_allowed(*key, &origin)) {
             return ngx_http_px_fail(err, NGX_HTTP_FORBIDDEN,
-                                          "origin_not_allowed",
-                                          "the key is not valid for this "
-                                          "origin");
+                                    "origin_not_allowed",
+                                    "the key is not valid for this "
+                                    "origin");
         }
 
     } else if ((*key)->origin_required) {
@@ -232,16 +233,18 @@ ngx_http_px_request_type(ngx_http_request_t *r, ngx_uint_t *gzip,
             len--;
         }
 
-        if (!(len == 16 && ngx_strncasecmp(h->value.data,
-                                     (u_char *) "application/json", 16) == 0)
-            && !(len == 10 && ngx_strncasecmp(h->value.data,
-                                           (u_char *) "text/plain", 10) == 0))
+        if (!(len == 16
+              && ngx_strncasecmp(h->value.data, (u_char *) "application/json",
+                                 16) == 0)
+            && !(len == 10
+                 && ngx_strncasecmp(h->value.data, (u_char *) "text/plain",
+                                    10) == 0))
         {
             return ngx_http_px_fail(err,
-                                NGX_HTTP_UNSUPPORTED_MEDIA_TYPE,
-                                          "unsupported_media_type",
-                                          "send application/json or "
-                                          "text/plain");
+                                    NGX_HTTP_UNSUPPORTED_MEDIA_TYPE,
+                                    "unsupported_media_type",
+                                    "send application/json or "
+                                    "text/plain");
         }
     }
 
@@ -262,24 +265,20 @@ ngx_http_px_request_type(ngx_http_request_t *r, ngx_uint_t *gzip,
     }
 
     return ngx_http_px_fail(err, NGX_HTTP_UNSUPPORTED_MEDIA_TYPE,
-                                  "unsupported_encoding",
-                                  "Content-Encoding must be gzip or identity");
+                            "unsupported_encoding",
+                            "Content-Encoding must be gzip or identity");
 }
 
-/* CORS for the allowed origins (px_cors_origins); preflight answered 204. */
-ngx_int_t
-ngx_http_px_request_cors(ngx_http_request_t *r, ngx_uint_t preflight)
+/* The CORS headers of an allowed Origin (px_cors_origins); *allowed says
+ * whether it is one.  NGX_OK, or NGX_ERROR (memory). */
+static ngx_int_t
+ngx_http_px_cors_origin(ngx_http_request_t *r, ngx_uint_t *allowed)
 {
     ngx_str_t                *o, origin;
-    ngx_uint_t                i, allowed;
+    ngx_uint_t                i;
     ngx_table_elt_t          *h;
     ngx_http_px_loc_conf_t   *plcf;
 
-    static ngx_str_t  methods = ngx_string("POST, OPTIONS");
-    static ngx_str_t  headers = ngx_string("Content-Type, Content-Encoding, "
-                                           "Authorization, X-PX-API-Key, "
-                                           "X-PX-Project-ID");
-    static ngx_str_t  max_age = ngx_string("86400");
     static ngx_str_t  expose = ngx_string("Retry-After, X-RateLimit-Limit, "
                                           "X-RateLimit-Remaining, "
                                           "X-RateLimit-Reset");
@@ -287,7 +286,7 @@ ngx_http_px_request_cors(ngx_http_request_t *r, ngx_uint_t preflight)
 
     plcf = ngx_http_get_module_loc_conf(r, ngx_http_px_module);
     h = ngx_http_px_header(r, "origin");
-    allowed = 0;
+    *allowed = 0;
 
     if (h != NULL && plcf->cors_origins != NULL) {
         o = plcf->cors_origins->elts;
@@ -297,26 +296,50 @@ ngx_http_px_request_cors(ngx_http_request_t *r, ngx_uint_t preflight)
                     && ngx_strncasecmp(o[i].data, h->value.data, o[i].len)
                        == 0))
             {
-                allowed = 1;
+                *allowed = 1;
                 break;
             }
         }
     }
 
-    if (allowed) {
-        origin = h->value;
-        if (ngx_http_px_add_header(r, "Access-Control-Allow-Origin", &origin)
-            != NGX_OK
-            || ngx_http_px_add_header(r, "Vary", &vary) != NGX_OK
-            || ngx_http_px_add_header(r, "Access-Control-Expose-Headers",
-                                      &expose) != NGX_OK)
-        {
-            return preflight ? NGX_HTTP_INTERNAL_SERVER_ERROR : NGX_ERROR;
-        }
+    if (!*allowed) {
+        return NGX_OK;
     }
 
-    if (!preflight) {
-        return NGX_OK;
+    origin = h->value;
+    if (ngx_http_px_add_header(r, "Access-Control-Allow-Origin", &origin)
+        != NGX_OK
+        || ngx_http_px_add_header(r, "Vary", &vary) != NGX_OK
+        || ngx_http_px_add_header(r, "Access-Control-Expose-Headers",
+                                  &expose) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+ngx_int_t
+ngx_http_px_request_cors(ngx_http_request_t *r)
+{
+    ngx_uint_t  allowed;
+
+    return ngx_http_px_cors_origin(r, &allowed);
+}
+
+ngx_int_t
+ngx_http_px_request_preflight(ngx_http_request_t *r)
+{
+    ngx_uint_t  allowed;
+
+    static ngx_str_t  methods = ngx_string("POST, OPTIONS");
+    static ngx_str_t  headers = ngx_string("Content-Type, Content-Encoding, "
+                                           "Authorization, X-PX-API-Key, "
+                                           "X-PX-Project-ID");
+    static ngx_str_t  max_age = ngx_string("86400");
+
+    if (ngx_http_px_cors_origin(r, &allowed) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     if (ngx_http_discard_request_body(r) != NGX_OK) {
@@ -325,7 +348,7 @@ ngx_http_px_request_cors(ngx_http_request_t *r, ngx_uint_t preflight)
 
     if (!allowed) {
         return ngx_http_px_send_error(r, NGX_HTTP_FORBIDDEN,
-                                "origin_not_allowed",
+                                      "origin_not_allowed",
                                       "this origin may not send events");
     }
 

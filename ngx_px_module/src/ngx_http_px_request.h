@@ -37,10 +37,13 @@ ngx_int_t ngx_http_px_request_body_auth(ngx_http_request_t *r,
 ngx_int_t ngx_http_px_request_type(ngx_http_request_t *r, ngx_uint_t *gzip,
     ngx_http_px_error_t *err);
 
-/* CORS headers for an allowed Origin; with preflight, the whole answer
- * (204, or 403 for another origin), its result returned. */
-ngx_int_t ngx_http_px_request_cors(ngx_http_request_t *r,
-    ngx_uint_t preflight);
+/* CORS headers for an allowed Origin (px_cors_origins), on a request.
+ * NGX_OK, or NGX_ERROR. */
+ngx_int_t ngx_http_px_request_cors(ngx_http_request_t *r);
+
+/* The answer to a preflight (OPTIONS): 204 with the CORS headers for an
+ * allowed Origin, 403 for another; its result returned. */
+ngx_int_t ngx_http_px_request_preflight(ngx_http_request_t *r);
 
 /* The request header of that (lowercase) name, or NULL. */
 ngx_table_elt_t *ngx_http_px_header(ngx_http_request_t *r,

@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
-# Build the libFuzzer harness into build-fuzz/ and run it briefly on a copy
-# of the seed corpus (the repo is never written).  Exit 0: nothing found;
-# exit 1: a crash or broken invariant (the reproducer path is printed);
-# exit 2: could not build or run.
+# Build the libFuzzer harnesses into build-fuzz/ and run each briefly on a
+# copy of its seed corpus (the repo is never written):
+#   fuzz_batch    tests/fuzz/corpus/           the module's ingest path
+#   fuzz_message  tests/fuzz/corpus_message/   the worker's message reader
+#   fuzz_segment  tests/fuzz/corpus-segment/   the Segment API's translation
+# Exit 0: nothing found; exit 1: a crash or broken invariant (the
+# reproducer path is printed); exit 2: could not build or run.
 #
-#   FUZZ_SECONDS=30      how long to fuzz fuzz_batch (libFuzzer -max_total_time)
+#   FUZZ_SECONDS=30      how long to fuzz fuzz_batch and fuzz_message
+#                        (-max_total_time)
 #   FUZZ_SEGMENT_SECONDS=10  how long to fuzz fuzz_segment
 #   FUZZ_JOBS=1          parallel fuzzing processes (-fork)
 #   FUZZ_BUILD=build-fuzz
@@ -16,7 +20,6 @@ ROOT=$PWD
 SECONDS_=${FUZZ_SECONDS:-30}
 JOBS=${FUZZ_JOBS:-1}
 BUILD=${FUZZ_BUILD:-build-fuzz}
-BIN=$BUILD/fuzz_batch
 
 command -v "${FUZZ_CC:-clang}" >/dev/null || {
     echo "run.sh: ${FUZZ_CC:-clang} not found (apt-get install -y clang)" >&2
@@ -28,68 +31,69 @@ make -s -f tests/fuzz/Makefile FUZZ_BUILD="$BUILD" || {
     exit 2
 }
 
-WORK=$(mktemp -d "$ROOT/$BUILD/run.XXXXXX") || exit 2
-[ "${FUZZ_KEEP:-0}" = 1 ] || trap 'rm -rf "$WORK"' EXIT
+WORKS=()
+[ "${FUZZ_KEEP:-0}" = 1 ] || trap 'rm -rf "${WORKS[@]}"' EXIT
 
 export ASAN_OPTIONS=${ASAN_OPTIONS:-abort_on_error=1:detect_leaks=1:allocator_may_return_null=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 
 status=0
 
-# 1. Known reproducers (corpus/crash-*) must not crash any more.
-for f in tests/fuzz/corpus/crash-*; do
-    [ -e "$f" ] || continue
-    if ! "$BIN" "$f" >"$WORK/replay.log" 2>&1; then
-        echo "run.sh: known reproducer still crashes: $f" >&2
-        grep -E 'INVARIANT BROKEN|ERROR: (Address|Undefined|Leak)Sanitizer|runtime error|^    ' \
-            "$WORK/replay.log" | head -5 >&2
-        status=1
-    fi
-done
-
-# 2. Fuzz each harness from a copy of its seeds (crash-* replayed above,
-#    not used as seeds): fuzz_batch, then fuzz_segment (the Segment API's
-#    translation, FUZZ_SEGMENT_SECONDS, 10 by default).
+# fuzz_one BIN CORPUS [SECONDS]: replay, then fuzz one harness
 fuzz_one() {
-    local bin="$1" seeds="$2" secs="$3" name
-    name=$(basename "$bin")
-    mkdir -p "$WORK/$name/corpus" "$WORK/$name/artifacts"
-    for f in "$seeds"/*; do
-        case "$(basename "$f")" in crash-*) continue ;; esac
-        cp "$f" "$WORK/$name/corpus/"
+    local BIN=$1 CORPUS=$2 SECS=${3:-$SECONDS_} WORK rc found a f
+    WORK=$(mktemp -d "$ROOT/$BUILD/run.XXXXXX") || exit 2
+    WORKS+=("$WORK")
+    mkdir -p "$WORK/corpus" "$WORK/artifacts"
+
+    # 1. Known reproducers (CORPUS/crash-*) must not crash any more.
+    for f in $CORPUS/crash-*; do
+        [ -e "$f" ] || continue
+        if ! "$BIN" "$f" >"$WORK/replay.log" 2>&1; then
+            echo "run.sh: known reproducer still crashes: $f" >&2
+            grep -E 'INVARIANT BROKEN|ERROR: (Address|Undefined|Leak)Sanitizer|runtime error|^    ' \
+                "$WORK/replay.log" | head -5 >&2
+            status=1
+        fi
     done
 
-    local args=(-max_total_time="$secs" -max_len=65536 -timeout=10 -rss_limit_mb=2048
-                -print_final_stats=1 -artifact_prefix="$WORK/$name/artifacts/")
+    # 2. Fuzz from a copy of the seeds (crash-* replayed above, not used as seeds).
+    for f in $CORPUS/*; do
+        case "$(basename "$f")" in crash-*) continue ;; esac
+        cp "$f" "$WORK/corpus/"
+    done
+
+    args=(-max_total_time="$SECS" -max_len=65536 -timeout=10 -rss_limit_mb=2048
+          -print_final_stats=1 -artifact_prefix="$WORK/artifacts/")
     [ "$JOBS" -gt 1 ] && args+=(-fork="$JOBS")
 
-    echo "run.sh: fuzzing $bin for ${secs}s (log: $WORK/$name/fuzz.log)"
-    "$bin" "${args[@]}" "$WORK/$name/corpus" >"$WORK/$name/fuzz.log" 2>&1
-    local rc=$?
+    echo "run.sh: fuzzing $BIN for ${SECS}s (log: $WORK/fuzz.log)"
+    "$BIN" "${args[@]}" "$WORK/corpus" >"$WORK/fuzz.log" 2>&1
+    rc=$?
 
-    grep -E '^#[0-9]+[[:space:]]+INITED' "$WORK/$name/fuzz.log" | tail -1
-    grep -E '^#[0-9]+[[:space:]].*cov: ' "$WORK/$name/fuzz.log" | tail -1
+    grep -E '^#[0-9]+[[:space:]]+INITED' "$WORK/fuzz.log" | tail -1
+    grep -E '^#[0-9]+[[:space:]].*cov: ' "$WORK/fuzz.log" | tail -1
     grep -E '^stat::(number_of_executed_units|average_exec_per_sec|peak_rss_mb)' \
-        "$WORK/$name/fuzz.log" | awk '!seen[$0]++'
+        "$WORK/fuzz.log" | awk '!seen[$0]++'
 
-    local found
-    found=$(ls "$WORK/$name/artifacts" 2>/dev/null)
+    found=$(ls "$WORK/artifacts" 2>/dev/null)
     if [ $rc -ne 0 ] || [ -n "$found" ]; then
         status=1
         mkdir -p "$BUILD/crashes"
         for a in $found; do
-            cp "$WORK/$name/artifacts/$a" "$BUILD/crashes/$a"
+            cp "$WORK/artifacts/$a" "$BUILD/crashes/$a"
             echo "run.sh: libFuzzer found a crash; reproducer: $ROOT/$BUILD/crashes/$a" >&2
-            echo "        replay: $bin $BUILD/crashes/$a" >&2
+            echo "        replay: $BIN $BUILD/crashes/$a" >&2
         done
-        cp "$WORK/$name/fuzz.log" "$BUILD/crashes/$name.log"
+        cp "$WORK/fuzz.log" "$BUILD/crashes/$(basename "$BIN").log"
         grep -E -A20 'INVARIANT BROKEN|ERROR: (Address|Undefined|Leak)Sanitizer|runtime error|ERROR: libFuzzer' \
-            "$WORK/$name/fuzz.log" | head -40 >&2
-        [ -z "$found" ] && echo "run.sh: libFuzzer exited $rc (log: $BUILD/crashes/$name.log)" >&2
+            "$WORK/fuzz.log" | head -40 >&2
+        [ -z "$found" ] && echo "run.sh: libFuzzer exited $rc (log: $BUILD/crashes/$(basename "$BIN").log)" >&2
     fi
 }
 
-fuzz_one "$BIN" tests/fuzz/corpus "$SECONDS_"
+fuzz_one "$BUILD/fuzz_batch" tests/fuzz/corpus
+fuzz_one "$BUILD/fuzz_message" tests/fuzz/corpus_message
 fuzz_one "$BUILD/fuzz_segment" tests/fuzz/corpus-segment "${FUZZ_SEGMENT_SECONDS:-10}"
 
 exit $status

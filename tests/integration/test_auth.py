@@ -2,14 +2,7 @@
 
 import pytest
 
-
-def _json_error(r, status):
-    assert r.status_code == status, "expected %d, got %d: %s" % (status, r.status_code, r.text)
-    assert r.headers.get("Content-Type", "").startswith("application/json"), r.headers
-    body = r.json()
-    assert isinstance(body.get("error"), str) and body["error"], body
-    assert isinstance(body.get("message"), str) and body["message"], body
-    return body
+from module_helpers import json_error
 
 
 @pytest.mark.parametrize("key", ["px_test_not_a_real_key_0000", ""],
@@ -18,7 +11,7 @@ def test_bad_key_gets_401_and_nothing_reaches_kafka(px, key):
     anon = "anon_auth_check"
     bad = px.event("bad_key_event", anonymous_id=anon)
     r = px.post_batch([bad], key=key)
-    _json_error(r, 401)
+    json_error(r, 401)
 
     # a good request for the same visitor (same partition) afterwards: once
     # it is in Kafka, a message produced for the refused one would be too

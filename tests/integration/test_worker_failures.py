@@ -233,6 +233,13 @@ def test_poison_messages_go_to_dlq(fx):
             "properties": {"marker": marker}}), "event_id"),
         "nested": ('{"marker":"%s","x":%s1%s}' % (marker, "[" * 200, "]" * 200),
                    "nested"),
+        # a version this worker does not know is not read (px_message.h)
+        "version": (json.dumps({
+            "schema_version": 99, "project_id": fx.project, "event": "page_view",
+            "event_id": "0b5c7a4e-2f61-4c1e-9a43-6f1d2c3b4a51",
+            "anonymous_id": marker + "-v", "timestamp": "2024-01-01T00:00:00.000Z",
+            "received_at": "2024-01-01T00:00:00.000Z",
+            "properties": {"marker": marker}}), "unknown schema_version 99"),
     }
     produced = []
     for part in range(4):

@@ -11,7 +11,6 @@
 #include "px_batch.h"
 
 #define UUID1  "0b5c7a4e-2f61-4c1e-9a43-6f1d2c3b4a51"
-#define UUID2  "1c6d8b5f-3a72-4d2f-8b54-7a2e3d4c5b62"
 
 static px_limits_t  lim;
 static px_batch_t   batch;

@@ -45,10 +45,10 @@ add(const char *project, unsigned num, int32_t partition, int64_t offset)
     ck_assert(n < N);
     snprintf(ids[n], sizeof(ids[n]), "%08x-0000-4000-8000-000000000000",
              num);
-    rows[n].project_id = project;
-    rows[n].event_id = ids[n];
-    rows[n].anonymous_id = "visitor";
-    rows[n].ts_ms = T0 + (int64_t) num * 1000;
+    rows[n].msg.project_id = project;
+    rows[n].msg.event_id = ids[n];
+    rows[n].msg.anonymous_id = "visitor";
+    rows[n].msg.ts_ms = T0 + (int64_t) num * 1000;
     origins[n].partition = partition;
     origins[n].offset = offset;
     n++;
@@ -125,11 +125,11 @@ START_TEST(test_dedupe__batch_table)
         ck_assert(many && mid && mdup);
         for (i = 0; i < 5000; i++) {
             snprintf(mid[i], sizeof(mid[i]), "%08zx-0000-4000-8000-0", i);
-            many[i].project_id = "p";
-            many[i].event_id = mid[i];
+            many[i].msg.project_id = "p";
+            many[i].msg.event_id = mid[i];
         }
         ck_assert_int_eq(px_dedupe_batch(&d, many, 5000, mdup), 0);
-        many[4999].event_id = mid[17];
+        many[4999].msg.event_id = mid[17];
         ck_assert_int_eq(px_dedupe_batch(&d, many, 5000, mdup), 1);
         ck_assert_int_eq(mdup[4999], 1);
         free(many);
@@ -148,8 +148,8 @@ START_TEST(test_dedupe__keys)
     px_stage_origin_t  o = { 7, 123456789012LL };
 
     memset(&row, 0, sizeof(row));
-    row.project_id = "shop";
-    row.event_id = "0190c5b0-0000-4000-8000-000000000001";
+    row.msg.project_id = "shop";
+    row.msg.event_id = "0190c5b0-0000-4000-8000-000000000001";
 
     px_buf_init(&out, NULL, 0);
     ck_assert_int_eq(px_dedupe_key(&out, "px:", &row), 0);

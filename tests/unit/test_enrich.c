@@ -33,7 +33,7 @@ setup(void)
 static void
 teardown(void)
 {
-    px_event_row_free(&row);
+    px_message_free(&row.msg);
     px_enrich_close(&enr);
 }
 
@@ -42,13 +42,14 @@ enrich(const char *ip, const char *context)
 {
     char  msg[2048];
 
-    snprintf(msg, sizeof(msg), "{\"event\":\"page_view\",\"event_id\":"
+    snprintf(msg, sizeof(msg), "{\"schema_version\":1,"
+             "\"event\":\"page_view\",\"event_id\":"
              "\"0b5c7a4e-2f61-4c1e-9a43-6f1d2c3b4a51\",\"project_id\":\"p\","
              "\"timestamp\":\"2026-11-30T10:00:00Z\",\"received_at\":"
              "\"2026-11-30T10:00:00Z\",\"ip\":\"%s\",\"user_agent\":\"" CHROME
              "\",\"context\":%s}", ip, context);
     ck_assert_int_eq(px_enrich_open(&enr, &cfg, err, sizeof(err)), 0);
-    ck_assert_int_eq(px_event_row_parse(&row, msg, strlen(msg), err,
+    ck_assert_int_eq(px_message_parse(&row.msg, msg, strlen(msg), err,
                                         sizeof(err)), 0);
     px_enrich_row(&enr, &row);
 }

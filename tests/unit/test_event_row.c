@@ -19,36 +19,43 @@
     "\"project_id\":\"proj\",\"received_at\":\"2026-11-30T10:00:00.000Z\"," \
     "\"ip\":\"81.2.69.142\",\"user_agent\":\"curl/8\",\"schema_version\":1}"
 
+/* the required members, the object left open */
+#define MSG_HEAD \
+    "{\"schema_version\":1,\"project_id\":\"p\",\"event\":\"e\"," \
+    "\"event_id\":\"0b5c7a4e-2f61-4c1e-9a43-6f1d2c3b4a51\"," \
+    "\"timestamp\":\"2026-11-30T10:00:00Z\"," \
+    "\"received_at\":\"2026-11-30T10:00:00Z\""
+
 static px_event_row_t  row;
 static char            err[256];
 
 static void
 teardown(void)
 {
-    px_event_row_free(&row);
+    px_message_free(&row.msg);
 }
 
 static int
 parse(const char *msg)
 {
-    return px_event_row_parse(&row, msg, strlen(msg), err, sizeof(err));
+    return px_message_parse(&row.msg, msg, strlen(msg), err, sizeof(err));
 }
 
 START_TEST(test_event_row__parse_fields)
 {
     ck_assert_int_eq(parse(MSG_OK), 0);
-    ck_assert_str_eq(row.project_id, "proj");
-    ck_assert_str_eq(row.event, "page_view");
-    ck_assert_str_eq(row.anonymous_id, "a1");
-    ck_assert_ptr_null(row.user_id);
-    ck_assert(row.ts_ms == 1796032798000LL);
-    ck_assert(row.received_ms == 1796032800000LL);
-    ck_assert(row.client_ts_ms == 0);
-    ck_assert_str_eq(row.page_path, "/p");
-    ck_assert_str_eq(row.referrer, "https://www.google.com/");
-    ck_assert_str_eq(row.screen, "1920x1080");
-    ck_assert_str_eq(row.library, "px-web");
-    ck_assert_uint_eq(row.schema_version, 1);
+    ck_assert_str_eq(row.msg.project_id, "proj");
+    ck_assert_str_eq(row.msg.event, "page_view");
+    ck_assert_str_eq(row.msg.anonymous_id, "a1");
+    ck_assert_ptr_null(row.msg.user_id);
+    ck_assert(row.msg.ts_ms == 1796032798000LL);
+    ck_assert(row.msg.received_ms == 1796032800000LL);
+    ck_assert(row.msg.client_ts_ms == 0);
+    ck_assert_str_eq(row.msg.page_path, "/p");
+    ck_assert_str_eq(row.msg.referrer, "https://www.google.com/");
+    ck_assert_str_eq(row.msg.screen, "1920x1080");
+    ck_assert_str_eq(row.msg.library, "px-web");
+    ck_assert_uint_eq(row.msg.schema_version, 1);
 }
 END_TEST
 
@@ -85,14 +92,16 @@ END_TEST
 
 START_TEST(test_event_row__visitor)
 {
-    px_buf_t  out;
-
     ck_assert_int_eq(parse(MSG_OK), 0);
-    px_buf_init(&out, NULL, 0);
-    ck_assert_int_eq(px_event_row_visitor(&row, &out), 0);
-    ck_assert_int_eq(px_buf_terminate(&out), 0);
-    ck_assert_str_eq(out.data, "proj/a1");
-    px_buf_free(&out);
+    ck_assert_str_eq(px_message_visitor(&row.msg), "a1");
+    px_message_reset(&row.msg);
+    ck_assert_int_eq(parse(MSG_HEAD ",\"anonymous_id\":\"\","
+                           "\"user_id\":\"u\"}"), 0);
+    ck_assert_str_eq(px_message_visitor(&row.msg), "u");
+    px_message_reset(&row.msg);
+    ck_assert_int_eq(parse(MSG_HEAD "}"), 0);
+    ck_assert_str_eq(px_message_visitor(&row.msg),
+                     "0b5c7a4e-2f61-4c1e-9a43-6f1d2c3b4a51");
 }
 END_TEST
 
@@ -100,17 +109,18 @@ START_TEST(test_event_row__poison_messages)
 {
     ck_assert_int_eq(parse("not json at all"), -1);
     ck_assert_uint_gt(strlen(err), 0);
-    px_event_row_free(&row);
+    px_message_free(&row.msg);
     ck_assert_int_eq(parse("[1,2,3]"), -1);
-    px_event_row_free(&row);
-    ck_assert_int_eq(parse("{\"event\":\"e\"}"), -1);
+    px_message_free(&row.msg);
+    ck_assert_int_eq(parse("{\"schema_version\":1,\"event\":\"e\"}"), -1);
     ck_assert_str_eq(err, "missing project_id");
-    px_event_row_free(&row);
-    ck_assert_int_eq(parse("{\"project_id\":\"p\",\"event\":\"e\","
-                           "\"event_id\":\"x\"}"), -1);
+    px_message_free(&row.msg);
+    ck_assert_int_eq(parse("{\"schema_version\":1,\"project_id\":\"p\","
+                           "\"event\":\"e\",\"event_id\":\"x\"}"), -1);
     ck_assert_str_eq(err, "missing or invalid event_id");
-    px_event_row_free(&row);
-    ck_assert_int_eq(parse("{\"project_id\":\"p\",\"event\":\"e\","
+    px_message_free(&row.msg);
+    ck_assert_int_eq(parse("{\"schema_version\":1,\"project_id\":\"p\","
+                           "\"event\":\"e\","
                            "\"event_id\":\"0b5c7a4e-2f61-4c1e-9a43-6f1d2c3b4a51\""
                            ",\"timestamp\":\"bad\",\"received_at\":\"bad\"}"),
                      -1);
@@ -138,17 +148,18 @@ START_TEST(test_event_row__literals)
     px_buf_t  out;
 
     ck_assert_int_eq(parse(MSG_OK), 0);
-    ck_assert_uint_eq(row.properties_len,
+    ck_assert_uint_eq(row.msg.properties_len,
                       strlen("\"{\\\"plan\\\":\\\"pro\\\",\\\"n\\\":[1,2]}\""));
-    ck_assert(memcmp(row.properties,
+    ck_assert(memcmp(row.msg.properties,
                      "\"{\\\"plan\\\":\\\"pro\\\",\\\"n\\\":[1,2]}\"",
-                     row.properties_len) == 0);
-    ck_assert(memcmp(row.context, "\"{\\\"page\\\":{\\\"url\\\":", 20) == 0);
-    px_event_row_reset(&row);
+                     row.msg.properties_len) == 0);
+    ck_assert(memcmp(row.msg.context, "\"{\\\"page\\\":{\\\"url\\\":", 20) == 0);
+    px_message_reset(&row.msg);
 
     /* spaces and comments go, escapes are re-encoded, numbers kept as
      * written, nesting and duplicates kept */
-    ck_assert_int_eq(parse("{\"project_id\":\"p\",\"event\":\"e\","
+    ck_assert_int_eq(parse("{\"schema_version\":1,"
+        "\"project_id\":\"p\",\"event\":\"e\","
         "\"event_id\":\"0b5c7a4e-2f61-4c1e-9a43-6f1d2c3b4a51\","
         "\"timestamp\":\"2026-11-30T10:00:00Z\","
         "\"received_at\":\"2026-11-30T10:00:00Z\", /* c */ \"properties\" : "
@@ -156,15 +167,15 @@ START_TEST(test_event_row__literals)
         " false , null , { } , [ ] ], \"x\": {\"y\":{}} }}"), 0);
     ck_assert_str_eq(err, "");
     px_buf_init(&out, NULL, 0);
-    ck_assert_int_eq(px_buf_append(&out, row.properties, row.properties_len),
+    ck_assert_int_eq(px_buf_append(&out, row.msg.properties, row.msg.properties_len),
                      0);
     ck_assert_int_eq(px_buf_terminate(&out), 0);
     ck_assert_str_eq(out.data, "\"{\\\"q\\\\\\\"\\\":\\\"a\\\\nb\xc3\xa9/\\\","
                      "\\\"x\\\":[1.50,-2e3,true,false,null,{},[]],"
                      "\\\"x\\\":{\\\"y\\\":{}}}\"");
     /* no context: "{}" */
-    ck_assert_uint_eq(row.context_len, 4);
-    ck_assert(memcmp(row.context, "\"{}\"", 4) == 0);
+    ck_assert_uint_eq(row.msg.context_len, 4);
+    ck_assert(memcmp(row.msg.context, "\"{}\"", 4) == 0);
 
     out.len = 0;
     ck_assert_int_eq(px_event_row_json(&row, 1, &out), 0);
@@ -175,19 +186,15 @@ START_TEST(test_event_row__literals)
 }
 END_TEST
 
-#define MSG_HEAD \
-    "{\"project_id\":\"p\",\"event\":\"e\"," \
-    "\"event_id\":\"0b5c7a4e-2f61-4c1e-9a43-6f1d2c3b4a51\"," \
-    "\"timestamp\":\"2026-11-30T10:00:00Z\"," \
-    "\"received_at\":\"2026-11-30T10:00:00Z\""
 
 /* The first member of a name counts, even of the wrong type; a string
  * ends at its first NUL (as with the yajl tree the row had before). */
 START_TEST(test_event_row__first_member_counts)
 {
-    ck_assert_int_eq(parse("{\"project_id\":1,\"project_id\":\"p\"}"), -1);
+    ck_assert_int_eq(parse("{\"schema_version\":1,\"project_id\":1,"
+                           "\"project_id\":\"p\"}"), -1);
     ck_assert_str_eq(err, "missing project_id");
-    px_event_row_reset(&row);
+    px_message_reset(&row.msg);
 
     ck_assert_int_eq(parse(MSG_HEAD ",\"project_id\":\"q\","
                            "\"user_id\":\"a\\u0000b\",\"ip\":null,"
@@ -198,17 +205,48 @@ START_TEST(test_event_row__first_member_counts)
                            "\"screen\":{\"width\":1920,\"height\":1080.5},"
                            "\"library\":{\"name\":\"n\",\"version\":1}},"
                            "\"context\":{\"locale\":\"de\"}}"), 0);
-    ck_assert_str_eq(row.project_id, "p");
-    ck_assert_str_eq(row.user_id, "a");
-    ck_assert_ptr_null(row.ip);
-    ck_assert_uint_eq(row.schema_version, 0);
-    ck_assert_str_eq(row.page_url, "u1");
-    ck_assert_ptr_null(row.page_path);
-    ck_assert_ptr_null(row.locale);
-    ck_assert_str_eq(row.screen, "");
-    ck_assert_str_eq(row.library, "n");
-    ck_assert_ptr_null(row.library_version);
-    ck_assert(row.client_ts_ms == 0);
+    ck_assert_str_eq(row.msg.project_id, "p");
+    ck_assert_str_eq(row.msg.user_id, "a");
+    ck_assert_ptr_null(row.msg.ip);
+    ck_assert_uint_eq(row.msg.schema_version, 1);   /* 2.0 came second */
+    ck_assert_str_eq(row.msg.page_url, "u1");
+    ck_assert_ptr_null(row.msg.page_path);
+    ck_assert_ptr_null(row.msg.locale);
+    ck_assert_str_eq(row.msg.screen, "");
+    ck_assert_str_eq(row.msg.library, "n");
+    ck_assert_ptr_null(row.msg.library_version);
+    ck_assert(row.msg.client_ts_ms == 0);
+}
+END_TEST
+
+/* A message of another version, or of none, is refused with the reason. */
+START_TEST(test_event_row__schema_version_checked)
+{
+    static const char  rest[] =
+        "\"project_id\":\"p\",\"event\":\"e\","
+        "\"event_id\":\"0b5c7a4e-2f61-4c1e-9a43-6f1d2c3b4a51\","
+        "\"timestamp\":\"2026-11-30T10:00:00Z\","
+        "\"received_at\":\"2026-11-30T10:00:00Z\"}";
+    char               msg[512];
+
+    snprintf(msg, sizeof(msg), "{\"schema_version\":2,%s", rest);
+    ck_assert_int_eq(parse(msg), -1);
+    ck_assert_str_eq(err, "unknown schema_version 2 (this reader knows 1)");
+    px_message_reset(&row.msg);
+
+    snprintf(msg, sizeof(msg), "{%s", rest);
+    ck_assert_int_eq(parse(msg), -1);
+    ck_assert_str_eq(err, "missing or invalid schema_version");
+    px_message_reset(&row.msg);
+
+    snprintf(msg, sizeof(msg), "{\"schema_version\":\"1\",%s", rest);
+    ck_assert_int_eq(parse(msg), -1);
+    ck_assert_str_eq(err, "missing or invalid schema_version");
+    px_message_reset(&row.msg);
+
+    snprintf(msg, sizeof(msg), "{\"schema_version\":1,%s", rest);
+    ck_assert_int_eq(parse(msg), 0);
+    ck_assert_uint_eq(row.msg.schema_version, 1);
 }
 END_TEST
 
@@ -219,21 +257,21 @@ START_TEST(test_event_row__campaign_and_click_ids)
                            "\"content\":\"c\"},\"click_ids\":{\"gclid\":\"\","
                            "\"x\":null,\"fbclid\":\"F1\",\"msclkid\":\"M\"}}}"),
                      0);
-    ck_assert_uint_eq(row.has_campaign, 1);
-    ck_assert_str_eq(row.campaign_source, "nl");
-    ck_assert_ptr_null(row.campaign_medium);
-    ck_assert_str_eq(row.campaign_name, "w");
-    ck_assert_ptr_null(row.campaign_term);
-    ck_assert_str_eq(row.campaign_content, "c");
-    ck_assert_str_eq(row.click_id_type, "fbclid");
-    ck_assert_str_eq(row.click_id, "F1");
-    px_event_row_reset(&row);
+    ck_assert_uint_eq(row.msg.has_campaign, 1);
+    ck_assert_str_eq(row.msg.campaign_source, "nl");
+    ck_assert_ptr_null(row.msg.campaign_medium);
+    ck_assert_str_eq(row.msg.campaign_name, "w");
+    ck_assert_ptr_null(row.msg.campaign_term);
+    ck_assert_str_eq(row.msg.campaign_content, "c");
+    ck_assert_str_eq(row.msg.click_id_type, "fbclid");
+    ck_assert_str_eq(row.msg.click_id, "F1");
+    px_message_reset(&row.msg);
 
     ck_assert_int_eq(parse(MSG_HEAD ",\"context\":{\"campaign\":\"x\","
                            "\"click_ids\":{\"gclid\":\"\",\"a\":{}}}}"), 0);
-    ck_assert_uint_eq(row.has_campaign, 0);
-    ck_assert_ptr_null(row.click_id_type);
-    ck_assert_ptr_null(row.click_id);
+    ck_assert_uint_eq(row.msg.has_campaign, 0);
+    ck_assert_ptr_null(row.msg.click_id_type);
+    ck_assert_ptr_null(row.msg.click_id);
 }
 END_TEST
 
@@ -246,7 +284,7 @@ START_TEST(test_event_row__reasons)
     ck_assert_str_eq(err, "message is not a JSON object");
     ck_assert_int_eq(parse("\"s\""), -1);
     ck_assert_str_eq(err, "message is not a JSON object");
-    ck_assert_int_eq(px_event_row_parse(&row, "{\"a\":\"\0\"}", 9, err,
+    ck_assert_int_eq(px_message_parse(&row.msg, "{\"a\":\"\0\"}", 9, err,
                                         sizeof(err)), -1);
     ck_assert_str_eq(err, "NUL byte in message");
     ck_assert_int_eq(parse("{\"a\":1} {}"), -1);
@@ -262,21 +300,21 @@ START_TEST(test_event_row__reasons)
         memset(msg + i, '[', n);
         memset(msg + i + n, ']', n);
         msg[i + 2 * n] = '}';
-        ck_assert_int_eq(px_event_row_parse(&row, msg, i + 2 * n + 1, err,
+        ck_assert_int_eq(px_message_parse(&row.msg, msg, i + 2 * n + 1, err,
                                             sizeof(err)), n == 63 ? 0 : -1);
         ck_assert_str_eq(err, n == 63 ? "" : "nested deeper than 64");
-        px_event_row_reset(&row);
+        px_message_reset(&row.msg);
     }
     free(msg);
 
     /* a message whose strings would pass the cap of a row's buffer */
-    n = PX_EVENT_ROW_MAX_BYTES + 64;
+    n = PX_MESSAGE_MAX_BYTES + 64;
     msg = malloc(n + 256);
     ck_assert_ptr_nonnull(msg);
     i = (size_t) sprintf(msg, MSG_HEAD ",\"user_agent\":\"");
     memset(msg + i, 'a', n);
     memcpy(msg + i + n, "\"}", 2);
-    ck_assert_int_eq(px_event_row_parse(&row, msg, i + n + 2, err,
+    ck_assert_int_eq(px_message_parse(&row.msg, msg, i + n + 2, err,
                                         sizeof(err)), -1);
     ck_assert_str_eq(err, "message too large");
     free(msg);
@@ -296,12 +334,12 @@ START_TEST(test_event_row__reuse)
     ck_assert_int_eq(px_event_row_json(&row, 5, &a), 0);
 
     for (i = 0; i < 3; i++) {
-        px_event_row_reset(&row);
+        px_message_reset(&row.msg);
         snprintf(big, sizeof(big), MSG_HEAD ",\"properties\":{\"k\":\"%0*d\"}}",
                  3000 * i + 1, 7);
         ck_assert_int_eq(parse(big), 0);
-        ck_assert_uint_eq(row.properties_len, 3000 * i + 1 + 14);
-        px_event_row_reset(&row);
+        ck_assert_uint_eq(row.msg.properties_len, 3000 * i + 1 + 14);
+        px_message_reset(&row.msg);
         ck_assert_int_eq(parse(MSG_OK), 0);
         b.len = 0;
         ck_assert_int_eq(px_event_row_json(&row, 5, &b), 0);
@@ -310,8 +348,8 @@ START_TEST(test_event_row__reuse)
     }
 
     /* a large buffer is not kept */
-    px_event_row_reset(&row);
-    ck_assert_ptr_nonnull(row.strs.data);
+    px_message_reset(&row.msg);
+    ck_assert_ptr_nonnull(row.msg.strs.data);
     memset(big, 'x', sizeof(big) - 1);
     big[sizeof(big) - 1] = '\0';
     {
@@ -320,16 +358,16 @@ START_TEST(test_event_row__reuse)
         snprintf(msg, sizeof(msg), MSG_HEAD ",\"user_agent\":\"%s%s%s\"}",
                  big, big, big);
         ck_assert_int_eq(parse(msg), 0);
-        ck_assert_uint_gt(row.strs.cap, PX_EVENT_ROW_KEEP_BYTES);
+        ck_assert_uint_gt(row.msg.strs.cap, PX_MESSAGE_KEEP_BYTES);
     }
-    px_event_row_reset(&row);
-    ck_assert_ptr_null(row.strs.data);
-    ck_assert_ptr_nonnull(row.lits.data);
-    ck_assert_uint_eq(row.lits.len, 0);
+    px_message_reset(&row.msg);
+    ck_assert_ptr_null(row.msg.strs.data);
+    ck_assert_ptr_nonnull(row.msg.lits.data);
+    ck_assert_uint_eq(row.msg.lits.len, 0);
 
     /* free gives everything back; the row parses again after it */
-    px_event_row_free(&row);
-    ck_assert_ptr_null(row.lits.data);
+    px_message_free(&row.msg);
+    ck_assert_ptr_null(row.msg.lits.data);
     ck_assert_int_eq(parse(MSG_OK), 0);
     px_buf_free(&a);
     px_buf_free(&b);
@@ -344,8 +382,8 @@ START_TEST(test_event_row__json_numbers)
     ck_assert_int_eq(parse(MSG_HEAD ",\"context\":{\"screen\":{\"width\":"
                            "-9223372036854775807,\"height\":"
                            "9223372036854775807}}}"), 0);
-    ck_assert_str_eq(row.screen, "-9223372036854775807x9223372036");
-    px_event_row_reset(&row);
+    ck_assert_str_eq(row.msg.screen, "-9223372036854775807x9223372036");
+    px_message_reset(&row.msg);
 
     ck_assert_int_eq(parse(MSG_OK), 0);
     row.geo.loc.latitude = 51.5142;
@@ -387,6 +425,7 @@ make_suite_event_row(void)
     tcase_add_test(tc, test_event_row__deep_nesting_refused);
     tcase_add_test(tc, test_event_row__literals);
     tcase_add_test(tc, test_event_row__first_member_counts);
+    tcase_add_test(tc, test_event_row__schema_version_checked);
     tcase_add_test(tc, test_event_row__campaign_and_click_ids);
     tcase_add_test(tc, test_event_row__reasons);
     tcase_add_test(tc, test_event_row__reuse);

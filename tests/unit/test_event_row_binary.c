@@ -76,17 +76,17 @@ static void
 setup(void)
 {
     memset(&row, 0, sizeof(row));
-    ck_assert_int_eq(px_event_row_parse(&row, MSG, strlen(MSG), err,
-                                        sizeof(err)), 0);
+    ck_assert_int_eq(px_message_parse(&row.msg, MSG, strlen(MSG), err,
+                                      sizeof(err)), 0);
     strcpy(row.session_id, "s-1");
     row.session_seq = 7;
-    row.user_agent = "bad \xff\xfe ua";
+    row.msg.user_agent = "bad \xff\xfe ua";
 }
 
 static void
 teardown(void)
 {
-    px_event_row_free(&row);
+    px_message_free(&row.msg);
 }
 
 START_TEST(test_event_row_binary__columns)
@@ -172,8 +172,8 @@ START_TEST(test_event_row_binary__not_a_literal_kept_as_is)
     size_t             i;
     const char        *s;
 
-    row.properties = bad;
-    row.properties_len = sizeof(bad) - 1;
+    row.msg.properties = bad;
+    row.msg.properties_len = sizeof(bad) - 1;
     px_buf_init(&out, NULL, 0);
     ck_assert_int_eq(px_event_row_binary(&row, 0, &out), 0);
     r.p = (const unsigned char *) out.data;

@@ -17,20 +17,20 @@ static void
 at(int64_t ts, int64_t client_ts)
 {
     memset(&row, 0, sizeof(row));
-    row.received_ms = RECV;
-    row.ts_ms = ts;
-    row.client_ts_ms = client_ts;
+    row.msg.received_ms = RECV;
+    row.msg.ts_ms = ts;
+    row.msg.client_ts_ms = client_ts;
 }
 
 START_TEST(test_event_time__within_the_window_is_kept)
 {
     at(RECV - AGE, RECV - AGE);
     ck_assert_int_eq(px_event_time_clamp(&row, AGE, SKEW), 0);
-    ck_assert_int_eq(row.ts_ms, RECV - AGE);
+    ck_assert_int_eq(row.msg.ts_ms, RECV - AGE);
 
     at(RECV + SKEW, 0);
     ck_assert_int_eq(px_event_time_clamp(&row, AGE, SKEW), 0);
-    ck_assert_int_eq(row.ts_ms, RECV + SKEW);
+    ck_assert_int_eq(row.msg.ts_ms, RECV + SKEW);
 }
 END_TEST
 
@@ -38,13 +38,13 @@ START_TEST(test_event_time__too_old_is_stored_at_received)
 {
     at(RECV - AGE - 1, RECV - AGE - 1);
     ck_assert_int_eq(px_event_time_clamp(&row, AGE, SKEW), 1);
-    ck_assert_int_eq(row.ts_ms, RECV);
-    ck_assert_int_eq(row.client_ts_ms, RECV - AGE - 1);
+    ck_assert_int_eq(row.msg.ts_ms, RECV);
+    ck_assert_int_eq(row.msg.client_ts_ms, RECV - AGE - 1);
 
     /* 1970 */
     at(0, 0);
     ck_assert_int_eq(px_event_time_clamp(&row, AGE, SKEW), 1);
-    ck_assert_int_eq(row.ts_ms, RECV);
+    ck_assert_int_eq(row.msg.ts_ms, RECV);
 }
 END_TEST
 
@@ -53,8 +53,8 @@ START_TEST(test_event_time__too_far_ahead_is_stored_at_received)
     /* the message carried no client time: the one it had is kept */
     at(RECV + SKEW + 1, 0);
     ck_assert_int_eq(px_event_time_clamp(&row, AGE, SKEW), 1);
-    ck_assert_int_eq(row.ts_ms, RECV);
-    ck_assert_int_eq(row.client_ts_ms, RECV + SKEW + 1);
+    ck_assert_int_eq(row.msg.ts_ms, RECV);
+    ck_assert_int_eq(row.msg.client_ts_ms, RECV + SKEW + 1);
 }
 END_TEST
 
@@ -66,8 +66,8 @@ START_TEST(test_event_time__a_batch_spans_two_months_at_most)
     for (ts = RECV; ts > RECV - 120 * 31 * DAY_MS; ts -= 31 * DAY_MS) {
         at(ts, ts);
         (void) px_event_time_clamp(&row, AGE, SKEW);
-        lo = row.ts_ms < lo ? row.ts_ms : lo;
-        hi = row.ts_ms > hi ? row.ts_ms : hi;
+        lo = row.msg.ts_ms < lo ? row.msg.ts_ms : lo;
+        hi = row.msg.ts_ms > hi ? row.msg.ts_ms : hi;
     }
     ck_assert_int_le(hi - lo, AGE + SKEW);
 }

@@ -1,5 +1,5 @@
 /*
- * Unit tests for px-worker/src/geo.c against MaxMind's test databases.
+ * Unit tests for px-worker/src/enrich/geo.c against MaxMind's test databases.
  * They are found through PX_GEOIP_TESTDATA (the Makefile sets it to
  * tests/data/geoip of the repository); when it is unset or the files are missing the
  * tests fail, saying so.

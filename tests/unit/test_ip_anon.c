@@ -1,5 +1,5 @@
 /*
- * Unit tests for px-worker/src/ip_anon.c.
+ * Unit tests for px-worker/src/enrich/ip_anon.c.
  */
 #include <check.h>
 #include <string.h>

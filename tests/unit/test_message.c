@@ -1,4 +1,6 @@
-/* libpx/px_message: Kafka key/value of an event, skew correction, DLQ. */
+/* libpx/px_message: Kafka key/value of an event, skew correction, DLQ, and
+ * the reader taking back what the writer wrote. */
+#include <stdio.h>
 #include <string.h>
 
 #include <check.h>
@@ -168,6 +170,93 @@ START_TEST(test_message__envelope_key_not_in_message)
 }
 END_TEST
 
+/* Write an event's message, read it back: the reader finds what the
+ * writer put, and names the visitor the key names. */
+static void
+round_trip(size_t i, px_message_t *m)
+{
+    char  err[128];
+    char  key[256];
+
+    (void) value(i);
+    ck_assert_int_eq(px_message_parse(m, out.data, out.len, err, sizeof(err)),
+                     0);
+    out.len = 0;
+    ck_assert_int_eq(px_message_key(&batch, &batch.events[i], &srv, &out), 0);
+    ck_assert_int_eq(px_buf_terminate(&out), 0);
+    snprintf(key, sizeof(key), "%s/%s", m->project_id,
+             px_message_visitor(m));
+    ck_assert_str_eq(out.data, key);
+}
+
+START_TEST(test_message__round_trip)
+{
+    px_message_t  m;
+    char          err[128];
+
+    memset(&m, 0, sizeof(m));
+    parse("{\"sent_at\":\"2026-11-30T11:00:02.000Z\",\"events\":["
+          "{\"event\":\"page_view\",\"anonymous_id\":\"a\\u00e91\","
+          "\"event_id\":\"0b5c7a4e-2f61-4c1e-9a43-6f1d2c3b4a51\","
+          "\"timestamp\":\"2026-11-30T11:00:00.000Z\","
+          "\"properties\":{\"plan\":\"pro\",\"n\":[1,2]},"
+          "\"context\":{\"page\":{\"url\":\"https://x.example/p\","
+          "\"path\":\"/p\"},\"screen\":{\"width\":390,\"height\":844},"
+          "\"campaign\":{\"source\":\"nl\"},"
+          "\"click_ids\":{\"gclid\":\"G1\"}}},"
+          "{\"event\":\"signup\",\"user_id\":\"u-7\","
+          "\"timestamp\":\"2026-11-30T12:00:00Z\"},"
+          "{\"event\":\"x\"}]}");
+
+    round_trip(0, &m);
+    ck_assert_uint_eq(m.schema_version, PX_SCHEMA_VERSION);
+    ck_assert_str_eq(m.project_id, "proj");
+    ck_assert_str_eq(m.event, "page_view");
+    ck_assert_str_eq(m.event_id, "0b5c7a4e-2f61-4c1e-9a43-6f1d2c3b4a51");
+    ck_assert_str_eq(m.anonymous_id, "a\xc3\xa9" "1");
+    ck_assert_ptr_null(m.user_id);
+    ck_assert(m.ts_ms == RECEIVED - 2000);
+    ck_assert(m.client_ts_ms == RECEIVED + 3600 * 1000);
+    ck_assert(m.received_ms == RECEIVED);
+    ck_assert_str_eq(m.ip, "81.2.69.142");
+    ck_assert_str_eq(m.user_agent, "UA \"quoted\"\xef\xbf\xbd");
+    ck_assert_str_eq(m.page_url, "https://x.example/p");
+    ck_assert_str_eq(m.page_path, "/p");
+    ck_assert_str_eq(m.screen, "390x844");
+    ck_assert_str_eq(m.campaign_source, "nl");
+    ck_assert_str_eq(m.click_id_type, "gclid");
+    ck_assert_str_eq(m.click_id, "G1");
+    ck_assert_uint_eq(m.properties_len,
+                      strlen("\"{\\\"plan\\\":\\\"pro\\\",\\\"n\\\":[1,2]}\""));
+    ck_assert(memcmp(m.properties,
+                     "\"{\\\"plan\\\":\\\"pro\\\",\\\"n\\\":[1,2]}\"",
+                     m.properties_len) == 0);
+    px_message_reset(&m);
+
+    /* user_id names the visitor; a time ahead of received_at is clamped */
+    round_trip(1, &m);
+    ck_assert_str_eq(m.user_id, "u-7");
+    ck_assert(m.ts_ms == RECEIVED);
+    px_message_reset(&m);
+
+    /* no visitor, no time: the event id, received_at */
+    round_trip(2, &m);
+    ck_assert_str_eq(px_message_visitor(&m), batch.events[2].event_id);
+    ck_assert(m.ts_ms == RECEIVED);
+    ck_assert(m.client_ts_ms == 0);
+    px_message_reset(&m);
+
+    /* a message of another version is not read */
+    (void) value(2);
+    ck_assert_ptr_nonnull(strstr(out.data, "\"schema_version\":1}"));
+    memcpy(strstr(out.data, "\"schema_version\":1}") + 17, "9", 1);
+    ck_assert_int_eq(px_message_parse(&m, out.data, out.len, err,
+                                      sizeof(err)), -1);
+    ck_assert_str_eq(err, "unknown schema_version 9 (this reader knows 1)");
+    px_message_free(&m);
+}
+END_TEST
+
 Suite *
 make_suite_message(void)
 {
@@ -182,6 +271,7 @@ make_suite_message(void)
     tcase_add_test(tc, test_message__dead_letter);
     tcase_add_test(tc, test_message__rejected_values_are_json);
     tcase_add_test(tc, test_message__envelope_key_not_in_message);
+    tcase_add_test(tc, test_message__round_trip);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -1,5 +1,5 @@
 /*
- * Unit tests for px-worker/src/referrer.c.
+ * Unit tests for px-worker/src/enrich/referrer.c.
  */
 #include <check.h>
 #include <string.h>

@@ -315,11 +315,11 @@ tb_add_full(tb_t *t, const char *project, const char *anon,
     memset(row, 0, sizeof(*row));
     snprintf(t->ids[t->n], sizeof(t->ids[0]),
              "%08x-0000-4000-8000-000000000000", num);
-    row->project_id = project;
-    row->event_id = t->ids[t->n];
-    row->anonymous_id = anon;
-    row->user_id = user;
-    row->ts_ms = ts_ms;
+    row->msg.project_id = project;
+    row->msg.event_id = t->ids[t->n];
+    row->msg.anonymous_id = anon;
+    row->msg.user_id = user;
+    row->msg.ts_ms = ts_ms;
     t->origins[t->n].partition = part;
     t->origins[t->n].offset = offset;
     t->drop[t->n] = 0xee;
@@ -644,7 +644,7 @@ START_TEST(test_session__late_event_beyond_max)
     tb_run(stage, &b);
 
     ck_assert_str_eq(SID(48), SID(0));
-    ck_assert_int_eq(b.rows[48].ts_ms - b.rows[0].ts_ms, day);
+    ck_assert_int_eq(b.rows[48].msg.ts_ms - b.rows[0].msg.ts_ms, day);
     ck_assert_str_ne(SID(49), SID(0));
     ck_assert_uint_eq(SEQ(49), 1);
 }

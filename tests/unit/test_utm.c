@@ -1,5 +1,5 @@
 /*
- * Unit tests for px-worker/src/utm.c.
+ * Unit tests for px-worker/src/enrich/utm.c.
  */
 #include <check.h>
 #include <stdio.h>

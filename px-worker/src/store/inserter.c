@@ -5,11 +5,11 @@
 #include <string.h>
 #include <time.h>
 
+#include "backoff.h"
 #include "inserter.h"
 #include "log.h"
+#include "monotonic.h"
 
-#define PX_BACKOFF_MIN_MS  200
-#define PX_BACKOFF_MAX_MS  10000
 #define PX_DLQ_SETTLE_MS   10000   /* wait for dead letters, at most */
 
 typedef enum {
@@ -23,7 +23,7 @@ struct px_inserter_s {
     pthread_mutex_t      lock;
     pthread_cond_t       cond;
     px_ins_state_t       state;
-    px_wbatch_t         *batch;
+    px_insert_batch_t    *batch;
     /* stop retrying after this; atomic: a ClickHouse call in progress
      * reads it from curl's progress callback, without the lock */
     _Atomic int64_t      give_up_at;
@@ -38,17 +38,8 @@ struct px_inserter_s {
     px_buf_t             body;
 };
 
-int64_t
-px_monotonic_ms(void)
-{
-    struct timespec  ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 int
-px_wbatch_init(px_wbatch_t *b, size_t cap)
+px_insert_batch_init(px_insert_batch_t *b, size_t cap)
 {
     memset(b, 0, sizeof(*b));
     b->rows = calloc(cap, sizeof(px_event_row_t));
@@ -57,7 +48,7 @@ px_wbatch_init(px_wbatch_t *b, size_t cap)
     b->cap = cap;
 
     if (b->rows == NULL || b->origins == NULL || b->drop == NULL) {
-        px_wbatch_free(b);
+        px_insert_batch_free(b);
         return -1;
     }
 
@@ -65,12 +56,12 @@ px_wbatch_init(px_wbatch_t *b, size_t cap)
 }
 
 void
-px_wbatch_reset(px_wbatch_t *b)
+px_insert_batch_reset(px_insert_batch_t *b)
 {
     size_t  i;
 
     for (i = 0; i < b->nrows; i++) {
-        px_event_row_reset(&b->rows[i]);
+        px_message_reset(&b->rows[i].msg);
     }
 
     b->nrows = 0;
@@ -85,13 +76,13 @@ px_wbatch_reset(px_wbatch_t *b)
 }
 
 void
-px_wbatch_free(px_wbatch_t *b)
+px_insert_batch_free(px_insert_batch_t *b)
 {
     size_t  i;
 
     if (b->rows != NULL) {
         for (i = 0; i < b->cap; i++) {
-            px_event_row_free(&b->rows[i]);
+            px_message_free(&b->rows[i].msg);
         }
     }
 
@@ -109,8 +100,8 @@ static const char  px_ins_how[] =
 
 /* Insert the rows idx[0..n) of b as one block. */
 static px_ch_status_t
-px_ins_block(px_inserter_t *in, px_wbatch_t *b, const size_t *idx, size_t n,
-    int64_t inserted, char *err, size_t errlen)
+px_ins_block(px_inserter_t *in, px_insert_batch_t *b, const size_t *idx,
+    size_t n, int64_t inserted, char *err, size_t errlen)
 {
     size_t  k;
 
@@ -133,8 +124,8 @@ px_ins_block(px_inserter_t *in, px_wbatch_t *b, const size_t *idx, size_t n,
  * stored here (drop 3) or dead-lettered (drop 2) is left out of a retry.
  */
 static px_ch_status_t
-px_ins_bisect(px_inserter_t *in, px_wbatch_t *b, const size_t *idx, size_t n,
-    int64_t inserted)
+px_ins_bisect(px_inserter_t *in, px_insert_batch_t *b, const size_t *idx,
+    size_t n, int64_t inserted)
 {
     char            err[512];
     size_t          half, k, part;
@@ -157,8 +148,8 @@ px_ins_bisect(px_inserter_t *in, px_wbatch_t *b, const size_t *idx, size_t n,
         /* the dead letter holds the row as JSON, readable and replayable */
         in->body.len = 0;
         if (px_event_row_json(&b->rows[idx[0]], inserted, &in->body) != 0
-            || px_dlq_add(in->dlq, &b->dead, err, b->rows[idx[0]].event_id,
-                          strlen(b->rows[idx[0]].event_id), in->body.data,
+            || px_dlq_add(in->dlq, &b->dead, err, b->rows[idx[0]].msg.event_id,
+                          strlen(b->rows[idx[0]].msg.event_id), in->body.data,
                           in->body.len - 1, 1) != 0)
         {
             return PX_CH_RETRY;
@@ -201,7 +192,7 @@ px_ins_bisect(px_inserter_t *in, px_wbatch_t *b, const size_t *idx, size_t n,
 /* The kept rows of b (kept of them) after ClickHouse refused them all as
  * one block. */
 static px_ch_status_t
-px_ins_refused(px_inserter_t *in, px_wbatch_t *b, size_t kept,
+px_ins_refused(px_inserter_t *in, px_insert_batch_t *b, size_t kept,
     int64_t inserted)
 {
     size_t          i, n, *idx;
@@ -227,7 +218,7 @@ px_ins_refused(px_inserter_t *in, px_wbatch_t *b, size_t kept,
 /* Sessions and dedupe, once per batch: a retry gives the same answer
  * anyway.  0, or -1 to retry. */
 static int
-px_ins_stage(px_inserter_t *in, px_wbatch_t *b, int *staged)
+px_ins_stage(px_inserter_t *in, px_insert_batch_t *b, int *staged)
 {
     char  err[512];
 
@@ -250,7 +241,7 @@ px_ins_stage(px_inserter_t *in, px_wbatch_t *b, int *staged)
 /* The rows into ClickHouse (the refused ones into the batch's dead
  * letters).  0, or -1 to retry. */
 static int
-px_ins_rows(px_inserter_t *in, px_wbatch_t *b)
+px_ins_rows(px_inserter_t *in, px_insert_batch_t *b)
 {
     char            err[512];
     size_t          i, kept;
@@ -334,7 +325,7 @@ px_ins_budget(px_inserter_t *in, int64_t now)
  * -1 to retry.
  */
 static int
-px_ins_attempt(px_inserter_t *in, px_wbatch_t *b, int *staged,
+px_ins_attempt(px_inserter_t *in, px_insert_batch_t *b, int *staged,
     int *inserted)
 {
     char     err[512];
@@ -378,7 +369,7 @@ px_ins_attempt(px_inserter_t *in, px_wbatch_t *b, int *staged,
 
 /* Store b, retrying with backoff until stored or past give_up_at. */
 static void
-px_ins_store(px_inserter_t *in, px_wbatch_t *b)
+px_ins_store(px_inserter_t *in, px_insert_batch_t *b)
 {
     int              staged = 0, inserted = 0;
     long             backoff = 0;
@@ -391,9 +382,7 @@ px_ins_store(px_inserter_t *in, px_wbatch_t *b)
             return;
         }
 
-        backoff = backoff == 0 ? PX_BACKOFF_MIN_MS
-                               : (backoff * 2 > PX_BACKOFF_MAX_MS
-                                  ? PX_BACKOFF_MAX_MS : backoff * 2);
+        backoff = px_backoff_next(backoff);
 
         pthread_mutex_lock(&in->lock);
         in->retrying = 1;
@@ -402,12 +391,7 @@ px_ins_store(px_inserter_t *in, px_wbatch_t *b)
         while (!in->quit && px_monotonic_ms() < wake
                && px_monotonic_ms() < in->give_up_at)
         {
-            clock_gettime(CLOCK_REALTIME, &ts);
-            ts.tv_nsec += 50 * 1000000L;
-            if (ts.tv_nsec >= 1000000000L) {
-                ts.tv_sec++;
-                ts.tv_nsec -= 1000000000L;
-            }
+            px_realtime_after(&ts, 50);
             pthread_cond_timedwait(&in->cond, &in->lock, &ts);
         }
 
@@ -426,7 +410,7 @@ static void *
 px_ins_thread(void *arg)
 {
     px_inserter_t  *in = arg;
-    px_wbatch_t    *b;
+    px_insert_batch_t    *b;
 
     pthread_mutex_lock(&in->lock);
 
@@ -488,7 +472,7 @@ px_inserter_new(px_clickhouse_t *ch, px_session_stage_t *sessions,
 }
 
 void
-px_inserter_submit(px_inserter_t *in, px_wbatch_t *b)
+px_inserter_submit(px_inserter_t *in, px_insert_batch_t *b)
 {
     pthread_mutex_lock(&in->lock);
     in->batch = b;
@@ -499,20 +483,20 @@ px_inserter_submit(px_inserter_t *in, px_wbatch_t *b)
 }
 
 /* Take the finished batch back; the lock is held. */
-static px_wbatch_t *
+static px_insert_batch_t *
 px_ins_take(px_inserter_t *in)
 {
-    px_wbatch_t  *b = in->batch;
+    px_insert_batch_t  *b = in->batch;
 
     in->batch = NULL;
     in->state = PX_INS_IDLE;
     return b;
 }
 
-px_wbatch_t *
+px_insert_batch_t *
 px_inserter_poll(px_inserter_t *in)
 {
-    px_wbatch_t  *b = NULL;
+    px_insert_batch_t  *b = NULL;
 
     pthread_mutex_lock(&in->lock);
     if (in->state == PX_INS_DONE) {
@@ -523,19 +507,13 @@ px_inserter_poll(px_inserter_t *in)
     return b;
 }
 
-px_wbatch_t *
+px_insert_batch_t *
 px_inserter_poll_wait(px_inserter_t *in, int timeout_ms)
 {
-    px_wbatch_t      *b = NULL;
+    px_insert_batch_t *b = NULL;
     struct timespec   ts;
 
-    clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_sec += timeout_ms / 1000;
-    ts.tv_nsec += (long) (timeout_ms % 1000) * 1000000L;
-    if (ts.tv_nsec >= 1000000000L) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000L;
-    }
+    px_realtime_after(&ts, timeout_ms);
 
     pthread_mutex_lock(&in->lock);
 
@@ -553,10 +531,10 @@ px_inserter_poll_wait(px_inserter_t *in, int timeout_ms)
     return b;
 }
 
-px_wbatch_t *
+px_insert_batch_t *
 px_inserter_wait(px_inserter_t *in, int64_t deadline_ms)
 {
-    px_wbatch_t  *b = NULL;
+    px_insert_batch_t  *b = NULL;
 
     pthread_mutex_lock(&in->lock);
 

@@ -14,6 +14,7 @@
 #include <yajl/yajl_gen.h>
 #include <yajl/yajl_tree.h>
 
+#include "monotonic.h"
 #include "px_buf.h"
 #include "px_time.h"
 #include "replay.h"
@@ -509,24 +510,15 @@ px_replay_all_done(const px_replay_t *r)
     return 1;
 }
 
-static int64_t
-px_replay_now_ms(void)
-{
-    struct timespec  ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Read every assigned partition up to its high watermark.  0, or -1. */
 static int
 px_replay_read(px_replay_t *r)
 {
-    int64_t              idle = px_replay_now_ms() + PX_REPLAY_IDLE_MS;
+    int64_t              idle = px_monotonic_ms() + PX_REPLAY_IDLE_MS;
     rd_kafka_message_t  *m;
 
     while (!px_replay_all_done(r)) {
-        if (px_replay_now_ms() > idle) {
+        if (px_monotonic_ms() > idle) {
             fprintf(stderr, "px-worker: %s: nothing read for %d s before "
                     "its end\n", r->cfg->kafka_dlq_topic,
                     PX_REPLAY_IDLE_MS / 1000);
@@ -538,7 +530,7 @@ px_replay_read(px_replay_t *r)
             continue;
         }
         if (m->partition >= 0 && m->partition < r->partitions) {
-            idle = px_replay_now_ms() + PX_REPLAY_IDLE_MS;
+            idle = px_monotonic_ms() + PX_REPLAY_IDLE_MS;
             if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR
                 && m->offset < r->high[m->partition])
             {

@@ -21,31 +21,35 @@
 #include <librdkafka/rdkafka.h>
 #include <yajl/yajl_tree.h>
 
+#include "backoff.h"
 #include "clickhouse.h"
 #include "dlq.h"
 #include "enrich.h"
 #include "event_row.h"
 #include "inserter.h"
 #include "log.h"
+#include "monotonic.h"
 #include "offsets.h"
 #include "pipeline.h"
 #include "schema.h"
 #include "session.h"
 #include "watchdog.h"
 
-#define PX_BACKOFF_MIN_MS   200
-#define PX_BACKOFF_MAX_MS   10000
 #define PX_STOP_DEADLINE_MS 10000   /* SIGTERM: store what we hold, so long */
 #define PX_ORIGIN_HEADER    "px-origin" /* set by px-worker --replay-dlq */
 
 /* The original message of each row of a batch, for the dead letter of a
  * row ClickHouse refuses (px-worker --replay-dlq re-drives it). */
 typedef struct {
-    px_wbatch_t             *batch;
+    px_insert_batch_t        *batch;
     px_buf_t                 raw;       /* the messages, one after another */
     size_t                  *off;       /* [cap]: row i's in raw */
     size_t                  *len;
 } px_raw_side_t;
+
+const double  px_status_bucket_ms[PX_STATUS_BUCKETS] = {
+    5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000
+};
 
 struct px_pipeline_s {
     const px_config_t       *cfg;
@@ -58,10 +62,10 @@ struct px_pipeline_s {
     px_enrich_t              enrich;
     char                     table[PX_CONFIG_STR + 16];
 
-    px_wbatch_t              batches[2];
+    px_insert_batch_t         batches[2];
     px_raw_side_t            raw[2];        /* of batches[i] */
-    px_wbatch_t             *fill;          /* being filled here */
-    px_wbatch_t             *inflight;      /* with the inserter, or NULL */
+    px_insert_batch_t        *fill;          /* being filled here */
+    px_insert_batch_t        *inflight;      /* with the inserter, or NULL */
 
     int                      paused;        /* partitions paused */
     px_offsets_t             floor;         /* lowest offsets not stored */
@@ -72,12 +76,6 @@ struct px_pipeline_s {
     px_status_server_t      *status;
     int64_t                  published_ms;
 };
-
-static int64_t
-px_now_ms(void)
-{
-    return px_monotonic_ms();
-}
 
 static void
 px_note_batch_latency(px_pipeline_t *p, double ms)
@@ -97,7 +95,7 @@ px_note_batch_latency(px_pipeline_t *p, double ms)
 static void
 px_publish(px_pipeline_t *p, int force)
 {
-    int64_t              now = px_now_ms();
+    int64_t              now = px_monotonic_ms();
     px_ua_cache_stats_t  ua;
 
     if (p->status == NULL || (!force && now - p->published_ms < 100)) {
@@ -200,9 +198,9 @@ px_session_stats_to(px_pipeline_t *p)
 
 /* Empty a batch and the copies of its messages. */
 static void
-px_batch_reset(px_pipeline_t *p, px_wbatch_t *b)
+px_batch_reset(px_pipeline_t *p, px_insert_batch_t *b)
 {
-    px_wbatch_reset(b);
+    px_insert_batch_reset(b);
     p->raw[b - p->batches].raw.len = 0;
 }
 
@@ -215,11 +213,11 @@ px_raw_origin_of(void *ctx, const char *key, size_t key_len,
 {
     size_t          i;
     px_raw_side_t  *side = ctx;
-    px_wbatch_t    *b = side->batch;
+    px_insert_batch_t    *b = side->batch;
 
     for (i = 0; i < b->nrows; i++) {
-        if (b->drop[i] || strlen(b->rows[i].event_id) != key_len
-            || memcmp(b->rows[i].event_id, key, key_len) != 0)
+        if (b->drop[i] || strlen(b->rows[i].msg.event_id) != key_len
+            || memcmp(b->rows[i].msg.event_id, key, key_len) != 0)
         {
             continue;
         }
@@ -262,7 +260,7 @@ px_raw_side_free(px_raw_side_t *side)
  * partition to the floor.  Seeking to this batch's own start would skip
  * what an earlier batch thrown away left unstored on the same partition. */
 static void
-px_throw_away(px_pipeline_t *p, px_wbatch_t *b)
+px_throw_away(px_pipeline_t *p, px_insert_batch_t *b)
 {
     if (px_offsets_lower(&p->floor, &b->offsets) != 0) {
         px_log(PX_LOG_ERROR, "consumer", "too many partitions");
@@ -273,7 +271,7 @@ px_throw_away(px_pipeline_t *p, px_wbatch_t *b)
 /* A batch came back from the inserter: commit it, or (given up) have its
  * messages read again.  Returns whether it was stored. */
 static int
-px_batch_returned(px_pipeline_t *p, px_wbatch_t *b)
+px_batch_returned(px_pipeline_t *p, px_insert_batch_t *b)
 {
     char  err[512];
     int   stored = b->stored;
@@ -313,7 +311,7 @@ px_batch_returned(px_pipeline_t *p, px_wbatch_t *b)
 static void
 px_hand_over(px_pipeline_t *p)
 {
-    px_wbatch_t  *b = p->fill;
+    px_insert_batch_t  *b = p->fill;
 
     p->inflight = b;
     p->fill = b == &p->batches[0] ? &p->batches[1] : &p->batches[0];
@@ -329,7 +327,7 @@ px_hand_over(px_pipeline_t *p)
 static void
 px_drain(px_pipeline_t *p, int64_t deadline_ms)
 {
-    px_wbatch_t  *b;
+    px_insert_batch_t  *b;
     int           ok = 1;
 
     if (p->inflight != NULL) {
@@ -389,7 +387,7 @@ px_rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         p->stats.assigned -= parts->cnt;
         /* store and commit what we hold before another worker takes over;
          * what cannot be stored soon is read again (here or there) */
-        px_drain(p, px_now_ms() + PX_STOP_DEADLINE_MS);
+        px_drain(p, px_monotonic_ms() + PX_STOP_DEADLINE_MS);
         if (cooperative) {
             error = rd_kafka_incremental_unassign(rk, parts);
             px_offsets_forget(&p->floor, parts);
@@ -402,7 +400,7 @@ px_rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     default:
         px_log(PX_LOG_ERROR, "consumer", "rebalance error: %s",
                rd_kafka_err2str(err));
-        px_drain(p, px_now_ms());
+        px_drain(p, px_monotonic_ms());
         if (cooperative) {
             error = rd_kafka_incremental_unassign(rk, parts);
             px_offsets_forget(&p->floor, parts);
@@ -506,8 +504,8 @@ px_pipeline_new(const px_config_t *cfg, volatile sig_atomic_t *stop,
     p->fill = &p->batches[0];
     snprintf(p->table, sizeof(p->table), "%s.events", cfg->clickhouse_db);
 
-    if (px_wbatch_init(&p->batches[0], (size_t) cfg->batch_size) != 0
-        || px_wbatch_init(&p->batches[1], (size_t) cfg->batch_size) != 0
+    if (px_insert_batch_init(&p->batches[0], (size_t) cfg->batch_size) != 0
+        || px_insert_batch_init(&p->batches[1], (size_t) cfg->batch_size) != 0
         || px_raw_side_init(p, 0, (size_t) cfg->batch_size) != 0
         || px_raw_side_init(p, 1, (size_t) cfg->batch_size) != 0)
     {
@@ -536,7 +534,7 @@ px_pipeline_new(const px_config_t *cfg, volatile sig_atomic_t *stop,
     }
 
     /* the schema first: wait for ClickHouse rather than fail at boot */
-    for (wait_ms = PX_BACKOFF_MIN_MS; !*stop; ) {
+    for (wait_ms = px_backoff_next(0); !*stop; ) {
         if (px_schema_migrate(p->ch, cfg->clickhouse_db, &retry, err,
                               errlen) == 0)
         {
@@ -546,10 +544,8 @@ px_pipeline_new(const px_config_t *cfg, volatile sig_atomic_t *stop,
             goto failed;
         }
         px_log(PX_LOG_WARN, "schema", "%s; retrying in %ld ms", err, wait_ms);
-        struct timespec ts = { wait_ms / 1000, (wait_ms % 1000) * 1000000 };
-        nanosleep(&ts, NULL);
-        wait_ms = wait_ms * 2 > PX_BACKOFF_MAX_MS ? PX_BACKOFF_MAX_MS
-                                                   : wait_ms * 2;
+        px_sleep_ms(wait_ms);
+        wait_ms = px_backoff_next(wait_ms);
     }
 
     if (px_schema_ip_retention(p->ch, cfg->clickhouse_db,
@@ -666,7 +662,7 @@ invalid:
 /* Keep a copy of row i's message (for its dead letter, should ClickHouse
  * refuse the row).  -1 when out of memory. */
 static int
-px_keep_raw(px_pipeline_t *p, px_wbatch_t *b, size_t i,
+px_keep_raw(px_pipeline_t *p, px_insert_batch_t *b, size_t i,
     const rd_kafka_message_t *msg)
 {
     px_raw_side_t  *side = &p->raw[b - p->batches];
@@ -681,7 +677,7 @@ static void
 px_handle_message(px_pipeline_t *p, rd_kafka_message_t *msg)
 {
     char                      err[256];
-    px_wbatch_t              *b = p->fill;
+    px_insert_batch_t         *b = p->fill;
     px_event_row_t           *row;
     px_dead_letter_origin_t   o;
 
@@ -698,16 +694,16 @@ px_handle_message(px_pipeline_t *p, rd_kafka_message_t *msg)
     }
 
     if (b->offsets.messages == 1) {
-        b->start_ms = px_now_ms();
+        b->start_ms = px_monotonic_ms();
     }
 
     px_message_origin(msg, &o);
 
     row = &b->rows[b->nrows];
-    if (px_event_row_parse(row, msg->payload, msg->len, err, sizeof(err))
+    if (px_message_parse(&row->msg, msg->payload, msg->len, err, sizeof(err))
         != 0)
     {
-        px_event_row_reset(row);
+        px_message_reset(&row->msg);
         px_log(PX_LOG_WARN, "pipeline", "message %d/%lld dead-lettered: %s",
                (int) msg->partition, (long long) msg->offset, err);
         /* the batch is committed only once Kafka acknowledged it */
@@ -737,7 +733,7 @@ px_handle_message(px_pipeline_t *p, rd_kafka_message_t *msg)
 static int
 px_fill_due(px_pipeline_t *p, int64_t now)
 {
-    px_wbatch_t  *b = p->fill;
+    px_insert_batch_t  *b = p->fill;
 
     return b->offsets.messages > 0
            && (b->nrows == b->cap
@@ -754,7 +750,7 @@ px_fill_due(px_pipeline_t *p, int64_t now)
 static void
 px_step(px_pipeline_t *p, int64_t now)
 {
-    px_wbatch_t  *b;
+    px_insert_batch_t  *b;
     int           full;
 
     if (p->inflight != NULL) {
@@ -811,7 +807,7 @@ px_watch_geoip(px_pipeline_t *p, int64_t now)
     }
 }
 
-int
+void
 px_pipeline_run(px_pipeline_t *p, volatile sig_atomic_t *reload)
 {
     int64_t              now, due;
@@ -826,11 +822,11 @@ px_pipeline_run(px_pipeline_t *p, volatile sig_atomic_t *reload)
             *reload = 0;
             px_reload(p);
         }
-        px_watch_geoip(p, px_now_ms());
+        px_watch_geoip(p, px_monotonic_ms());
 
         /* wake for the flush interval, at least every 100 ms (the status
          * snapshot, the signals), every 20 ms while a batch is inserted */
-        now = px_now_ms();
+        now = px_monotonic_ms();
         due = now + (p->inflight != NULL ? 20 : 100);
         if (p->fill->offsets.messages > 0
             && p->fill->start_ms + p->cfg->flush_interval_ms < due)
@@ -850,18 +846,17 @@ px_pipeline_run(px_pipeline_t *p, volatile sig_atomic_t *reload)
             rd_kafka_message_destroy(msg);
         }
 
-        px_step(p, px_now_ms());
+        px_step(p, px_monotonic_ms());
         px_publish(p, 0);
-        px_watchdog_kick(px_now_ms());
+        px_watchdog_kick(px_monotonic_ms());
     }
 
     px_log(PX_LOG_INFO, "pipeline", "stopping: storing %zu messages",
            p->fill->offsets.messages
            + (p->inflight ? p->inflight->offsets.messages : 0));
 
-    px_drain(p, px_now_ms() + PX_STOP_DEADLINE_MS);
+    px_drain(p, px_monotonic_ms() + PX_STOP_DEADLINE_MS);
     px_publish(p, 1);
-    return 0;
 }
 
 const px_status_t *
@@ -884,8 +879,8 @@ px_pipeline_free(px_pipeline_t *p)
 
     /* the thread first: it uses the stage, ClickHouse and the DLQ */
     px_inserter_free(p->inserter);
-    px_wbatch_free(&p->batches[0]);
-    px_wbatch_free(&p->batches[1]);
+    px_insert_batch_free(&p->batches[0]);
+    px_insert_batch_free(&p->batches[1]);
     px_raw_side_free(&p->raw[0]);
     px_raw_side_free(&p->raw[1]);
     px_session_stage_free(p->sessions);

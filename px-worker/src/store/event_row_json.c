@@ -7,21 +7,6 @@
 
 #include "event_row.h"
 
-int
-px_event_row_visitor(const px_event_row_t *row, px_buf_t *out)
-{
-    const char  *who;
-
-    who = row->anonymous_id != NULL && row->anonymous_id[0] != '\0'
-          ? row->anonymous_id
-          : (row->user_id != NULL && row->user_id[0] != '\0'
-             ? row->user_id : row->event_id);
-
-    return px_buf_append_str(out, row->project_id)
-           || px_buf_append(out, "/", 1)
-           || px_buf_append_str(out, who);
-}
-
 /*
  * Writing.  Member names are literals of known length, with their comma;
  * numbers are formatted here (no snprintf but for the coordinates).
@@ -69,7 +54,7 @@ px_put_i64(px_buf_t *out, int64_t v)
 #define PX_PUT_INT(out, name, value) \
     (PX_PUT_NAME(out, name) || px_put_i64(out, value))
 
-/* ",\"name\":%.6f" within 63 bytes, as the line always had it */
+/* ",\"name\":%.6f" within 63 bytes */
 static int
 px_put_double(px_buf_t *out, const char *member, size_t mlen, double v)
 {
@@ -102,16 +87,6 @@ px_put_version(px_buf_t *out, const char *a, const char *b, const char *c)
     return px_buf_append_json_str(out, v, n);
 }
 
-static const char *
-px_device_type_name(px_ua_device_type_t t)
-{
-    static const char  *names[] = {
-        "other", "desktop", "mobile", "tablet", "bot"
-    };
-
-    return names[t];
-}
-
 int
 px_event_row_json(const px_event_row_t *row, int64_t inserted_s,
     px_buf_t *out)
@@ -121,34 +96,34 @@ px_event_row_json(const px_event_row_t *row, int64_t inserted_s,
 
     /* a line is ~1.7 KB: grow once, not member by member (a hint: each
      * member still checks its room) */
-    (void) px_buf_reserve(out, 2048 + row->properties_len
-                               + row->context_len);
+    (void) px_buf_reserve(out, 2048 + row->msg.properties_len
+                               + row->msg.context_len);
 
     if (px_put(out, "{\"project_id\":", 14)
-        || px_put_value(out, row->project_id)
-        || PX_PUT_STR(out, "event_id", row->event_id)
-        || PX_PUT_STR(out, "event", row->event)
-        || PX_PUT_STR(out, "anonymous_id", row->anonymous_id)
-        || PX_PUT_STR(out, "user_id", row->user_id)
+        || px_put_value(out, row->msg.project_id)
+        || PX_PUT_STR(out, "event_id", row->msg.event_id)
+        || PX_PUT_STR(out, "event", row->msg.event)
+        || PX_PUT_STR(out, "anonymous_id", row->msg.anonymous_id)
+        || PX_PUT_STR(out, "user_id", row->msg.user_id)
         || PX_PUT_STR(out, "session_id", row->session_id)
         || PX_PUT_INT(out, "session_seq", row->session_seq)
-        || PX_PUT_INT(out, "timestamp", row->ts_ms / 1000)
-        || PX_PUT_INT(out, "timestamp_ms", row->ts_ms)
-        || PX_PUT_INT(out, "client_timestamp_ms", row->client_ts_ms)
-        || PX_PUT_INT(out, "received_at", row->received_ms / 1000)
-        || PX_PUT_INT(out, "received_at_ms", row->received_ms)
+        || PX_PUT_INT(out, "timestamp", row->msg.ts_ms / 1000)
+        || PX_PUT_INT(out, "timestamp_ms", row->msg.ts_ms)
+        || PX_PUT_INT(out, "client_timestamp_ms", row->msg.client_ts_ms)
+        || PX_PUT_INT(out, "received_at", row->msg.received_ms / 1000)
+        || PX_PUT_INT(out, "received_at_ms", row->msg.received_ms)
         || PX_PUT_NAME(out, "properties")
-        || (row->properties != NULL
-            ? px_put(out, row->properties, row->properties_len)
+        || (row->msg.properties != NULL
+            ? px_put(out, row->msg.properties, row->msg.properties_len)
             : px_put(out, "\"{}\"", 4))
         || PX_PUT_NAME(out, "context")
-        || (row->context != NULL
-            ? px_put(out, row->context, row->context_len)
+        || (row->msg.context != NULL
+            ? px_put(out, row->msg.context, row->msg.context_len)
             : px_put(out, "\"{}\"", 4))
-        || PX_PUT_STR(out, "page_url", row->page_url)
-        || PX_PUT_STR(out, "page_path", row->page_path)
-        || PX_PUT_STR(out, "page_title", row->page_title)
-        || PX_PUT_STR(out, "referrer", row->referrer)
+        || PX_PUT_STR(out, "page_url", row->msg.page_url)
+        || PX_PUT_STR(out, "page_path", row->msg.page_path)
+        || PX_PUT_STR(out, "page_title", row->msg.page_title)
+        || PX_PUT_STR(out, "referrer", row->msg.referrer)
         || PX_PUT_STR(out, "referrer_domain", row->ref.domain)
         || PX_PUT_STR(out, "referrer_type",
                       px_referrer_type_name(row->ref.type))
@@ -170,7 +145,7 @@ px_event_row_json(const px_event_row_t *row, int64_t inserted_s,
         || PX_PUT_STR(out, "time_zone", row->geo.loc.time_zone)
         || PX_PUT_INT(out, "asn", row->geo.as.number)
         || PX_PUT_STR(out, "as_org", row->geo.as.org)
-        || PX_PUT_STR(out, "user_agent", row->user_agent)
+        || PX_PUT_STR(out, "user_agent", row->msg.user_agent)
         || PX_PUT_STR(out, "browser", ua->browser.family)
         || PX_PUT_NAME(out, "browser_version")
         || px_put_version(out, ua->browser.major, ua->browser.minor,
@@ -179,15 +154,15 @@ px_event_row_json(const px_event_row_t *row, int64_t inserted_s,
         || PX_PUT_NAME(out, "os_version")
         || px_put_version(out, ua->os.major, ua->os.minor, ua->os.patch)
         || PX_PUT_STR(out, "device_type",
-                      px_device_type_name(ua->device_type))
+                      px_ua_device_type_name(ua->device_type))
         || PX_PUT_STR(out, "device_brand", ua->device.brand)
         || PX_PUT_STR(out, "device_model", ua->device.model)
         || PX_PUT_INT(out, "is_bot", ua->is_bot ? 1 : 0)
-        || PX_PUT_STR(out, "locale", row->locale)
-        || PX_PUT_STR(out, "screen", row->screen)
-        || PX_PUT_STR(out, "library", row->library)
-        || PX_PUT_STR(out, "library_version", row->library_version)
-        || PX_PUT_INT(out, "schema_version", row->schema_version)
+        || PX_PUT_STR(out, "locale", row->msg.locale)
+        || PX_PUT_STR(out, "screen", row->msg.screen)
+        || PX_PUT_STR(out, "library", row->msg.library)
+        || PX_PUT_STR(out, "library_version", row->msg.library_version)
+        || PX_PUT_INT(out, "schema_version", row->msg.schema_version)
         || PX_PUT_INT(out, "inserted_at", inserted_s)
         || px_put(out, "}\n", 2))
     {

@@ -2,7 +2,7 @@
  * One blocking hiredis connection named by REDIS_URL, with connect and I/O
  * timeouts, made lazily and made again after an error.  Nothing here
  * retries or sleeps: a caller that gets -1/NULL reports a retryable error
- * and tries again later (the pipeline pauses and backs off).
+ * and tries again later (the inserter pauses the partitions and backs off).
  *
  * URL:  redis://[[user]:password@]host[:port][/db]
  *       host may be a name, an IPv4 address or [an IPv6 address];

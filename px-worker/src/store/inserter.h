@@ -42,15 +42,15 @@ typedef struct {
     unsigned long       clickhouse_errors;
     unsigned long       redis_errors;
     double              insert_ms;
-} px_wbatch_t;
+} px_insert_batch_t;
 
 typedef struct px_inserter_s  px_inserter_t;
 
 /* A batch of cap rows.  -1 when out of memory. */
-int px_wbatch_init(px_wbatch_t *b, size_t cap);
+int px_insert_batch_init(px_insert_batch_t *b, size_t cap);
 /* Empty it for the next use (row buffers kept). */
-void px_wbatch_reset(px_wbatch_t *b);
-void px_wbatch_free(px_wbatch_t *b);
+void px_insert_batch_reset(px_insert_batch_t *b);
+void px_insert_batch_free(px_insert_batch_t *b);
 
 /* Start the thread; ch, sessions and dlq are used by it only (dlq is also
  * safe for the caller).  NULL with the reason in err. */
@@ -59,17 +59,17 @@ px_inserter_t *px_inserter_new(px_clickhouse_t *ch,
     char *err, size_t errlen);
 
 /* Hand over a batch; the inserter must be idle. */
-void px_inserter_submit(px_inserter_t *in, px_wbatch_t *b);
+void px_inserter_submit(px_inserter_t *in, px_insert_batch_t *b);
 
 /* The batch handed over, once finished (stored or given up), else NULL. */
-px_wbatch_t *px_inserter_poll(px_inserter_t *in);
+px_insert_batch_t *px_inserter_poll(px_inserter_t *in);
 
 /* Like px_inserter_poll, waiting up to timeout_ms for it to finish. */
-px_wbatch_t *px_inserter_poll_wait(px_inserter_t *in, int timeout_ms);
+px_insert_batch_t *px_inserter_poll_wait(px_inserter_t *in, int timeout_ms);
 
 /* Wait for the batch handed over, retrying no later than deadline_ms
  * (monotonic; INT64_MAX: for ever).  Returns it (NULL when idle). */
-px_wbatch_t *px_inserter_wait(px_inserter_t *in, int64_t deadline_ms);
+px_insert_batch_t *px_inserter_wait(px_inserter_t *in, int64_t deadline_ms);
 
 /* 1 while the batch in hand has failed at least once (ClickHouse or Redis
  * down): the worker is degraded. */
@@ -77,8 +77,5 @@ int px_inserter_retrying(px_inserter_t *in);
 
 /* Stop the thread (after the batch in hand, if any, gives up). */
 void px_inserter_free(px_inserter_t *in);
-
-/* Monotonic milliseconds. */
-int64_t px_monotonic_ms(void);
 
 #endif

@@ -10,31 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define PX_STATUS_MAX_PARTITIONS  256
-#define PX_STATUS_BUCKETS         12
-
-typedef struct {
-    unsigned long  consumed;
-    unsigned long  stored;
-    unsigned long  dead_lettered;
-    unsigned long  duplicates;
-    unsigned long  replays;
-    unsigned long  sessions_started;
-    unsigned long  batches;
-    unsigned long  clickhouse_errors;
-    unsigned long  redis_errors;
-    unsigned long  commits;
-    unsigned long  ua_cache_hits;
-    unsigned long  ua_cache_misses;
-    unsigned long  batch_ms_buckets[PX_STATUS_BUCKETS + 1]; /* le, +Inf */
-    double         batch_ms_sum;
-    int            paused;          /* waiting for ClickHouse/Redis */
-    int            assigned;        /* partitions assigned */
-    unsigned long  pending;         /* read, not yet stored or dropped */
-    size_t         nlag;
-    int32_t        lag_partition[PX_STATUS_MAX_PARTITIONS];
-    int64_t        lag[PX_STATUS_MAX_PARTITIONS];
-} px_status_t;
+#include "pipeline_counters.h"
 
 /*
  * Progress, as /health judges it: the pipeline is stalled when it has not
@@ -58,9 +34,6 @@ void px_progress_note(px_progress_t *pr, const px_status_t *st,
 const char *px_progress_stalled(const px_progress_t *pr,
     const px_status_t *st, int64_t now_ms, int64_t stall_ms);
 
-/* Upper bounds (ms) of the batch latency histogram's buckets. */
-extern const double  px_status_bucket_ms[PX_STATUS_BUCKETS];
-
 typedef struct px_status_server_s  px_status_server_t;
 
 /* Listen on 127.0.0.1:port and serve from a thread; /health and /ready
@@ -74,10 +47,10 @@ void px_status_publish(px_status_server_t *s, const px_status_t *st);
 
 void px_status_server_stop(px_status_server_t *s);
 
-/* Render the documents.  stalled: NULL, or why /health fails;
- * progress_age_ms: since the last progress. */
+/* Render the /health document into out (its length, or -1 when it does
+ * not fit).  stalled: NULL, or why /health fails; progress_age_ms: since
+ * the last progress. */
 int px_status_render_health(const px_status_t *st, const char *stalled,
     int64_t progress_age_ms, char *out, size_t len);
-int px_status_render_metrics(const px_status_t *st, char *out, size_t len);
 
 #endif

@@ -322,27 +322,15 @@ px_bulk_i64(px_buf_t *out, px_buf_t *tmp, int64_t v)
     return px_buf_append_i64(tmp, v) || px_bulk(out, tmp->data, tmp->len);
 }
 
-static const char *
-px_nonempty(const char *s)
-{
-    return s != NULL && s[0] != '\0' ? s : NULL;
-}
-
 /* PREFIX "v:" <length of project_id> ":" project_id ":" who, where who
- * is anonymous_id, else user_id, else event_id (px_event_row_visitor). */
+ * is the message's visitor (px_message_visitor()). */
 static int
 px_visitor_key(px_buf_t *out, const char *prefix, const px_event_row_t *row)
 {
     const char  *project, *who;
 
-    project = row->project_id != NULL ? row->project_id : "";
-    who = px_nonempty(row->anonymous_id);
-    if (who == NULL) {
-        who = px_nonempty(row->user_id);
-    }
-    if (who == NULL) {
-        who = row->event_id != NULL ? row->event_id : "";
-    }
+    project = row->msg.project_id != NULL ? row->msg.project_id : "";
+    who = px_message_visitor(&row->msg);
 
     return px_buf_append_str(out, prefix)
            || px_buf_append(out, "v:", 2)
@@ -399,7 +387,7 @@ px_build_call(px_session_stage_t *st, const px_event_row_t *rows,
         tmp->len = 0;
         if (px_dedupe_origin(tmp, &origins[idx[j]])
             || px_bulk(&st->args, tmp->data, tmp->len)
-            || px_bulk_i64(&st->args, tmp, row->ts_ms))
+            || px_bulk_i64(&st->args, tmp, row->msg.ts_ms))
         {
             return -1;
         }

@@ -12,6 +12,7 @@
 #include <stddef.h>
 
 #include "config.h"
+#include "pipeline_counters.h"
 #include "status_server.h"
 
 typedef struct px_pipeline_s  px_pipeline_t;
@@ -24,9 +25,9 @@ px_pipeline_t *px_pipeline_new(const px_config_t *cfg,
 /* Publish the counters to this status server (may be NULL). */
 void px_pipeline_set_status_server(px_pipeline_t *p, px_status_server_t *s);
 
-/* Run until *stop; then flush and commit what is in hand.  0, or -1 on a
- * fatal error. */
-int px_pipeline_run(px_pipeline_t *p, volatile sig_atomic_t *reload);
+/* Run until *stop; then flush and commit what is in hand.  Errors on the
+ * way are waited out (backoff, paused partitions), never returned. */
+void px_pipeline_run(px_pipeline_t *p, volatile sig_atomic_t *reload);
 
 const px_status_t *px_pipeline_stats(const px_pipeline_t *p);
 

@@ -16,11 +16,11 @@ px_event_hash(const px_event_row_t *row)
     uint64_t              h = 1469598103934665603ULL;
     const unsigned char  *p;
 
-    for (p = (const unsigned char *) px_str(row->project_id); *p; p++) {
+    for (p = (const unsigned char *) px_str(row->msg.project_id); *p; p++) {
         h = (h ^ *p) * 1099511628211ULL;
     }
     h = h * 1099511628211ULL;
-    for (p = (const unsigned char *) px_str(row->event_id); *p; p++) {
+    for (p = (const unsigned char *) px_str(row->msg.event_id); *p; p++) {
         h = (h ^ *p) * 1099511628211ULL;
     }
 
@@ -34,8 +34,9 @@ px_event_hash(const px_event_row_t *row)
 static int
 px_same_event(const px_event_row_t *a, const px_event_row_t *b)
 {
-    return strcmp(px_str(a->event_id), px_str(b->event_id)) == 0
-           && strcmp(px_str(a->project_id), px_str(b->project_id)) == 0;
+    return strcmp(px_str(a->msg.event_id), px_str(b->msg.event_id)) == 0
+           && strcmp(px_str(a->msg.project_id),
+                     px_str(b->msg.project_id)) == 0;
 }
 
 void
@@ -109,7 +110,7 @@ px_dedupe_batch(px_dedupe_t *d, const px_event_row_t *rows, size_t n,
 int
 px_dedupe_key(px_buf_t *out, const char *prefix, const px_event_row_t *row)
 {
-    const char  *project = px_str(row->project_id);
+    const char  *project = px_str(row->msg.project_id);
 
     return px_buf_append_str(out, prefix)
            || px_buf_append(out, "e:", 2)
@@ -117,7 +118,7 @@ px_dedupe_key(px_buf_t *out, const char *prefix, const px_event_row_t *row)
            || px_buf_append(out, ":", 1)
            || px_buf_append_str(out, project)
            || px_buf_append(out, ":", 1)
-           || px_buf_append_str(out, px_str(row->event_id));
+           || px_buf_append_str(out, px_str(row->msg.event_id));
 }
 
 int

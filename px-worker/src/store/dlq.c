@@ -6,6 +6,7 @@
 
 #include "dlq.h"
 #include "log.h"
+#include "monotonic.h"
 #include "px_buf.h"
 #include "px_message.h"
 
@@ -34,17 +35,7 @@ struct px_dlq_s {
     rd_kafka_t       *rk;
     rd_kafka_topic_t *rkt;
     pthread_mutex_t   lock;
-    unsigned long     sent;
 };
-
-static int64_t
-px_dlq_now_ms(void)
-{
-    struct timespec  ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void
 px_dead_letter_free(px_dead_letter_t *dl)
@@ -79,7 +70,6 @@ px_dlq_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opaque)
         dl->error = msg->err;
     } else {
         dl->state = PX_DL_DELIVERED;
-        d->sent++;
     }
     pthread_mutex_unlock(&d->lock);
 }
@@ -199,8 +189,8 @@ px_dlq_free(px_dlq_t *d)
                rd_kafka_outq_len(d->rk));
         rd_kafka_purge(d->rk, RD_KAFKA_PURGE_F_QUEUE
                               | RD_KAFKA_PURGE_F_INFLIGHT);
-        deadline = px_dlq_now_ms() + 2000;
-        while (rd_kafka_outq_len(d->rk) > 0 && px_dlq_now_ms() < deadline) {
+        deadline = px_monotonic_ms() + 2000;
+        while (rd_kafka_outq_len(d->rk) > 0 && px_monotonic_ms() < deadline) {
             rd_kafka_poll(d->rk, 50);
         }
     }
@@ -408,7 +398,7 @@ px_dlq_settle(px_dlq_t *d, px_dead_letters_t *l, int timeout_ms, char *err,
     size_t errlen)
 {
     size_t               i, delivered;
-    int64_t              deadline = px_dlq_now_ms() + timeout_ms;
+    int64_t              deadline = px_monotonic_ms() + timeout_ms;
     px_dl_state_t        state;
     rd_kafka_resp_err_t  error = RD_KAFKA_RESP_ERR__TIMED_OUT;
 
@@ -429,7 +419,7 @@ px_dlq_settle(px_dlq_t *d, px_dead_letters_t *l, int timeout_ms, char *err,
     }
 
     while (px_dead_letters_count(d, l, &delivered, &error) > 0
-           && px_dlq_now_ms() < deadline)
+           && px_monotonic_ms() < deadline)
     {
         rd_kafka_poll(d->rk, 50);
     }
@@ -479,16 +469,4 @@ px_dlq_flush(px_dlq_t *d, int timeout_ms)
 {
     return rd_kafka_flush(d->rk, timeout_ms) == RD_KAFKA_RESP_ERR_NO_ERROR
            ? 0 : -1;
-}
-
-unsigned long
-px_dlq_sent(px_dlq_t *d)
-{
-    unsigned long  n;
-
-    pthread_mutex_lock(&d->lock);
-    n = d->sent;
-    pthread_mutex_unlock(&d->lock);
-
-    return n;
 }

@@ -1,30 +1,31 @@
 /*
- * A Kafka message into a row: yajl's streaming callbacks pick what the row
- * needs into its own buffers (no tree), re-encoding properties and context
- * as the JSON text the output line holds.  Rows are reused across batches.
+ * The reader of a Kafka message (px_message.h): yajl's streaming callbacks
+ * pick what the worker needs into the message's own buffers (no tree),
+ * re-encoding properties and context as the JSON text the worker's line
+ * holds.  Decoded messages are reused across batches.
  */
 #include <stdio.h>
 #include <string.h>
 
 #include <yajl/yajl_parse.h>
 
-#include "event_row.h"
+#include "px_buf.h"
+#include "px_message.h"
 #include "px_time.h"
 #include "px_uuid.h"
 
 /*
- * Parsing.  yajl's callbacks see the message once; what the row needs is
- * picked on the way, with the semantics the row had when it was built from
- * a yajl tree with yajl_tree_get(): the FIRST member of a name counts (a
- * later duplicate is ignored, even when the first has the wrong type), and
- * a string is cut at its first NUL (a "\u0000" escape), as C strings were.
+ * yajl's callbacks see the message once; what the worker needs is picked
+ * on the way: the FIRST member of a name counts (a later duplicate is
+ * ignored, even when the first has the wrong type), and a string is cut at
+ * its first NUL (a "\u0000" escape).
  */
 
 /* What the next value is, decided by the member name before it. */
 enum {
     PX_V_NONE = 0,
 
-    /* strings kept in row->strs: indexes of px_parse_t.off[] */
+    /* strings kept in m->strs: indexes of px_parse_t.off[] */
     PX_S_PROJECT_ID, PX_S_EVENT_ID, PX_S_EVENT, PX_S_ANON, PX_S_USER,
     PX_S_IP, PX_S_UA, PX_S_PAGE_URL, PX_S_PAGE_PATH, PX_S_PAGE_TITLE,
     PX_S_REFERRER, PX_S_LOCALE, PX_S_LIBRARY, PX_S_LIBRARY_VERSION,
@@ -54,19 +55,19 @@ typedef struct {
 #define PX_M(name, what)  { name, sizeof(name) - 1, what }
 
 static const px_member_t  px_root_members[] = {
-    PX_M("project_id", PX_S_PROJECT_ID),
-    PX_M("event_id", PX_S_EVENT_ID),
-    PX_M("event", PX_S_EVENT),
-    PX_M("anonymous_id", PX_S_ANON),
-    PX_M("user_id", PX_S_USER),
-    PX_M("ip", PX_S_IP),
-    PX_M("user_agent", PX_S_UA),
-    PX_M("timestamp", PX_V_TIMESTAMP),
-    PX_M("client_timestamp", PX_V_CLIENT_TS),
-    PX_M("received_at", PX_V_RECEIVED),
-    PX_M("schema_version", PX_V_SCHEMA),
-    PX_M("properties", PX_V_PROPERTIES),
-    PX_M("context", PX_V_CONTEXT),
+    PX_M(PX_MSG_PROJECT_ID, PX_S_PROJECT_ID),
+    PX_M(PX_MSG_EVENT_ID, PX_S_EVENT_ID),
+    PX_M(PX_MSG_EVENT, PX_S_EVENT),
+    PX_M(PX_MSG_ANONYMOUS_ID, PX_S_ANON),
+    PX_M(PX_MSG_USER_ID, PX_S_USER),
+    PX_M(PX_MSG_IP, PX_S_IP),
+    PX_M(PX_MSG_USER_AGENT, PX_S_UA),
+    PX_M(PX_MSG_TIMESTAMP, PX_V_TIMESTAMP),
+    PX_M(PX_MSG_CLIENT_TIMESTAMP, PX_V_CLIENT_TS),
+    PX_M(PX_MSG_RECEIVED_AT, PX_V_RECEIVED),
+    PX_M(PX_MSG_SCHEMA_VERSION, PX_V_SCHEMA),
+    PX_M(PX_MSG_PROPERTIES, PX_V_PROPERTIES),
+    PX_M(PX_MSG_CONTEXT, PX_V_CONTEXT),
     { NULL, 0, 0 }
 };
 
@@ -115,12 +116,12 @@ static const px_member_t *const  px_members[PX_K_COUNT] = {
 };
 
 typedef struct {
-    px_event_row_t  *row;
+    px_message_t    *m;
     const char      *fail;          /* why a callback stopped the parse */
     size_t           depth;         /* open containers */
     uint64_t         items;         /* bit d-1: container d has an item */
     uint64_t         maps;          /* bit d-1: container d is an object */
-    unsigned char    kind[PX_JSON_MAX_DEPTH + 1];
+    unsigned char    kind[PX_MESSAGE_DEPTH_MAX + 1];
     unsigned         pending;       /* PX_V_* of the next value */
     uint32_t         seen[PX_K_COUNT];  /* members met, by table index */
 
@@ -130,14 +131,20 @@ typedef struct {
     size_t           props_off, props_len;
     size_t           ctx_off, ctx_len;
 
-    size_t           off[PX_S_COUNT];   /* in row->strs; SIZE_MAX: none */
+    size_t           off[PX_S_COUNT];   /* in m->strs; SIZE_MAX: none */
     size_t           click_mark;    /* strs length before a click id key */
 
     int64_t          ts_ms, client_ts_ms, received_ms;
-    long long        width, height;
-    unsigned         have_width, have_height;
+    long long        width, height, schema;
+    unsigned         have_width, have_height, have_schema;
     unsigned         root_is_object;
 } px_parse_t;
+
+/* the reason for a message deeper than PX_MESSAGE_DEPTH_MAX */
+#define PX_DEEP  "nested deeper than 64"
+_Static_assert(PX_MESSAGE_DEPTH_MAX == 64, "PX_DEEP names the depth");
+/* the bit sets below hold one bit a level */
+_Static_assert(PX_MESSAGE_DEPTH_MAX <= 64, "uint64_t holds each level");
 
 #define PX_BIT(d)  ((uint64_t) 1 << ((d) - 1))
 
@@ -150,7 +157,7 @@ px_cstr_len(const unsigned char *s, size_t n)
     return z != NULL ? (size_t) (z - s) : n;
 }
 
-/* Room for n more bytes in a row buffer, or stop the parse. */
+/* Room for n more bytes in a message buffer, or stop the parse. */
 static int
 px_room(px_parse_t *p, px_buf_t *b, size_t n)
 {
@@ -170,7 +177,7 @@ px_room(px_parse_t *p, px_buf_t *b, size_t n)
 static inline int
 px_lit(px_parse_t *p, const char *s, size_t n)
 {
-    px_buf_t  *b = &p->row->lits;
+    px_buf_t  *b = &p->m->lits;
 
     if (!px_room(p, b, n)) {
         return 0;
@@ -212,7 +219,7 @@ px_lit_str(px_parse_t *p, const unsigned char *s, size_t n)
     const char        *e;
     size_t             elen;
 
-    if (!px_room(p, &p->row->lits, n + 4)) {
+    if (!px_room(p, &p->m->lits, n + 4)) {
         return 0;
     }
 
@@ -303,11 +310,11 @@ px_lit_sep(px_parse_t *p)
 
 #define PX_IN_LIT(p)  ((p)->lit_depth != 0 && (p)->depth >= (p)->lit_depth)
 
-/* Keep a string in row->strs, NUL-terminated. */
+/* Keep a string in m->strs, NUL-terminated. */
 static int
 px_keep(px_parse_t *p, unsigned what, const unsigned char *s, size_t n)
 {
-    px_buf_t  *b = &p->row->strs;
+    px_buf_t  *b = &p->m->strs;
 
     if (!px_room(p, b, n + 1)) {
         return 0;
@@ -320,8 +327,8 @@ px_keep(px_parse_t *p, unsigned what, const unsigned char *s, size_t n)
     return 1;
 }
 
-/* yajl_parse_integer()'s test (what made YAJL_IS_INTEGER true): a whole
- * number within long long.  The lexer has checked the grammar. */
+/* A whole number within long long (yajl_parse_integer()'s test).  The
+ * lexer has checked the grammar. */
 static int
 px_integer(const char *s, size_t n, long long *v)
 {
@@ -356,7 +363,7 @@ static void
 px_value_seen(px_parse_t *p)
 {
     if (p->pending == PX_V_CLICK_CANDIDATE) {
-        p->row->strs.len = p->click_mark;
+        p->m->strs.len = p->click_mark;
         p->off[PX_S_CLICK_TYPE] = SIZE_MAX;
     }
     p->pending = PX_V_NONE;
@@ -393,7 +400,6 @@ static int
 px_on_number(void *ctx, const char *s, size_t n)
 {
     px_parse_t  *p = ctx;
-    long long    v;
 
     if (PX_IN_LIT(p) && (!px_lit_sep(p) || !px_lit(p, s, n))) {
         return 0;
@@ -401,9 +407,7 @@ px_on_number(void *ctx, const char *s, size_t n)
 
     switch (p->pending) {
     case PX_V_SCHEMA:
-        if (px_integer(s, n, &v)) {
-            p->row->schema_version = (unsigned) v;
-        }
+        p->have_schema = (unsigned) px_integer(s, n, &p->schema);
         break;
     case PX_V_WIDTH:
         p->have_width = (unsigned) px_integer(s, n, &p->width);
@@ -474,8 +478,8 @@ px_open(px_parse_t *p, unsigned is_map, const char *bracket)
     unsigned  kind = PX_K_OTHER;
     unsigned  what = p->pending;
 
-    if (p->depth == PX_JSON_MAX_DEPTH) {
-        p->fail = "nested deeper than 64";
+    if (p->depth == PX_MESSAGE_DEPTH_MAX) {
+        p->fail = PX_DEEP;
         return 0;
     }
 
@@ -495,7 +499,7 @@ px_open(px_parse_t *p, unsigned is_map, const char *bracket)
         case PX_V_PROPERTIES:
         case PX_V_CONTEXT:
             p->lit_depth = p->depth + 1;
-            p->lit_start = p->row->lits.len;
+            p->lit_start = p->m->lits.len;
             p->lit_what = what;
             if (!px_lit(p, "\"{", 2)) {
                 return 0;
@@ -513,7 +517,7 @@ px_open(px_parse_t *p, unsigned is_map, const char *bracket)
             break;
         case PX_V_CAMPAIGN:
             kind = PX_K_CAMPAIGN;
-            p->row->has_campaign = 1;
+            p->m->has_campaign = 1;
             break;
         case PX_V_CLICK_IDS:
             kind = PX_K_CLICK_IDS;
@@ -546,10 +550,10 @@ px_close(px_parse_t *p, const char *bracket)
             }
             if (p->lit_what == PX_V_PROPERTIES) {
                 p->props_off = p->lit_start;
-                p->props_len = p->row->lits.len - p->lit_start;
+                p->props_len = p->m->lits.len - p->lit_start;
             } else {
                 p->ctx_off = p->lit_start;
-                p->ctx_len = p->row->lits.len - p->lit_start;
+                p->ctx_len = p->m->lits.len - p->lit_start;
             }
             p->lit_depth = 0;
         }
@@ -608,7 +612,7 @@ px_on_map_key(void *ctx, const unsigned char *s, size_t n)
 
     if (kind == PX_K_CLICK_IDS) {
         if (p->off[PX_S_CLICK_ID] == SIZE_MAX) {
-            p->click_mark = p->row->strs.len;
+            p->click_mark = p->m->strs.len;
             if (!px_keep(p, PX_S_CLICK_TYPE, s, n)) {
                 return 0;
             }
@@ -667,8 +671,8 @@ px_parse_json(px_parse_t *p, const char *msg, size_t len, char *err,
 
     if (memchr(msg, '\0', len) != NULL) {
         return px_refuse(err, errlen,
-                         px_json_depth(msg, len) > PX_JSON_MAX_DEPTH
-                         ? "nested deeper than 64" : "NUL byte in message");
+                         px_json_depth(msg, len) > PX_MESSAGE_DEPTH_MAX
+                         ? PX_DEEP : "NUL byte in message");
     }
 
     h = yajl_alloc(&px_callbacks, NULL, p);
@@ -678,7 +682,7 @@ px_parse_json(px_parse_t *p, const char *msg, size_t len, char *err,
     (void) yajl_config(h, yajl_allow_comments, 1);
 
     /* complete_parse even after an error, as yajl_tree_parse() does: the
-     * reason then quotes the message from its start, as it always has */
+     * reason then quotes the message from its start */
     (void) yajl_parse(h, (const unsigned char *) msg, len);
     st = yajl_complete_parse(h);
 
@@ -690,8 +694,8 @@ px_parse_json(px_parse_t *p, const char *msg, size_t len, char *err,
     if (p->fail != NULL) {
         (void) px_refuse(err, errlen, p->fail);
 
-    } else if (px_json_depth(msg, len) > PX_JSON_MAX_DEPTH) {
-        (void) px_refuse(err, errlen, "nested deeper than 64");
+    } else if (px_json_depth(msg, len) > PX_MESSAGE_DEPTH_MAX) {
+        (void) px_refuse(err, errlen, PX_DEEP);
 
     } else {
         text = yajl_get_error(h, 1, (const unsigned char *) msg, len);
@@ -709,17 +713,17 @@ px_parse_json(px_parse_t *p, const char *msg, size_t len, char *err,
 }
 
 static void
-px_row_buf_init(px_buf_t *b)
+px_msg_buf_init(px_buf_t *b)
 {
     if (b->alloc == NULL) {
-        px_buf_init(b, NULL, PX_EVENT_ROW_MAX_BYTES);
+        px_buf_init(b, NULL, PX_MESSAGE_MAX_BYTES);
     }
     b->len = 0;
 }
 
-/* "WxH", cut to the size of row->screen as snprintf("%lldx%lld") did */
+/* "WxH", cut to the size of m->screen (snprintf("%lldx%lld")'s cut) */
 static void
-px_row_screen(px_event_row_t *row, long long w, long long h)
+px_msg_screen(px_message_t *m, long long w, long long h)
 {
     char    bw[24], bh[24], *sw, *sh;
     size_t  lw, lh, n;
@@ -729,20 +733,20 @@ px_row_screen(px_event_row_t *row, long long w, long long h)
     lw = (size_t) (bw + sizeof(bw) - sw);
     lh = (size_t) (bh + sizeof(bh) - sh);
 
-    n = lw < sizeof(row->screen) - 1 ? lw : sizeof(row->screen) - 1;
-    memcpy(row->screen, sw, n);
-    if (n < sizeof(row->screen) - 1) {
-        row->screen[n++] = 'x';
+    n = lw < sizeof(m->screen) - 1 ? lw : sizeof(m->screen) - 1;
+    memcpy(m->screen, sw, n);
+    if (n < sizeof(m->screen) - 1) {
+        m->screen[n++] = 'x';
     }
-    if (lh > sizeof(row->screen) - 1 - n) {
-        lh = sizeof(row->screen) - 1 - n;
+    if (lh > sizeof(m->screen) - 1 - n) {
+        lh = sizeof(m->screen) - 1 - n;
     }
-    memcpy(row->screen + n, sh, lh);
-    row->screen[n + lh] = '\0';
+    memcpy(m->screen + n, sh, lh);
+    m->screen[n + lh] = '\0';
 }
 
 int
-px_event_row_parse(px_event_row_t *row, const char *msg, size_t len,
+px_message_parse(px_message_t *m, const char *msg, size_t len,
     char *err, size_t errlen)
 {
     static const char  empty_obj[] = "\"{}\"";
@@ -751,17 +755,17 @@ px_event_row_parse(px_event_row_t *row, const char *msg, size_t len,
     size_t             i;
     const char        *s[PX_S_COUNT];
 
-    strs = row->strs;
-    lits = row->lits;
-    memset(row, 0, sizeof(*row));
-    row->strs = strs;
-    row->lits = lits;
-    px_row_buf_init(&row->strs);
-    px_row_buf_init(&row->lits);
+    strs = m->strs;
+    lits = m->lits;
+    memset(m, 0, sizeof(*m));
+    m->strs = strs;
+    m->lits = lits;
+    px_msg_buf_init(&m->strs);
+    px_msg_buf_init(&m->lits);
     err[0] = '\0';
 
     memset(&p, 0, sizeof(p));
-    p.row = row;
+    p.m = m;
     p.ts_ms = -1;
     p.client_ts_ms = -1;
     p.received_ms = -1;
@@ -779,96 +783,119 @@ px_event_row_parse(px_event_row_t *row, const char *msg, size_t len,
         return px_refuse(err, errlen, "message is not a JSON object");
     }
 
+    /* the rest of the message is read as this version writes it */
+    if (!p.have_schema) {
+        return px_refuse(err, errlen, "missing or invalid schema_version");
+    }
+    if (p.schema != PX_SCHEMA_VERSION) {
+        snprintf(err, errlen, "unknown schema_version %lld (this reader "
+                 "knows %d)", p.schema, PX_SCHEMA_VERSION);
+        return -1;
+    }
+    m->schema_version = PX_SCHEMA_VERSION;
+
     for (i = 0; i < PX_S_COUNT; i++) {
-        s[i] = p.off[i] != SIZE_MAX ? row->strs.data + p.off[i] : NULL;
+        s[i] = p.off[i] != SIZE_MAX ? m->strs.data + p.off[i] : NULL;
     }
 
-    row->project_id = s[PX_S_PROJECT_ID];
-    row->event_id = s[PX_S_EVENT_ID];
-    row->event = s[PX_S_EVENT];
-    row->ts_ms = p.ts_ms;
-    row->received_ms = p.received_ms;
+    m->project_id = s[PX_S_PROJECT_ID];
+    m->event_id = s[PX_S_EVENT_ID];
+    m->event = s[PX_S_EVENT];
+    m->ts_ms = p.ts_ms;
+    m->received_ms = p.received_ms;
 
-    if (row->project_id == NULL || row->project_id[0] == '\0') {
+    if (m->project_id == NULL || m->project_id[0] == '\0') {
         return px_refuse(err, errlen, "missing project_id");
     }
-    if (row->event_id == NULL
-        || !px_uuid_valid(row->event_id, strlen(row->event_id)))
+    if (m->event_id == NULL
+        || !px_uuid_valid(m->event_id, strlen(m->event_id)))
     {
         return px_refuse(err, errlen, "missing or invalid event_id");
     }
-    if (row->event == NULL || row->event[0] == '\0') {
+    if (m->event == NULL || m->event[0] == '\0') {
         return px_refuse(err, errlen, "missing event name");
     }
-    if (row->ts_ms < 0 || row->received_ms < 0) {
+    if (m->ts_ms < 0 || m->received_ms < 0) {
         return px_refuse(err, errlen,
                          "missing or invalid timestamp/received_at");
     }
 
-    row->client_ts_ms = p.client_ts_ms < 0 ? 0 : p.client_ts_ms;
+    m->client_ts_ms = p.client_ts_ms < 0 ? 0 : p.client_ts_ms;
 
-    row->anonymous_id = s[PX_S_ANON];
-    row->user_id = s[PX_S_USER];
-    row->ip = s[PX_S_IP];
-    row->user_agent = s[PX_S_UA];
-    row->page_url = s[PX_S_PAGE_URL];
-    row->page_path = s[PX_S_PAGE_PATH];
-    row->page_title = s[PX_S_PAGE_TITLE];
-    row->referrer = s[PX_S_REFERRER];
-    row->locale = s[PX_S_LOCALE];
-    row->library = s[PX_S_LIBRARY];
-    row->library_version = s[PX_S_LIBRARY_VERSION];
-    row->campaign_source = s[PX_S_CAMP_SOURCE];
-    row->campaign_medium = s[PX_S_CAMP_MEDIUM];
-    row->campaign_name = s[PX_S_CAMP_NAME];
-    row->campaign_term = s[PX_S_CAMP_TERM];
-    row->campaign_content = s[PX_S_CAMP_CONTENT];
+    m->anonymous_id = s[PX_S_ANON];
+    m->user_id = s[PX_S_USER];
+    m->ip = s[PX_S_IP];
+    m->user_agent = s[PX_S_UA];
+    m->page_url = s[PX_S_PAGE_URL];
+    m->page_path = s[PX_S_PAGE_PATH];
+    m->page_title = s[PX_S_PAGE_TITLE];
+    m->referrer = s[PX_S_REFERRER];
+    m->locale = s[PX_S_LOCALE];
+    m->library = s[PX_S_LIBRARY];
+    m->library_version = s[PX_S_LIBRARY_VERSION];
+    m->campaign_source = s[PX_S_CAMP_SOURCE];
+    m->campaign_medium = s[PX_S_CAMP_MEDIUM];
+    m->campaign_name = s[PX_S_CAMP_NAME];
+    m->campaign_term = s[PX_S_CAMP_TERM];
+    m->campaign_content = s[PX_S_CAMP_CONTENT];
     if (s[PX_S_CLICK_ID] != NULL) {
-        row->click_id_type = s[PX_S_CLICK_TYPE];
-        row->click_id = s[PX_S_CLICK_ID];
+        m->click_id_type = s[PX_S_CLICK_TYPE];
+        m->click_id = s[PX_S_CLICK_ID];
     }
 
     if (p.props_off != SIZE_MAX) {
-        row->properties = row->lits.data + p.props_off;
-        row->properties_len = p.props_len;
+        m->properties = m->lits.data + p.props_off;
+        m->properties_len = p.props_len;
     } else {
-        row->properties = empty_obj;
-        row->properties_len = sizeof(empty_obj) - 1;
+        m->properties = empty_obj;
+        m->properties_len = sizeof(empty_obj) - 1;
     }
     if (p.ctx_off != SIZE_MAX) {
-        row->context = row->lits.data + p.ctx_off;
-        row->context_len = p.ctx_len;
+        m->context = m->lits.data + p.ctx_off;
+        m->context_len = p.ctx_len;
     } else {
-        row->context = empty_obj;
-        row->context_len = sizeof(empty_obj) - 1;
+        m->context = empty_obj;
+        m->context_len = sizeof(empty_obj) - 1;
     }
 
     if (p.have_width && p.have_height) {
-        px_row_screen(row, p.width, p.height);
+        px_msg_screen(m, p.width, p.height);
     }
 
     return 0;
 }
 
 static void
-px_row_buf_reset(px_buf_t *b)
+px_msg_buf_reset(px_buf_t *b)
 {
-    if (b->cap > PX_EVENT_ROW_KEEP_BYTES) {
+    if (b->cap > PX_MESSAGE_KEEP_BYTES) {
         px_buf_free(b);
     }
     b->len = 0;
 }
 
 void
-px_event_row_reset(px_event_row_t *row)
+px_message_reset(px_message_t *m)
 {
-    px_row_buf_reset(&row->strs);
-    px_row_buf_reset(&row->lits);
+    px_msg_buf_reset(&m->strs);
+    px_msg_buf_reset(&m->lits);
 }
 
 void
-px_event_row_free(px_event_row_t *row)
+px_message_free(px_message_t *m)
 {
-    px_buf_free(&row->strs);
-    px_buf_free(&row->lits);
+    px_buf_free(&m->strs);
+    px_buf_free(&m->lits);
+}
+
+const char *
+px_message_visitor(const px_message_t *m)
+{
+    if (m->anonymous_id != NULL && m->anonymous_id[0] != '\0') {
+        return m->anonymous_id;
+    }
+    if (m->user_id != NULL && m->user_id[0] != '\0') {
+        return m->user_id;
+    }
+    return m->event_id != NULL ? m->event_id : "";
 }

@@ -83,7 +83,4 @@ void px_dead_letters_free(px_dead_letters_t *l);
 /* Wait until everything queued is acknowledged.  0, or -1. */
 int px_dlq_flush(px_dlq_t *d, int timeout_ms);
 
-/* Dead letters acknowledged since start. */
-unsigned long px_dlq_sent(px_dlq_t *d);
-
 #endif

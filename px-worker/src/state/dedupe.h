@@ -17,14 +17,6 @@
 #include "event_row.h"
 #include "px_buf.h"
 
-/* Where a row came from: its Kafka message.  The same message read again
- * (a replay after a crash or a rebalance) has the same origin; an SDK
- * retry that produced a second message has another. */
-typedef struct {
-    int32_t  partition;
-    int64_t  offset;
-} px_stage_origin_t;
-
 /* A reusable open-addressing table of row indexes. */
 typedef struct {
     size_t   *slots;        /* row index + 1; 0: empty */

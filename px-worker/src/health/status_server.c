@@ -9,15 +9,11 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "inserter.h"
 #include "log.h"
+#include "monotonic.h"
 #include "status_server.h"
 
 #define PX_STATUS_DOC_MAX  (64 * 1024)
-
-const double  px_status_bucket_ms[PX_STATUS_BUCKETS] = {
-    5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000
-};
 
 struct px_status_server_s {
     int              fd;
@@ -102,7 +98,7 @@ px_status_render_health(const px_status_t *st, const char *stalled,
     return n > 0 && (size_t) n < len ? n : -1;
 }
 
-int
+static int
 px_status_render_metrics(const px_status_t *st, char *out, size_t len)
 {
     size_t         i, o = 0;

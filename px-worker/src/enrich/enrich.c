@@ -126,30 +126,30 @@ px_enrich_campaign(px_event_row_t *row)
 {
     px_utm_t *u = &row->utm;
 
-    if (row->has_campaign && u->source[0] == '\0' && u->medium[0] == '\0'
+    if (row->msg.has_campaign && u->source[0] == '\0' && u->medium[0] == '\0'
         && u->campaign[0] == '\0')
     {
-        px_copy(u->source, sizeof(u->source), row->campaign_source);
-        px_copy(u->medium, sizeof(u->medium), row->campaign_medium);
-        px_copy(u->campaign, sizeof(u->campaign), row->campaign_name);
-        px_copy(u->term, sizeof(u->term), row->campaign_term);
-        px_copy(u->content, sizeof(u->content), row->campaign_content);
+        px_copy(u->source, sizeof(u->source), row->msg.campaign_source);
+        px_copy(u->medium, sizeof(u->medium), row->msg.campaign_medium);
+        px_copy(u->campaign, sizeof(u->campaign), row->msg.campaign_name);
+        px_copy(u->term, sizeof(u->term), row->msg.campaign_term);
+        px_copy(u->content, sizeof(u->content), row->msg.campaign_content);
     }
 
     /* the row holds the first member of context.click_ids that is a
      * non-empty string */
-    if (row->click_id != NULL && u->click_id[0] == '\0') {
+    if (row->msg.click_id != NULL && u->click_id[0] == '\0') {
         px_copy(u->click_id_type, sizeof(u->click_id_type),
-                row->click_id_type);
-        px_copy(u->click_id, sizeof(u->click_id), row->click_id);
+                row->msg.click_id_type);
+        px_copy(u->click_id, sizeof(u->click_id), row->msg.click_id);
     }
 }
 
 void
 px_enrich_row(px_enrich_t *e, px_event_row_t *row)
 {
-    const char  *ua = row->user_agent != NULL ? row->user_agent : "";
-    const char  *ip = row->ip != NULL ? row->ip : "";
+    const char  *ua = row->msg.user_agent != NULL ? row->msg.user_agent : "";
+    const char  *ip = row->msg.ip != NULL ? row->msg.ip : "";
 
     (void) px_event_time_clamp(row, e->max_age_ms, e->max_skew_ms);
 
@@ -171,11 +171,11 @@ px_enrich_row(px_enrich_t *e, px_event_row_t *row)
 
     (void) px_ua_cache_parse(e->ua_cache, ua, strlen(ua), &row->ua);
 
-    px_referrer_classify(row->referrer != NULL ? row->referrer : "",
-                         row->page_url != NULL ? row->page_url : "",
+    px_referrer_classify(row->msg.referrer != NULL ? row->msg.referrer : "",
+                         row->msg.page_url != NULL ? row->msg.page_url : "",
                          &row->ref);
 
-    (void) px_utm_parse(row->page_url != NULL ? row->page_url : "",
+    (void) px_utm_parse(row->msg.page_url != NULL ? row->msg.page_url : "",
                         &row->utm);
     px_enrich_campaign(row);
 }

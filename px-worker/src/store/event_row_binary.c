@@ -302,27 +302,27 @@ px_event_row_binary(const px_event_row_t *row, int64_t inserted_s,
     const px_ua_t  *ua = &row->ua;
     size_t          start = out->len;
 
-    (void) px_buf_reserve(out, 1024 + row->properties_len
-                               + row->context_len);
+    (void) px_buf_reserve(out, 1024 + row->msg.properties_len
+                               + row->msg.context_len);
 
-    if (px_rb_str(out, row->project_id)
-        || px_rb_str(out, row->event_id)
-        || px_rb_str(out, row->event)
-        || px_rb_str(out, row->anonymous_id)
-        || px_rb_str(out, row->user_id)
+    if (px_rb_str(out, row->msg.project_id)
+        || px_rb_str(out, row->msg.event_id)
+        || px_rb_str(out, row->msg.event)
+        || px_rb_str(out, row->msg.anonymous_id)
+        || px_rb_str(out, row->msg.user_id)
         || px_rb_str(out, row->session_id)
         || px_rb_uint(out, row->session_seq, 4)
-        || px_rb_uint(out, px_rb_seconds(row->ts_ms), 4)
-        || px_rb_uint(out, (uint64_t) row->ts_ms, 8)
-        || px_rb_uint(out, (uint64_t) row->client_ts_ms, 8)
-        || px_rb_uint(out, px_rb_seconds(row->received_ms), 4)
-        || px_rb_uint(out, (uint64_t) row->received_ms, 8)
-        || px_rb_object(out, row->properties, row->properties_len)
-        || px_rb_object(out, row->context, row->context_len)
-        || px_rb_str(out, row->page_url)
-        || px_rb_str(out, row->page_path)
-        || px_rb_str(out, row->page_title)
-        || px_rb_str(out, row->referrer)
+        || px_rb_uint(out, px_rb_seconds(row->msg.ts_ms), 4)
+        || px_rb_uint(out, (uint64_t) row->msg.ts_ms, 8)
+        || px_rb_uint(out, (uint64_t) row->msg.client_ts_ms, 8)
+        || px_rb_uint(out, px_rb_seconds(row->msg.received_ms), 4)
+        || px_rb_uint(out, (uint64_t) row->msg.received_ms, 8)
+        || px_rb_object(out, row->msg.properties, row->msg.properties_len)
+        || px_rb_object(out, row->msg.context, row->msg.context_len)
+        || px_rb_str(out, row->msg.page_url)
+        || px_rb_str(out, row->msg.page_path)
+        || px_rb_str(out, row->msg.page_title)
+        || px_rb_str(out, row->msg.referrer)
         || px_rb_str(out, row->ref.domain)
         || px_rb_str(out, px_referrer_type_name(row->ref.type))
         || px_rb_str(out, row->utm.source)
@@ -343,7 +343,7 @@ px_event_row_binary(const px_event_row_t *row, int64_t inserted_s,
         || px_rb_str(out, row->geo.loc.time_zone)
         || px_rb_uint(out, row->geo.as.number, 4)
         || px_rb_str(out, row->geo.as.org)
-        || px_rb_str(out, row->user_agent)
+        || px_rb_str(out, row->msg.user_agent)
         || px_rb_str(out, ua->browser.family)
         || px_rb_version(out, ua->browser.major, ua->browser.minor,
                          ua->browser.patch)
@@ -353,11 +353,11 @@ px_event_row_binary(const px_event_row_t *row, int64_t inserted_s,
         || px_rb_str(out, ua->device.brand)
         || px_rb_str(out, ua->device.model)
         || px_rb_uint(out, ua->is_bot ? 1 : 0, 1)
-        || px_rb_str(out, row->locale)
-        || px_rb_str(out, row->screen)
-        || px_rb_str(out, row->library)
-        || px_rb_str(out, row->library_version)
-        || px_rb_uint(out, row->schema_version, 2)
+        || px_rb_str(out, row->msg.locale)
+        || px_rb_str(out, row->msg.screen)
+        || px_rb_str(out, row->msg.library)
+        || px_rb_str(out, row->msg.library_version)
+        || px_rb_uint(out, row->msg.schema_version, 2)
         || px_rb_uint(out, inserted_s < 0 ? 0 : (uint64_t) inserted_s, 4))
     {
         out->len = start;
