@@ -178,9 +178,13 @@ lint: all
 test-repo:
 	python3 -m pytest -q tests/repo
 
-# Every integration test on the optimised build...
+# Every integration test on the optimised build, on PX_TEST_JOBS processes
+# (pytest-xdist, one test file to a process: each process starts its own
+# stack on free ports; most of a test's time is waiting on services)...
+PX_TEST_JOBS ?= 2
+PYTEST_JOBS = $(if $(filter-out 0 1,$(PX_TEST_JOBS)),-n $(PX_TEST_JOBS) --dist loadfile)
 test-integration:
-	python3 -m pytest -q tests/integration
+	python3 -m pytest -q $(PYTEST_JOBS) tests/integration
 
 # ... and the request and storage paths again on the ASan + UBSan build
 # (nginx with the instrumented module, the instrumented worker); any
@@ -194,7 +198,7 @@ ASAN_INTEGRATION ?= tests/integration/test_pipeline.py \
     tests/integration/test_segment_api.py \
     tests/integration/test_segment_clients.py
 test-integration-asan:
-	PX_BUILD_DIR=build-asan python3 -m pytest -q $(ASAN_INTEGRATION)
+	PX_BUILD_DIR=build-asan python3 -m pytest -q $(PYTEST_JOBS) $(ASAN_INTEGRATION)
 
 test-sdk:
 	cd sdk-web && npm test && npm run test:browser && npm run test:e2e

@@ -205,13 +205,15 @@ install_npm() {
 # --- python test tools ---------------------------------------------------------
 
 install_python() {
-    if python3 -c 'import pytest, requests, yaml, kubernetes_validate' 2>/dev/null; then
-        log "python3: pytest, requests, yaml and kubernetes-validate present"
+    # pytest-xdist: the integration tests run on two processes, each with
+    # its own stack (make test-integration, PX_TEST_JOBS)
+    if python3 -c 'import pytest, xdist, requests, yaml, kubernetes_validate' 2>/dev/null; then
+        log "python3: pytest, pytest-xdist, requests, yaml and kubernetes-validate present"
     else
-        log "python3: installing pytest, requests, yaml and kubernetes-validate with pip"
-        python3 -m pip install -q pytest requests pyyaml kubernetes-validate ||
-            python3 -m pip install -q --break-system-packages pytest requests \
-                pyyaml kubernetes-validate
+        log "python3: installing pytest, pytest-xdist, requests, yaml and kubernetes-validate with pip"
+        python3 -m pip install -q pytest pytest-xdist requests pyyaml kubernetes-validate ||
+            python3 -m pip install -q --break-system-packages pytest pytest-xdist \
+                requests pyyaml kubernetes-validate
     fi
     # setuptools + wheel: the build backend of sdk-python, so that the
     # pip install check of make test-sdk-python builds it offline

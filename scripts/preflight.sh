@@ -71,8 +71,8 @@ need_file /usr/share/nginx/src/src/core/nginx.h nginx-dev "test up"
 [ -f "$kafka_home/.complete" ] ||
     lack "Kafka jars in $kafka_home (bash scripts/install-deps.sh fetches them with Maven)"
 if command -v python3 >/dev/null 2>&1; then
-    python3 -c 'import pytest, requests, yaml' 2>/dev/null ||
-        lack "python3 modules pytest, requests and yaml (python3 -m pip install pytest requests pyyaml)"
+    python3 -c 'import pytest, xdist, requests, yaml' 2>/dev/null ||
+        lack "python3 modules pytest, pytest-xdist, requests and yaml (python3 -m pip install pytest pytest-xdist requests pyyaml)"
     if [ "$goal" = test ]; then     # test_segment_*.py: the real clients
         python3 -c 'import segment.analytics, rudderstack.analytics' 2>/dev/null ||
             lack "python3 modules segment.analytics and rudderstack.analytics (python3 -m pip install segment-analytics-python==2.4.0 rudder-sdk-python==2.1.9)"
