@@ -716,6 +716,11 @@ ngx_http_px_limit_redis(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             continue;
         }
 
+        if (ngx_http_px_limit_param(&value[i], "password=", &v)) {
+            rd->password = v;
+            continue;
+        }
+
         if (ngx_http_px_limit_param(&value[i], "interval=", &v)) {
             ms = &rd->interval;
 
@@ -725,8 +730,8 @@ ngx_http_px_limit_redis(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         } else {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                                "px_limit_redis: invalid parameter \"%V\", "
-                               "expected nodes=N, interval=TIME or "
-                               "timeout=TIME", &value[i]);
+                               "expected nodes=N, interval=TIME, "
+                               "timeout=TIME or password=SECRET", &value[i]);
             return NGX_CONF_ERROR;
         }
 

@@ -43,6 +43,8 @@ typedef struct {
     ngx_uint_t   nodes;             /* the fallback is 1/nodes of a limit */
     ngx_msec_t   interval;          /* between two syncs */
     ngx_msec_t   timeout;           /* of a sync (connect, send, replies) */
+    ngx_str_t    password;          /* AUTH on each new connection; never
+                                       logged */
 } ngx_http_px_limit_redis_t;
 
 /* One counter's part in a sync: what it pushes, what it reads back. */
@@ -62,7 +64,8 @@ char *ngx_http_px_limit_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 /* px_tier NAME unlimited | N/h [burst=N/m]; */
 char *ngx_http_px_tier(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 
-/* px_limit_redis host:port nodes=N [interval=time] [timeout=time]; */
+/* px_limit_redis host:port nodes=N [interval=time] [timeout=time]
+ *     [password=secret]; */
 char *ngx_http_px_limit_redis(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 
 /* Make the zones of zones (of ngx_shm_zone_t *) global through redis;

@@ -50,7 +50,8 @@ typedef struct {
 
 static void ngx_http_px_redis_timer(ngx_event_t *ev);
 static void ngx_http_px_redis_start(ngx_http_px_redis_sync_t *s);
-static ngx_int_t ngx_http_px_redis_build(ngx_http_px_redis_sync_t *s);
+static ngx_int_t ngx_http_px_redis_build(ngx_http_px_redis_sync_t *s,
+    ngx_uint_t auth);
 static ngx_int_t ngx_http_px_redis_command(ngx_http_px_redis_sync_t *s,
     u_char **p, u_char *last, ngx_uint_t n, ngx_str_t *args,
     ngx_uint_t item, ngx_uint_t what);
@@ -166,7 +167,7 @@ ngx_http_px_redis_start(ngx_http_px_redis_sync_t *s)
 
     if (ngx_http_px_limit_collect(s->zone, s->pool, &s->items, since,
                                   NGX_HTTP_PX_REDIS_MAX_ITEMS) != NGX_OK
-        || ngx_http_px_redis_build(s) != NGX_OK)
+        || ngx_http_px_redis_build(s, s->pc.connection == NULL) != NGX_OK)
     {
         ngx_http_px_redis_done(s, "out of memory");
         return;
@@ -204,11 +205,12 @@ ngx_http_px_redis_start(ngx_http_px_redis_sync_t *s)
     ngx_http_px_redis_write(c->write);
 }
 
-/* The commands of a sync: per counter and window, INCRBY + PEXPIRE when
- * this node has something to add, else GET; PING when there is no
- * counter (so that an outage and its end are seen all the same). */
+/* The commands of a sync: AUTH first on a new connection (auth) when
+ * there is a password; per counter and window, INCRBY + PEXPIRE when this
+ * node has something to add, else GET; PING when there is no counter (so
+ * that an outage and its end are seen all the same). */
 static ngx_int_t
-ngx_http_px_redis_build(ngx_http_px_redis_sync_t *s)
+ngx_http_px_redis_build(ngx_http_px_redis_sync_t *s, ngx_uint_t auth)
 {
     u_char                    *p, *last;
     size_t                     size, keys;
@@ -220,6 +222,7 @@ ngx_http_px_redis_build(ngx_http_px_redis_sync_t *s)
     static ngx_str_t  pexpire = ngx_string("PEXPIRE");
     static ngx_str_t  get = ngx_string("GET");
     static ngx_str_t  ping = ngx_string("PING");
+    static ngx_str_t  auth_cmd = ngx_string("AUTH");
     static ngx_str_t  ttl[2] = { ngx_string(NGX_HTTP_PX_REDIS_HOUR_TTL),
                                  ngx_string(NGX_HTTP_PX_REDIS_MINUTE_TTL) };
 
@@ -227,7 +230,7 @@ ngx_http_px_redis_build(ngx_http_px_redis_sync_t *s)
     it = s->items.elts;
 
     /* a command of up to 3 arguments: "*3\r\n" and "$len\r\n...\r\n" each */
-    size = 64;
+    size = 64 + 64 + s->conf->password.len;
     for (i = 0; i < s->items.nelts; i++) {
         keys = sizeof("px:rl::::h:") + zone_name->len + it[i].id.len
                + NGX_TIME_T_LEN;
@@ -241,6 +244,16 @@ ngx_http_px_redis_build(ngx_http_px_redis_sync_t *s)
 
     p = s->out;
     last = s->out + size;
+
+    if (auth && s->conf->password.len) {
+        args[0] = auth_cmd;
+        args[1] = s->conf->password;
+        if (ngx_http_px_redis_command(s, &p, last, 2, args, 0,
+                                      NGX_HTTP_PX_REPLY_IGNORE) != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+    }
 
     if (s->items.nelts == 0) {
         if (ngx_http_px_redis_command(s, &p, last, 1, &ping, 0,

@@ -8,12 +8,14 @@ real redis-server (docs/nginx-module.md, "Limits over several nodes").
   request path never waits on Redis) and each node takes exactly 1/nodes of
   the limit, logged once, counted in the stats.
 - Redis back: global again.
+- password=: AUTH on each connection; a wrong one is a Redis down, logged
+  with Redis's reason and never the password.
 - Bad px_limit_redis lines fail nginx -t with a clear message.
 """
 
 import os
 import signal
-import threading
+import socket
 import time
 
 import pytest
@@ -65,6 +67,22 @@ def glimit(stack):
         for n in nodes:
             stop_nginx(stack, n)
         redis.kill()
+
+
+def redis_call(port, *commands):
+    """The replies (raw text) of commands, pipelined on one connection."""
+    msg = b"".join(b"*%d\r\n" % len(c) + b"".join(
+        b"$%d\r\n%s\r\n" % (len(str(a).encode()), str(a).encode()) for a in c)
+        for c in commands)
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+        s.sendall(msg)
+        data = b""
+        while data.count(b"\r\n") < len(commands):
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    return data.decode(errors="replace")
 
 
 def away_from_the_hour(margin=30):
@@ -132,6 +150,13 @@ def held_globally(px, g):
     last = [r for _, s, r in out if s == 429][-1]
     json_error(last, 429, "rate_limited")
     assert last.headers.get("X-RateLimit-Limit") == str(LIMIT), last.headers
+    # Redis holds the window's total on the documented key, with a TTL
+    hour = int(time.time()) // 3600 * 3600
+    key = "px:rl:px_global:%s free:h:%d" % (project, hour)
+    time.sleep(4 * INTERVAL)
+    reply = redis_call(g.redis.port, ["GET", key], ["PTTL", key])
+    lines = reply.split("\r\n")
+    assert lines[1] == str(total) and 0 < int(lines[2][1:]) <= 7200000, (key, reply)
     return total
 
 
@@ -183,6 +208,46 @@ def test_redis_down_falls_back_to_a_share_then_back_to_global(px, glimit):
         assert_no_crash(n)
 
 
+class PasswordRedis(Redis):
+    def __init__(self, root, port, password):
+        super().__init__(root, port)
+        self.password = password
+
+    def command(self):
+        return super().command() + ["--requirepass", self.password]
+
+    def check(self):
+        return redis_call(self.port, ["AUTH", self.password], ["PING"]) == "+OK\r\n+PONG\r\n"
+
+
+def test_password_is_sent_and_a_wrong_one_never_logged(px, stack):
+    secret = "s3cret-" + uid("pw")[-8:]
+    redis = PasswordRedis(os.path.join(stack.root, "limit-redis-pw"), free_port(), secret)
+    redis.start()
+    nodes = []
+    try:
+        redis.wait_healthy()
+        for name, pw in (("glimitpw", secret), ("glimitbadpw", "not-" + secret)):
+            nodes.append(start_nginx(stack, name, [], http_extra="""
+    px_limit_zone name=px_pw:1m;
+    px_tier free 10/h;
+    px_limit_redis 127.0.0.1:%d nodes=2 interval=50ms password=%s;
+""" % (redis.port, pw)))
+        good, bad = nodes
+        wait_for(lambda: counters(good)["limit_syncs"] > 2, 10, "syncs with the password")
+        wait_for(lambda: counters(bad)["limit_sync_failures"] > 2, 10, "a wrong password to fail")
+        assert counters(good)["limit_sync_failures"] == 0, counters(good)
+        assert counters(bad)["limit_syncs"] == 0, counters(bad)
+        log = bad.error_log()
+        assert "rate limit Redis 127.0.0.1:%d unreachable (WRONGPASS" % redis.port in log, log[-2000:]
+        for n in nodes:
+            assert secret not in n.error_log()
+    finally:
+        for n in nodes:
+            stop_nginx(stack, n)
+        redis.kill()
+
+
 @pytest.mark.parametrize("line,message", [
     ("px_limit_redis 127.0.0.1:6379;", "px_limit_redis needs nodes=N"),
     ("px_limit_redis 127.0.0.1:6379 nodes=0;", 'invalid "nodes=0", expected nodes=N'),
@@ -190,8 +255,8 @@ def test_redis_down_falls_back_to_a_share_then_back_to_global(px, glimit):
     ("px_limit_redis 127.0.0.1:6379 nodes=2 interval=5ms;",
      'invalid "interval=5ms", expected a time from 10ms to 60s'),
     ("px_limit_redis 127.0.0.1:6379 nodes=2 timeout=soon;", 'invalid "timeout=soon"'),
-    ("px_limit_redis 127.0.0.1:6379 nodes=2 password=x;",
-     'invalid parameter "password=x", expected nodes=N'),
+    ("px_limit_redis 127.0.0.1:6379 nodes=2 secret=x;",
+     'invalid parameter "secret=x", expected nodes=N'),
     ("px_limit_redis 127.0.0.1:99999 nodes=2;", 'invalid port in "127.0.0.1:99999"'),
     ("px_limit_redis 127.0.0.1:6379 nodes=2;\n    px_limit_redis 127.0.0.1:6380 nodes=2;",
      '"px_limit_redis" directive is duplicate'),
