@@ -315,15 +315,17 @@ ngx_http_px_limit_collect(ngx_shm_zone_t *zone, ngx_pool_t *pool,
 
 ngx_uint_t
 ngx_http_px_limit_synced(ngx_shm_zone_t *zone, ngx_array_t *items,
-    ngx_uint_t ok)
+    ngx_int_t rc)
 {
-    ngx_uint_t                 i, changed;
+    ngx_uint_t                 i, ok, changed;
     ngx_http_px_limit_ctx_t   *ctx;
     ngx_http_px_limit_node_t  *lr;
     ngx_http_px_limit_item_t  *it;
 
     ctx = zone->data;
     it = items->elts;
+    ok = (rc == NGX_OK);
+    changed = 0;
 
     ngx_shmtx_lock(&ctx->shpool->mutex);
 
@@ -357,8 +359,11 @@ ngx_http_px_limit_synced(ngx_shm_zone_t *zone, ngx_array_t *items,
         }
     }
 
-    changed = (ctx->sh->redis_down == (ok ? 1 : 0));
-    ctx->sh->redis_down = ok ? 0 : 1;
+    if (rc != NGX_DECLINED) {
+        changed = (ctx->sh->redis_down == ok);
+        ctx->sh->redis_down = !ok;
+    }
+
     if (ok) {
         ctx->sh->last_sync = ngx_time();
     }

@@ -102,12 +102,13 @@ ngx_http_px_limit_redis_t *ngx_http_px_limit_zone_redis(
 ngx_int_t ngx_http_px_limit_collect(ngx_shm_zone_t *zone, ngx_pool_t *pool,
     ngx_array_t *items, time_t since, ngx_uint_t max);
 
-/* The end of a sync of items: ok, the totals read back replace the
+/* The end of a sync of items: NGX_OK, the totals read back replace the
  * counters' global counts and Redis counts as up; else the counts pushed
- * become new again (pushed on the next sync) and Redis counts as down.
+ * become new again (pushed on the next sync), and with NGX_ERROR Redis
+ * counts as down (NGX_DECLINED: the sync was dropped, the process exits).
  * Returns 1 when that changed whether Redis is up. */
 ngx_uint_t ngx_http_px_limit_synced(ngx_shm_zone_t *zone,
-    ngx_array_t *items, ngx_uint_t ok);
+    ngx_array_t *items, ngx_int_t rc);
 
 /* When the last sync succeeded (0: never). */
 time_t ngx_http_px_limit_last_sync(ngx_shm_zone_t *zone);

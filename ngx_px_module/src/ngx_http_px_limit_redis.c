@@ -28,7 +28,10 @@ typedef struct {
 } ngx_http_px_redis_reply_t;
 
 /* One zone's sync, in worker process 0. */
-typedef struct {
+typedef struct ngx_http_px_redis_sync_s  ngx_http_px_redis_sync_t;
+
+struct ngx_http_px_redis_sync_s {
+    ngx_http_px_redis_sync_t    *next_sync; /* this process's others */
     ngx_shm_zone_t              *zone;
     ngx_http_px_limit_redis_t   *conf;
     ngx_event_t                  timer;
@@ -46,7 +49,11 @@ typedef struct {
     size_t                       in_len;
     const char                  *error;     /* why the sync failed */
     u_char                       reply_error[128];
-} ngx_http_px_redis_sync_t;
+};
+
+/* this process's syncs, closed at its exit: nginx aborts a worker process
+ * that leaves a socket open */
+static ngx_http_px_redis_sync_t  *ngx_http_px_redis_syncs;
 
 static void ngx_http_px_redis_timer(ngx_event_t *ev);
 static void ngx_http_px_redis_start(ngx_http_px_redis_sync_t *s);
@@ -92,6 +99,8 @@ ngx_http_px_limit_redis_init_process(ngx_cycle_t *cycle, ngx_array_t *zones)
 
         s->zone = zone[i];
         s->conf = conf;
+        s->next_sync = ngx_http_px_redis_syncs;
+        ngx_http_px_redis_syncs = s;
 
         s->quiet = *cycle->log;
         s->quiet.log_level = NGX_LOG_ALERT;
@@ -111,6 +120,31 @@ ngx_http_px_limit_redis_init_process(ngx_cycle_t *cycle, ngx_array_t *zones)
     }
 
     return NGX_OK;
+}
+
+void
+ngx_http_px_limit_redis_exit_process(void)
+{
+    ngx_http_px_redis_sync_t  *s;
+
+    for (s = ngx_http_px_redis_syncs; s != NULL; s = s->next_sync) {
+        if (s->timer.timer_set) {
+            ngx_del_timer(&s->timer);
+        }
+
+        /* a sync under way is dropped: its counts go back to new, for
+         * the next worker process 0; Redis is not down for that */
+        if (s->pool != NULL) {
+            (void) ngx_http_px_limit_synced(s->zone, &s->items,
+                                            NGX_DECLINED);
+            ngx_destroy_pool(s->pool);
+            s->pool = NULL;
+        }
+
+        ngx_http_px_redis_close(s);
+    }
+
+    ngx_http_px_redis_syncs = NULL;
 }
 
 static void
@@ -614,7 +648,9 @@ ngx_http_px_redis_done(ngx_http_px_redis_sync_t *s, const char *error)
                              : NGX_HTTP_PX_STAT_LIMIT_SYNC_FAILED, 1);
 
     /* logged when it changes: once an outage, once its end */
-    if (ngx_http_px_limit_synced(s->zone, &s->items, ok)) {
+    if (ngx_http_px_limit_synced(s->zone, &s->items,
+                                 ok ? NGX_OK : NGX_ERROR))
+    {
         if (ok) {
             ngx_log_error(NGX_LOG_WARN, s->timer.log, 0,
                           "px: rate limit Redis %V is back: the limits of "

@@ -22,4 +22,8 @@
 ngx_int_t ngx_http_px_limit_redis_init_process(ngx_cycle_t *cycle,
     ngx_array_t *zones);
 
+/* Close this process's Redis connections (before nginx checks that the
+ * exiting process left no socket open). */
+void ngx_http_px_limit_redis_exit_process(void);
+
 #endif

@@ -652,6 +652,8 @@ ngx_http_px_exit_process(ngx_cycle_t *cycle)
 {
     ngx_http_px_main_conf_t  *pmcf;
 
+    ngx_http_px_limit_redis_exit_process();
+
     pmcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_px_module);
     ngx_http_px_kafka_exit_process(cycle,
                                    pmcf ? pmcf->flush_timeout : 5000);
