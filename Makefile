@@ -196,7 +196,8 @@ ASAN_INTEGRATION ?= tests/integration/test_pipeline.py \
     tests/integration/test_module_one_answer.py \
     tests/integration/test_worker_geoip.py \
     tests/integration/test_segment_api.py \
-    tests/integration/test_segment_clients.py
+    tests/integration/test_segment_clients.py \
+    tests/integration/test_module_limit_redis.py
 test-integration-asan:
 	PX_BUILD_DIR=build-asan python3 -m pytest -q $(PYTEST_JOBS) $(ASAN_INTEGRATION)
 

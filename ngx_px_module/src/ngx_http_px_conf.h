@@ -12,6 +12,7 @@
 
 #include "px_limits.h"
 #include "ngx_http_px_keys.h"
+#include "ngx_http_px_limit.h"
 
 #define NGX_HTTP_PX_ACK_KAFKA    0
 #define NGX_HTTP_PX_ACK_LOCAL    1
@@ -26,6 +27,8 @@ typedef struct {
     ngx_flag_t           ack_local;         /* a batch location acks local */
     ngx_http_px_keys_t  *keys;
     ngx_array_t         *tiers;             /* of ngx_http_px_tier_t */
+    ngx_array_t         *limit_zones;       /* of ngx_shm_zone_t * */
+    ngx_http_px_limit_redis_t  *limit_redis;    /* NULL: limits per node */
     ngx_shm_zone_t      *stats_zone;
 } ngx_http_px_main_conf_t;
 

@@ -5,28 +5,50 @@
 #include "ngx_http_px_module.h"
 #include "ngx_http_px_limit.h"
 
+/* 4-byte windows and counts keep the node of a short id in a 128-byte
+ * slab chunk with the global counts in it (bench/README.md) */
 typedef struct {
     u_char                       color;
     u_char                       dummy;
     u_short                      len;
+    uint32_t                     last;          /* last used, epoch s */
     ngx_queue_t                  queue;
-    time_t                       hour;          /* start of its window */
-    time_t                       minute;
-    ngx_uint_t                   hour_count;
-    ngx_uint_t                   minute_count;
-    u_char                       data[1];       /* the project id */
+    uint32_t                     hour;          /* start of its window */
+    uint32_t                     minute;
+    uint32_t                     hour_count;    /* this node's events */
+    uint32_t                     minute_count;
+    /* px_limit_redis: this node's events not yet pushed, those being
+     * pushed, and all nodes' total at the last sync */
+    int32_t                      hour_new;
+    int32_t                      minute_new;
+    int32_t                      hour_pushing;
+    int32_t                      minute_pushing;
+    uint32_t                     hour_global;
+    uint32_t                     minute_global;
+    u_char                       data[1];       /* the counter's id */
 } ngx_http_px_limit_node_t;
 
 typedef struct {
     ngx_rbtree_t                 rbtree;
     ngx_rbtree_node_t            sentinel;
     ngx_queue_t                  queue;         /* LRU: most recent first */
+    ngx_uint_t                   redis_down;    /* the last sync failed */
+    time_t                       last_sync;     /* the last one that did not */
 } ngx_http_px_limit_shctx_t;
 
 typedef struct {
     ngx_http_px_limit_shctx_t   *sh;
     ngx_slab_pool_t             *shpool;
+    ngx_http_px_limit_redis_t   *redis;         /* NULL: per node */
 } ngx_http_px_limit_ctx_t;
+
+/* The counts a decision is made on. */
+typedef struct {
+    ngx_uint_t                   hour_used;
+    ngx_uint_t                   minute_used;
+    ngx_uint_t                   per_hour;
+    ngx_uint_t                   per_minute;    /* 0: none */
+} ngx_http_px_limit_view_t;
 
 static ngx_int_t ngx_http_px_limit_init_zone(ngx_shm_zone_t *shm_zone,
     void *data);
@@ -37,6 +59,11 @@ static ngx_http_px_limit_node_t *ngx_http_px_limit_lookup(
 static ngx_http_px_limit_node_t *ngx_http_px_limit_alloc(
     ngx_http_px_limit_ctx_t *ctx, ngx_str_t *project, uint32_t hash,
     ngx_uint_t *evicted);
+static void ngx_http_px_limit_roll(ngx_http_px_limit_node_t *lr, time_t hour,
+    time_t minute);
+static void ngx_http_px_limit_view(ngx_http_px_limit_ctx_t *ctx,
+    ngx_http_px_tier_t *tier, ngx_http_px_limit_node_t *lr,
+    ngx_http_px_limit_view_t *v, ngx_uint_t *fallback);
 
 ngx_int_t
 ngx_http_px_limit_take(ngx_shm_zone_t *zone, ngx_http_px_tier_t *tier,
@@ -47,6 +74,7 @@ ngx_http_px_limit_take(ngx_shm_zone_t *zone, ngx_http_px_tier_t *tier,
     ngx_uint_t                 hour_left, minute_left;
     ngx_http_px_limit_ctx_t   *ctx;
     ngx_http_px_limit_node_t  *lr;
+    ngx_http_px_limit_view_t   v;
 
     ngx_memzero(res, sizeof(*res));
 
@@ -74,37 +102,32 @@ ngx_http_px_limit_take(ngx_shm_zone_t *zone, ngx_http_px_tier_t *tier,
 
     ngx_queue_remove(&lr->queue);
     ngx_queue_insert_head(&ctx->sh->queue, &lr->queue);
+    lr->last = (uint32_t) now;
 
-    /* windows only move forward: a worker process whose clock is a little
-     * behind (at a boundary), or a clock stepped back, counts into the
-     * current window instead of resetting it */
-    if (hour > lr->hour) {
-        lr->hour = hour;
-        lr->hour_count = 0;
-    }
-
-    if (minute > lr->minute) {
-        lr->minute = minute;
-        lr->minute_count = 0;
-    }
+    ngx_http_px_limit_roll(lr, hour, minute);
 
     hour = lr->hour;
     minute = lr->minute;
     res->hour = hour;
     res->minute = minute;
 
-    hour_left = tier->per_hour > lr->hour_count
-                ? tier->per_hour - lr->hour_count : 0;
-    minute_left = tier->per_minute == 0
+    ngx_http_px_limit_view(ctx, tier, lr, &v, &res->fallback);
+
+    hour_left = v.per_hour > v.hour_used ? v.per_hour - v.hour_used : 0;
+    minute_left = v.per_minute == 0
                   ? hour_left
-                  : (tier->per_minute > lr->minute_count
-                     ? tier->per_minute - lr->minute_count : 0);
+                  : (v.per_minute > v.minute_used
+                     ? v.per_minute - v.minute_used : 0);
 
     res->limit = tier->per_hour;
 
     if (n <= hour_left && n <= minute_left) {
         lr->hour_count += n;
         lr->minute_count += n;
+        if (ctx->redis) {
+            lr->hour_new += n;
+            lr->minute_new += n;
+        }
         hour_left -= n;
         minute_left -= n;
         res->allowed = 1;
@@ -114,7 +137,7 @@ ngx_http_px_limit_take(ngx_shm_zone_t *zone, ngx_http_px_tier_t *tier,
 
     /* when the window that binds opens again */
     if (res->allowed) {
-        res->reset = (tier->per_minute != 0 && minute_left < hour_left)
+        res->reset = (v.per_minute != 0 && minute_left < hour_left)
                      ? minute + 60 - now : hour + 3600 - now;
 
     } else if (n > hour_left) {
@@ -141,15 +164,212 @@ ngx_http_px_limit_refund(ngx_shm_zone_t *zone, ngx_str_t *id, ngx_uint_t n,
 
     lr = ngx_http_px_limit_lookup(ctx, id, ngx_crc32_short(id->data, id->len));
     if (lr != NULL) {
-        if (lr->hour == hour) {
+        if ((time_t) lr->hour == hour) {
             lr->hour_count -= ngx_min(n, lr->hour_count);
+            lr->hour_new -= ctx->redis ? (int32_t) n : 0;
         }
-        if (lr->minute == minute) {
+        if ((time_t) lr->minute == minute) {
             lr->minute_count -= ngx_min(n, lr->minute_count);
+            lr->minute_new -= ctx->redis ? (int32_t) n : 0;
         }
     }
 
     ngx_shmtx_unlock(&ctx->shpool->mutex);
+}
+
+/* Windows only move forward: a worker process whose clock is a little
+ * behind (at a boundary), or a clock stepped back, counts into the current
+ * window instead of resetting it.  A new window starts from nothing, on
+ * this node and in Redis (new keys). */
+static void
+ngx_http_px_limit_roll(ngx_http_px_limit_node_t *lr, time_t hour,
+    time_t minute)
+{
+    if (hour > (time_t) lr->hour) {
+        lr->hour = (uint32_t) hour;
+        lr->hour_count = 0;
+        lr->hour_new = 0;
+        lr->hour_pushing = 0;
+        lr->hour_global = 0;
+    }
+
+    if (minute > (time_t) lr->minute) {
+        lr->minute = (uint32_t) minute;
+        lr->minute_count = 0;
+        lr->minute_new = 0;
+        lr->minute_pushing = 0;
+        lr->minute_global = 0;
+    }
+}
+
+/* All nodes' events: the total at the last sync plus this node's since,
+ * never less than this node's own (a Redis that lost its keys). */
+static ngx_uint_t
+ngx_http_px_limit_global_used(uint32_t global, int32_t pushing, int32_t fresh,
+    uint32_t own)
+{
+    int64_t  sum;
+
+    sum = (int64_t) global + pushing + fresh;
+    return (ngx_uint_t) ngx_max(sum, (int64_t) own);
+}
+
+static void
+ngx_http_px_limit_view(ngx_http_px_limit_ctx_t *ctx, ngx_http_px_tier_t *tier,
+    ngx_http_px_limit_node_t *lr, ngx_http_px_limit_view_t *v,
+    ngx_uint_t *fallback)
+{
+    v->per_hour = tier->per_hour;
+    v->per_minute = tier->per_minute;
+    v->hour_used = lr->hour_count;
+    v->minute_used = lr->minute_count;
+
+    if (ctx->redis == NULL) {
+        return;
+    }
+
+    if (ctx->sh->redis_down) {
+        /* no view of the other nodes: this node's share only */
+        *fallback = 1;
+        v->per_hour = ngx_max(tier->per_hour / ctx->redis->nodes, 1);
+        if (tier->per_minute != 0) {
+            v->per_minute = ngx_max(tier->per_minute / ctx->redis->nodes, 1);
+        }
+        return;
+    }
+
+    v->hour_used = ngx_http_px_limit_global_used(lr->hour_global,
+                       lr->hour_pushing, lr->hour_new, lr->hour_count);
+    v->minute_used = ngx_http_px_limit_global_used(lr->minute_global,
+                       lr->minute_pushing, lr->minute_new, lr->minute_count);
+}
+
+ngx_http_px_limit_redis_t *
+ngx_http_px_limit_zone_redis(ngx_shm_zone_t *zone)
+{
+    return ((ngx_http_px_limit_ctx_t *) zone->data)->redis;
+}
+
+time_t
+ngx_http_px_limit_last_sync(ngx_shm_zone_t *zone)
+{
+    ngx_http_px_limit_ctx_t  *ctx = zone->data;
+
+    return ctx->sh->last_sync;
+}
+
+ngx_int_t
+ngx_http_px_limit_collect(ngx_shm_zone_t *zone, ngx_pool_t *pool,
+    ngx_array_t *items, time_t since, ngx_uint_t max)
+{
+    ngx_int_t                  rc;
+    ngx_queue_t               *q;
+    ngx_http_px_limit_ctx_t   *ctx;
+    ngx_http_px_limit_node_t  *lr;
+    ngx_http_px_limit_item_t  *it;
+
+    ctx = zone->data;
+    rc = NGX_OK;
+
+    ngx_shmtx_lock(&ctx->shpool->mutex);
+
+    for (q = ngx_queue_head(&ctx->sh->queue);
+         q != ngx_queue_sentinel(&ctx->sh->queue) && items->nelts < max;
+         q = ngx_queue_next(q))
+    {
+        lr = ngx_queue_data(q, ngx_http_px_limit_node_t, queue);
+        if ((time_t) lr->last < since) {
+            break;
+        }
+
+        it = ngx_array_push(items);
+        if (it == NULL) {
+            rc = NGX_ERROR;
+            break;
+        }
+
+        it->id.len = lr->len;
+        it->id.data = ngx_pnalloc(pool, lr->len);
+        if (it->id.data == NULL) {
+            items->nelts--;
+            rc = NGX_ERROR;
+            break;
+        }
+
+        ngx_memcpy(it->id.data, lr->data, lr->len);
+        it->hour = lr->hour;
+        it->minute = lr->minute;
+        it->hour_delta = lr->hour_new;
+        it->minute_delta = lr->minute_new;
+        it->hour_total = 0;
+        it->minute_total = 0;
+        lr->hour_pushing += lr->hour_new;
+        lr->minute_pushing += lr->minute_new;
+        lr->hour_new = 0;
+        lr->minute_new = 0;
+    }
+
+    ngx_shmtx_unlock(&ctx->shpool->mutex);
+    return rc;
+}
+
+ngx_uint_t
+ngx_http_px_limit_synced(ngx_shm_zone_t *zone, ngx_array_t *items,
+    ngx_int_t rc)
+{
+    ngx_uint_t                 i, ok, changed;
+    ngx_http_px_limit_ctx_t   *ctx;
+    ngx_http_px_limit_node_t  *lr;
+    ngx_http_px_limit_item_t  *it;
+
+    ctx = zone->data;
+    it = items->elts;
+    ok = (rc == NGX_OK);
+    changed = 0;
+
+    ngx_shmtx_lock(&ctx->shpool->mutex);
+
+    for (i = 0; i < items->nelts; i++) {
+        lr = ngx_http_px_limit_lookup(ctx, &it[i].id,
+                 ngx_crc32_short(it[i].id.data, it[i].id.len));
+
+        /* evicted, or a later window since: nothing of it to settle */
+        if (lr == NULL) {
+            continue;
+        }
+
+        if ((time_t) lr->hour == it[i].hour) {
+            lr->hour_pushing -= (int32_t) it[i].hour_delta;
+            if (ok) {
+                lr->hour_global = (uint32_t) ngx_min(it[i].hour_total,
+                                                     0xffffffff);
+            } else {
+                lr->hour_new += (int32_t) it[i].hour_delta;
+            }
+        }
+
+        if ((time_t) lr->minute == it[i].minute) {
+            lr->minute_pushing -= (int32_t) it[i].minute_delta;
+            if (ok) {
+                lr->minute_global = (uint32_t) ngx_min(it[i].minute_total,
+                                                       0xffffffff);
+            } else {
+                lr->minute_new += (int32_t) it[i].minute_delta;
+            }
+        }
+    }
+
+    if (rc != NGX_DECLINED) {
+        changed = (ctx->sh->redis_down == ok);
+        ctx->sh->redis_down = !ok;
+    }
+
+    if (ok) {
+        ctx->sh->last_sync = ngx_time();
+    }
+
+    ngx_shmtx_unlock(&ctx->shpool->mutex);
+    return changed;
 }
 
 static ngx_http_px_limit_node_t *
@@ -232,10 +452,17 @@ ngx_http_px_limit_alloc(ngx_http_px_limit_ctx_t *ctx, ngx_str_t *project,
     lr = (ngx_http_px_limit_node_t *) &node->color;
     lr->len = (u_short) ngx_min(project->len, 65535);
     ngx_memcpy(lr->data, project->data, lr->len);
+    lr->last = 0;
     lr->hour = 0;
     lr->minute = 0;
     lr->hour_count = 0;
     lr->minute_count = 0;
+    lr->hour_new = 0;
+    lr->minute_new = 0;
+    lr->hour_pushing = 0;
+    lr->minute_pushing = 0;
+    lr->hour_global = 0;
+    lr->minute_global = 0;
 
     ngx_rbtree_insert(&ctx->sh->rbtree, node);
     ngx_queue_insert_head(&ctx->sh->queue, &lr->queue);
@@ -304,7 +531,7 @@ ngx_http_px_limit_init_zone(ngx_shm_zone_t *shm_zone, void *data)
         return NGX_OK;
     }
 
-    ctx->sh = ngx_slab_alloc(ctx->shpool, sizeof(ngx_http_px_limit_shctx_t));
+    ctx->sh = ngx_slab_calloc(ctx->shpool, sizeof(ngx_http_px_limit_shctx_t));
     if (ctx->sh == NULL) {
         return NGX_ERROR;
     }
@@ -334,10 +561,12 @@ ngx_http_px_limit_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 char *
 ngx_http_px_limit_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
+    ngx_array_t  **zones = (ngx_array_t **) ((char *) conf + cmd->offset);
+
     u_char                   *p;
     ssize_t                   size;
     ngx_str_t                *value, name, s;
-    ngx_shm_zone_t           *shm_zone;
+    ngx_shm_zone_t           *shm_zone, **zp;
     ngx_http_px_limit_ctx_t  *ctx;
 
     value = cf->args->elts;
@@ -403,6 +632,156 @@ ngx_http_px_limit_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     shm_zone->init = ngx_http_px_limit_init_zone;
     shm_zone->data = ctx;
 
+    if (*zones == NULL) {
+        *zones = ngx_array_create(cf->pool, 2, sizeof(ngx_shm_zone_t *));
+        if (*zones == NULL) {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    zp = ngx_array_push(*zones);
+    if (zp == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    *zp = shm_zone;
+    return NGX_CONF_OK;
+}
+
+/* "name=VALUE": VALUE in *v when arg is one. */
+static ngx_uint_t
+ngx_http_px_limit_param(ngx_str_t *arg, const char *name, ngx_str_t *v)
+{
+    size_t  len;
+
+    len = ngx_strlen(name);
+
+    if (arg->len <= len || ngx_strncmp(arg->data, name, len) != 0) {
+        return 0;
+    }
+
+    v->data = arg->data + len;
+    v->len = arg->len - len;
+    return 1;
+}
+
+char *
+ngx_http_px_limit_redis(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_px_limit_redis_t  **rp = (ngx_http_px_limit_redis_t **)
+                                          ((char *) conf + cmd->offset);
+
+    ngx_int_t                   n;
+    ngx_str_t                  *value, v;
+    ngx_url_t                   u;
+    ngx_uint_t                  i;
+    ngx_msec_t                 *ms;
+    ngx_http_px_limit_redis_t  *rd;
+
+    if (*rp != NULL) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    rd = ngx_pcalloc(cf->pool, sizeof(ngx_http_px_limit_redis_t));
+    if (rd == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_memzero(&u, sizeof(ngx_url_t));
+    u.url = value[1];
+    u.default_port = 6379;
+
+    if (ngx_parse_url(cf->pool, &u) != NGX_OK || u.naddrs == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "px_limit_redis: %s in \"%V\", expected "
+                           "host:port", u.err ? u.err : "no address",
+                           &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    rd->addr = u.addrs[0];
+    rd->addr_text = value[1];
+    rd->interval = 100;
+    rd->timeout = 1000;
+
+    for (i = 2; i < cf->args->nelts; i++) {
+
+        if (ngx_http_px_limit_param(&value[i], "nodes=", &v)) {
+            n = ngx_atoi(v.data, v.len);
+            if (n == NGX_ERROR || n < 1 || n > 1000) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "px_limit_redis: invalid \"%V\", "
+                                   "expected nodes=N with N from 1 to 1000",
+                                   &value[i]);
+                return NGX_CONF_ERROR;
+            }
+            rd->nodes = (ngx_uint_t) n;
+            continue;
+        }
+
+        if (ngx_http_px_limit_param(&value[i], "password=", &v)) {
+            rd->password = v;
+            continue;
+        }
+
+        if (ngx_http_px_limit_param(&value[i], "interval=", &v)) {
+            ms = &rd->interval;
+
+        } else if (ngx_http_px_limit_param(&value[i], "timeout=", &v)) {
+            ms = &rd->timeout;
+
+        } else {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "px_limit_redis: invalid parameter \"%V\", "
+                               "expected nodes=N, interval=TIME, "
+                               "timeout=TIME or password=SECRET", &value[i]);
+            return NGX_CONF_ERROR;
+        }
+
+        *ms = ngx_parse_time(&v, 0);
+        if (*ms == (ngx_msec_t) NGX_ERROR || *ms < 10 || *ms > 60000) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "px_limit_redis: invalid \"%V\", expected a "
+                               "time from 10ms to 60s", &value[i]);
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    if (rd->nodes == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "px_limit_redis needs nodes=N, the number of "
+                           "nginx nodes sharing the limits: while Redis is "
+                           "down each takes 1/N of a limit");
+        return NGX_CONF_ERROR;
+    }
+
+    *rp = rd;
+    return NGX_CONF_OK;
+}
+
+char *
+ngx_http_px_limit_redis_attach(ngx_conf_t *cf, ngx_array_t *zones,
+    ngx_http_px_limit_redis_t *redis)
+{
+    ngx_uint_t                i;
+    ngx_shm_zone_t          **zone;
+    ngx_http_px_limit_ctx_t  *ctx;
+
+    if (zones == NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "px_limit_redis %V: no px_limit_zone to share",
+                           &redis->addr_text);
+        return NGX_CONF_ERROR;
+    }
+
+    zone = zones->elts;
+    for (i = 0; i < zones->nelts; i++) {
+        ctx = zone[i]->data;
+        ctx->redis = redis;
+    }
+
     return NGX_CONF_OK;
 }
 
@@ -416,8 +795,9 @@ ngx_http_px_parse_rate(ngx_str_t *s, ngx_uint_t *n, ngx_uint_t *per_hour)
         return NGX_ERROR;
     }
 
+    /* the zone counts in 32 bits */
     v = ngx_atoi(s->data, s->len - 2);
-    if (v == NGX_ERROR || v == 0) {
+    if (v == NGX_ERROR || v == 0 || v > 0x7fffffff) {
         return NGX_ERROR;
     }
 

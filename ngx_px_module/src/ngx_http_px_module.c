@@ -21,6 +21,7 @@
 #include "ngx_http_px_kafka.h"
 #include "ngx_http_px_keys.h"
 #include "ngx_http_px_limit.h"
+#include "ngx_http_px_limit_redis.h"
 #include "ngx_http_px_stats.h"
 
 static void *ngx_http_px_create_main_conf(ngx_conf_t *cf);
@@ -92,8 +93,16 @@ static ngx_command_t  ngx_http_px_commands[] = {
     { ngx_string("px_limit_zone"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
       ngx_http_px_limit_zone,
-      0,
-      0,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_px_main_conf_t, limit_zones),
+      NULL },
+
+    /* the limits global over the nginx nodes (ngx_http_px_limit_redis.c) */
+    { ngx_string("px_limit_redis"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
+      ngx_http_px_limit_redis,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_px_main_conf_t, limit_redis),
       NULL },
 
     { ngx_string("px_tier"),
@@ -294,6 +303,8 @@ ngx_http_px_create_main_conf(ngx_conf_t *cf)
      *     pmcf->kafka_props = NULL;
      *     pmcf->keys = NULL;
      *     pmcf->tiers = NULL;
+     *     pmcf->limit_zones = NULL;
+     *     pmcf->limit_redis = NULL;
      *     pmcf->stats_zone = NULL;
      */
 
@@ -315,6 +326,14 @@ ngx_http_px_init_main_conf(ngx_conf_t *cf, void *conf)
     }
 
     ngx_conf_init_msec_value(pmcf->flush_timeout, 5000);
+
+    if (pmcf->limit_redis != NULL
+        && ngx_http_px_limit_redis_attach(cf, pmcf->limit_zones,
+                                          pmcf->limit_redis)
+           != NGX_CONF_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
 
     return ngx_http_px_keys_resolve_tiers(cf, pmcf->keys, pmcf->tiers);
 }
@@ -617,6 +636,12 @@ ngx_http_px_init_process(ngx_cycle_t *cycle)
 
     ngx_http_px_stats_in_flight_claim();
 
+    if (ngx_http_px_limit_redis_init_process(cycle, pmcf->limit_zones)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
     /* a producer that cannot be made leaves nginx up, answering 503 */
     (void) ngx_http_px_kafka_init_process(cycle, pmcf);
     return NGX_OK;
@@ -626,6 +651,8 @@ static void
 ngx_http_px_exit_process(ngx_cycle_t *cycle)
 {
     ngx_http_px_main_conf_t  *pmcf;
+
+    ngx_http_px_limit_redis_exit_process();
 
     pmcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_px_module);
     ngx_http_px_kafka_exit_process(cycle,

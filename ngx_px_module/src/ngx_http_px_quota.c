@@ -158,6 +158,11 @@ ngx_http_px_quota_answer(ngx_http_request_t *r, ngx_shm_zone_t *zone,
                       res->evicted, &zone->shm.name);
     }
 
+    /* once a request: check() answers only a refusal, take() always */
+    if (res->fallback) {
+        ngx_http_px_stats_add(NGX_HTTP_PX_STAT_LIMIT_FALLBACK, 1);
+    }
+
     if (ngx_http_px_add_header_num(r, "X-RateLimit-Limit", res->limit)
         != NGX_OK
         || ngx_http_px_add_header_num(r, "X-RateLimit-Remaining",

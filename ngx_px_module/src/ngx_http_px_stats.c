@@ -7,7 +7,8 @@
 
 const char  *ngx_http_px_stats_names[NGX_HTTP_PX_STAT_N] = {
     "requests", "received", "accepted", "rejected", "rate_limited",
-    "delivered", "failed", "dead_lettered", "dead_letters_dropped"
+    "delivered", "failed", "dead_lettered", "dead_letters_dropped",
+    "limit_syncs", "limit_sync_failures", "limit_fallback"
 };
 
 /* The reasons libpx gives for an invalid event; the last one is "other". */

@@ -24,6 +24,11 @@ typedef enum {
     NGX_HTTP_PX_STAT_DEAD_LETTERED,     /* produced to the DLQ topic */
     NGX_HTTP_PX_STAT_DLQ_DROPPED,       /* rejected, not dead-lettered (over
                                            the per-request cap, refused) */
+    /* px_limit_redis: not events, the last ones (the metrics name them) */
+    NGX_HTTP_PX_STAT_LIMIT_SYNCS,       /* syncs with Redis done */
+    NGX_HTTP_PX_STAT_LIMIT_SYNC_FAILED, /* syncs failed: Redis unreachable */
+    NGX_HTTP_PX_STAT_LIMIT_FALLBACK,    /* requests limited on 1/nodes of the
+                                           limit, Redis being down */
     NGX_HTTP_PX_STAT_N
 } ngx_http_px_stat_t;
 

@@ -204,7 +204,7 @@ ngx_http_px_metrics_handler(ngx_http_request_t *r)
         goto nomem;
     }
 
-    for (i = 0; i < NGX_HTTP_PX_STAT_N; i++) {
+    for (i = 0; i < NGX_HTTP_PX_STAT_LIMIT_SYNCS; i++) {
         if (i == NGX_HTTP_PX_STAT_REQUESTS) {
             continue;
         }
@@ -281,7 +281,18 @@ ngx_http_px_metrics_handler(ngx_http_request_t *r)
         || ngx_http_px_metric(&b, "px_in_flight_messages", "", total)
         || px_buf_append_str(&b, "# TYPE px_kafka_brokers_up gauge\n")
         || ngx_http_px_metric(&b, "px_kafka_brokers_up", "",
-                              ngx_http_px_kafka_brokers_up()))
+                              ngx_http_px_kafka_brokers_up())
+        || px_buf_append_str(&b, "# TYPE px_limit_syncs_total counter\n")
+        || ngx_http_px_metric(&b, "px_limit_syncs_total", "{result=\"ok\"}",
+                              st->counters[NGX_HTTP_PX_STAT_LIMIT_SYNCS])
+        || ngx_http_px_metric(&b, "px_limit_syncs_total",
+                              "{result=\"failed\"}",
+                              st->counters[NGX_HTTP_PX_STAT_LIMIT_SYNC_FAILED])
+        || px_buf_append_str(&b,
+                             "# TYPE px_limit_fallback_requests_total "
+                             "counter\n")
+        || ngx_http_px_metric(&b, "px_limit_fallback_requests_total", "",
+                              st->counters[NGX_HTTP_PX_STAT_LIMIT_FALLBACK]))
     {
         goto nomem;
     }
