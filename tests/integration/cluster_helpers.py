@@ -1,0 +1,77 @@
+"""Helpers for the ClickHouse cluster tests (test_clickhouse_cluster.py).
+
+LostAnswers: an HTTP proxy in front of a ClickHouse node that forwards
+every request, but answers the first `lose` successful inserts with an
+error, as if the connection broke after ClickHouse stored the rows. The
+worker then sends the same block again: the case that replicated block
+deduplication exists for.
+"""
+
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlparse
+
+import requests
+
+from pxstack.base import free_port
+
+# headers of the worker's requests that ClickHouse needs as they were
+FORWARDED = ("Content-Encoding", "Content-Type", "Authorization",
+             "X-ClickHouse-User", "X-ClickHouse-Key")
+
+
+class LostAnswers:
+    def __init__(self, upstream, lose):
+        """upstream: the ClickHouse service (its url, table_exists)."""
+        self.upstream = upstream
+        self.lose = lose
+        self.lost = 0           # inserts stored upstream, answered with an error
+        self.inserts = 0
+        self.lock = threading.Lock()
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):
+                pass
+
+            def _answer(self, status, body):
+                self.send_response(status)
+                self.send_header("Content-Type", "text/plain")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def _handle(self):
+                n = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(n) if n else b""
+                headers = {h: self.headers[h] for h in FORWARDED if h in self.headers}
+                r = requests.request(self.command, proxy.upstream.url + self.path,
+                                     data=body, headers=headers, timeout=60)
+                query = parse_qs(urlparse(self.path).query).get("query", [""])[0]
+                insert = query.upper().startswith("INSERT")
+                with proxy.lock:
+                    proxy.inserts += insert
+                    lose = insert and r.status_code == 200 and proxy.lost < proxy.lose
+                    proxy.lost += lose
+                if lose:
+                    self._answer(500, b"Code: 210. DB::NetException: Connection "
+                                      b"reset by peer (test proxy: answer lost)")
+                else:
+                    self._answer(r.status_code, r.content)
+
+            do_GET = do_POST = _handle
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
+        self.server.daemon_threads = True
+        self.url = "http://127.0.0.1:%d" % self.server.server_address[1]
+        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self._thread.start()
+
+    def table_exists(self, database, table):
+        return self.upstream.table_exists(database, table)
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()

@@ -1,0 +1,173 @@
+"""ClickHouse cluster mode (issue 14, docs/clickhouse.md "Cluster mode"):
+the px-worker with PX_CLICKHOUSE_CLUSTER on a real cluster.
+
+A stack of its own (module fixture `cstack`, tools/pxstack/cluster.py):
+Kafka, Redis, nginx, Apache ZooKeeper and two Debian clickhouse-server
+nodes, 2 shards x 1 replica. The worker inserts through node 1 into the
+Distributed px.events (insert_distributed_sync=1); the tests read through
+it too. Events go through the real nginx (worker_helpers.Sender); the
+exactly-once check is worker_helpers.assert_exactly_once.
+"""
+
+import sys
+import time
+
+import pytest
+
+from cluster_helpers import LostAnswers
+from conftest import serve_stack
+from pxstack.cluster import ClusterStack
+from worker_helpers import Client, Sender, assert_exactly_once, wait_until
+
+
+@pytest.fixture(scope="module")
+def cstack(tmp_path_factory):
+    yield from serve_stack(tmp_path_factory, "pxcluster", "cluster stack",
+                           make=ClusterStack)
+
+
+def restore(stack):
+    """Every service running and healthy, the worker with its cluster
+    settings only."""
+    for svc in stack.backends + [stack.nginx]:
+        if not svc.running():
+            svc.start()
+        svc.wait_healthy()
+    w = stack.worker
+    if set(w.extra_env) != {"PX_CLICKHOUSE_CLUSTER"} or not w.running():
+        w.stop()
+        w.extra_env = {"PX_CLICKHOUSE_CLUSTER": stack.cluster}
+        w.start()
+    w.wait_healthy()
+
+
+@pytest.fixture
+def fx(cstack):
+    restore(cstack)
+    yield Client(cstack)
+    restore(cstack)
+
+
+def node_query(node, sql):
+    return node.query(sql).strip()
+
+
+def duplicated_blocks(stack):
+    """Inserted blocks each node dropped as a duplicate of one it has."""
+    return sum(int(node_query(n, "SELECT sum(value) FROM system.events WHERE "
+                                 "event = 'DuplicatedInsertedBlocks'") or 0)
+               for n in stack.nodes)
+
+
+def assert_visitors_on_one_shard(fx, sender):
+    """Each visitor's events are on one node, and both nodes hold some."""
+    per_node = []
+    for node in fx.stack.nodes:
+        rows = node_query(node, "SELECT DISTINCT anonymous_id FROM px.events_local "
+                                "WHERE %s" % fx.where(set(sender.accepted.values())))
+        per_node.append(set(rows.split()))
+    assert all(per_node), "a shard holds none of the visitors: %s" % per_node
+    both = per_node[0] & per_node[1]
+    assert not both, "visitors with events on both shards: %s" % sorted(both)[:5]
+
+
+def report(name, result):
+    sys.stderr.write("\n%s: %s\n" % (name, result))
+
+
+def test_migrations_make_replicated_and_distributed_tables(fx):
+    want = {"events": "Distributed", "events_local": "ReplicatedReplacingMergeTree",
+            "sessions": "Distributed",
+            "sessions_local": "ReplicatedAggregatingMergeTree",
+            "sessions_mv": "MaterializedView", "sessions_summary": "View"}
+    for node in fx.stack.nodes:
+        rows = node_query(node, "SELECT name, engine FROM system.tables "
+                                "WHERE database = 'px' AND name != 'schema_migrations'")
+        have = dict(line.split("\t") for line in rows.splitlines())
+        assert have == want, "%s: %s" % (node.name, have)
+        ddl = node_query(node, "SHOW CREATE TABLE px.events")
+        assert "Distributed(px, px, events_local, sipHash64(project_id" in ddl, ddl
+        ddl = node_query(node, "SHOW CREATE TABLE px.events_local")
+        assert "/clickhouse/tables/{shard}/px/events_local" in ddl, ddl
+    # the replicas registered in ZooKeeper, one per shard
+    zk = node_query(fx.stack.clickhouse, "SELECT name FROM system.zookeeper "
+                                         "WHERE path = '/clickhouse/tables'")
+    assert sorted(zk.split()) == ["01", "02"], zk
+
+
+def test_retried_insert_of_a_stored_block_is_dropped(fx):
+    """The answers of 2 inserts that ClickHouse stored are lost: the
+    worker sends the block again, and the shards drop the copies."""
+    stack = fx.stack
+    proxy = LostAnswers(stack.clickhouse, lose=2)
+    try:
+        dup0 = duplicated_blocks(stack)
+        w = stack.worker
+        w.stop()
+        w.extra_env = {"PX_CLICKHOUSE_CLUSTER": stack.cluster, "CLICKHOUSE_URL": proxy.url}
+        w.start()
+        w.wait_healthy()
+        s = Sender(stack, "clost", nvisitors=8, per_batch=20, pause=0)
+        for k in range(1, 4):       # 3 batches at least
+            s.send_burst(60)
+            wait_until(lambda: fx.stored_count(s.visitors) >= 60 * k, 60,
+                       desc="burst %d stored" % k)
+        result = assert_exactly_once(fx, s, worker_logs=[w])
+        assert proxy.lost == 2, "answers lost: %d of %d inserts" % (proxy.lost, proxy.inserts)
+        # no copy was ever stored: count() without FINAL, merged or not
+        n = int(fx.ch("SELECT count() FROM px.events WHERE %s"
+                      % fx.where(s.visitors)).strip())
+        assert n == len(s.accepted), "%d rows for %d events" % (n, len(s.accepted))
+        dropped = duplicated_blocks(stack) - dup0
+        assert dropped >= proxy.lost, "%d blocks dropped as duplicates, %d resent" % (
+            dropped, proxy.lost)
+    finally:
+        proxy.close()
+    report("lost answers", dict(result, inserts=proxy.inserts, resent=proxy.lost,
+                                duplicate_blocks_dropped=dropped))
+
+
+def test_shard_killed_under_load(fx):
+    """Node 2 (a shard the worker does not talk to) is SIGKILLed while
+    events flow and started again: every 202'd event is stored once and
+    read through the Distributed table; sessions are whole."""
+    stack = fx.stack
+    node2 = stack.clickhouse2
+    dup0 = duplicated_blocks(stack)
+    errors0 = fx.metrics(stack.worker).get("px_worker_clickhouse_errors_total", 0)
+    s = Sender(stack, "ckill", nvisitors=12, per_batch=10, pause=0.05).start()
+    try:
+        s.wait_accepted(200)
+        wait_until(lambda: fx.stored_count(s.visitors) > 0, 30, desc="first events stored")
+        node2.kill()
+        down_at = time.monotonic()
+        # an insert needs every shard: the worker holds its batch and pauses
+        wait_until(lambda: (fx.health(stack.worker) or {}).get("paused") is True,
+                   30, desc="the worker paused while a shard is down")
+        accepted_down = s.count()
+        time.sleep(max(0.0, 5 - (time.monotonic() - down_at)))
+        node2.start()
+        node2.wait_healthy()
+        n = s.count()
+        s.wait_accepted(n + 200)
+    finally:
+        s.stop()
+        if not node2.running():
+            node2.start()
+    assert s.count() > accepted_down, "nginx stopped accepting: " + s.summary()
+    result = assert_exactly_once(fx, s, worker_logs=[stack.worker])
+    assert_visitors_on_one_shard(fx, s)
+
+    per_visitor = {}
+    for v in s.accepted.values():
+        per_visitor[v] = per_visitor.get(v, 0) + 1
+    rows = fx.ch_rows("SELECT visitor, count() AS sessions, sum(events) AS events "
+                      "FROM px.sessions_summary WHERE project_id = '%s' AND visitor "
+                      "IN (%s) GROUP BY visitor" % (fx.project, ", ".join(
+                          "'%s'" % v for v in per_visitor)))
+    got = {r["visitor"]: (int(r["sessions"]), int(r["events"])) for r in rows}
+    assert got == {v: (1, k) for v, k in per_visitor.items()}, got
+    report("shard killed", dict(result, errors=fx.metrics(stack.worker).get(
+        "px_worker_clickhouse_errors_total", 0) - errors0,
+        duplicate_blocks_dropped=duplicated_blocks(stack) - dup0,
+        accepted=s.summary()))
