@@ -4,10 +4,13 @@ LostAnswers: an HTTP proxy in front of a ClickHouse node that forwards
 every request, but answers the first `lose` successful inserts with an
 error, as if the connection broke after ClickHouse stored the rows. The
 worker then sends the same block again: the case that replicated block
-deduplication exists for.
+deduplication exists for. A lost answer comes late (1.2 s), so the
+retry is in another second than the first attempt: a row value taken
+from the clock at each attempt (inserted_at) would make it another block.
 """
 
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlparse
 
@@ -56,6 +59,7 @@ class LostAnswers:
                     lose = insert and r.status_code == 200 and proxy.lost < proxy.lose
                     proxy.lost += lose
                 if lose:
+                    time.sleep(1.2)
                     self._answer(500, b"Code: 210. DB::NetException: Connection "
                                       b"reset by peer (test proxy: answer lost)")
                 else:
