@@ -11,19 +11,18 @@ from the clock at each attempt (inserted_at) would make it another block.
 
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlparse
 
 import requests
 
-from pxstack.base import free_port
+from worker_helpers import AnswerHandler, LoopbackServer
 
 # headers of the worker's requests that ClickHouse needs as they were
 FORWARDED = ("Content-Encoding", "Content-Type", "Authorization",
              "X-ClickHouse-User", "X-ClickHouse-Key")
 
 
-class LostAnswers:
+class LostAnswers(LoopbackServer):
     def __init__(self, upstream, lose):
         """upstream: the ClickHouse service (its url, table_exists)."""
         self.upstream = upstream
@@ -33,19 +32,7 @@ class LostAnswers:
         self.lock = threading.Lock()
         proxy = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args):
-                pass
-
-            def _answer(self, status, body):
-                self.send_response(status)
-                self.send_header("Content-Type", "text/plain")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
+        class Handler(AnswerHandler):
             def _handle(self):
                 n = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(n) if n else b""
@@ -60,22 +47,14 @@ class LostAnswers:
                     proxy.lost += lose
                 if lose:
                     time.sleep(1.2)
-                    self._answer(500, b"Code: 210. DB::NetException: Connection "
-                                      b"reset by peer (test proxy: answer lost)")
+                    self._answer(500, "Code: 210. DB::NetException: Connection "
+                                      "reset by peer (test proxy: answer lost)")
                 else:
                     self._answer(r.status_code, r.content)
 
             do_GET = do_POST = _handle
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
-        self.server.daemon_threads = True
-        self.url = "http://127.0.0.1:%d" % self.server.server_address[1]
-        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self._thread.start()
+        super().__init__(Handler)
 
     def table_exists(self, database, table):
         return self.upstream.table_exists(database, table)
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
