@@ -213,3 +213,21 @@ def test_shard_killed_under_load(fx):
     assert got == {v: (1, k) for v, k in per_visitor.items()}, got
     report("shard killed", dict(result, errors=fx.metrics(stack.worker).get(
         "px_worker_clickhouse_errors_total", 0) - errors0, accepted=s.summary()))
+
+
+@pytest.mark.parametrize("cluster, why", [
+    ("px-1", r'invalid cluster name \"px-1\" (letters, digits and _ only)'),
+    ("nosuch", "Requested cluster 'nosuch' not found"),   # ClickHouse's answer
+])
+def test_bad_cluster_setting_stops_the_worker_at_start(fx, cluster, why):
+    """A cluster name the worker cannot write into a statement, or one the
+    servers do not know: the worker says so and exits 1 (no retry loop)."""
+    env = fx.stack.worker.env()
+    env.update({"PX_CLICKHOUSE_CLUSTER": cluster, "PX_HEALTH_PORT": "0",
+                "CLICKHOUSE_DATABASE": "px_bad"})
+    r = subprocess.run([fx.stack.worker_bin], env=env, capture_output=True,
+                       text=True, timeout=60)
+    out = r.stdout + r.stderr
+    assert r.returncode == 1, "exit %d:\n%s" % (r.returncode, out[-2000:])
+    errors = [line for line in out.splitlines() if "level=error" in line]
+    assert errors and why in errors[-1], out[-2000:]
