@@ -7,6 +7,13 @@ nodes, 2 shards x 1 replica. The worker inserts through node 1 into the
 Distributed px.events (insert_distributed_sync=1); the tests read through
 it too. Events go through the real nginx (worker_helpers.Sender); the
 exactly-once check is worker_helpers.assert_exactly_once.
+
+Checked: the tables on both nodes; a retried insert of blocks ClickHouse
+stored (answers lost by a proxy) is dropped, count() exact without FINAL;
+node 2 SIGKILLed under load and started again loses and doubles nothing,
+visitors stay on one shard, sessions are whole; a bad or unknown cluster
+name stops the worker at start; the 21.8+ form of the cluster statements
+parses on ClickHouse 26.x (chdb, no stack needed).
 """
 
 import json
