@@ -5,7 +5,9 @@
  * server stores better (LowCardinality, codecs, the events' ORDER BY), it
  * has a second form used when `SELECT version()` is 21.8 or later.  Both
  * forms have the same column names and value types, so the worker's rows
- * and the queries of docs/clickhouse.md are the same on either.
+ * and the queries of docs/clickhouse.md are the same on either.  With a
+ * cluster (PX_CLICKHOUSE_CLUSTER) the same migrations make replicated
+ * local tables and Distributed tables ON CLUSTER (px_schema_cluster_sql).
  */
 #ifndef PX_SCHEMA_H
 #define PX_SCHEMA_H
