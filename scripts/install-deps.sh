@@ -6,7 +6,8 @@
 #     ClickHouse, kcat, Chromium, docker-compose, Java 17, Maven, ...);
 #   - Apache Kafka, pinned (tools/kafka/pom.xml), from Maven Central into a
 #     cache outside the checkout: $PX_KAFKA_HOME/libs
-#     (default ~/.cache/px/kafka-3.9.1);
+#     (default ~/.cache/px/kafka-3.9.1), with the ZooKeeper jars that Kafka
+#     depends on (the coordinator of the ClickHouse cluster test);
 #   - the npm packages of sdk-web and tests/segment-node (npm ci) when a lock file is newer than
 #     node_modules;
 #   - pytest and requests for python3, setuptools and wheel (sdk-python's
@@ -33,6 +34,9 @@ set -euo pipefail
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 kafka_version=3.9.1
+# Kafka 3.9's own dependency, so it comes with Kafka's jars: the
+# coordinator of the ClickHouse cluster test (tools/pxstack/zookeeper.py)
+zookeeper_version=3.8.4
 kafka_home="${PX_KAFKA_HOME:-${HOME}/.cache/px/kafka-${kafka_version}}"
 # v5.0.3: the newest kustomize whose go.mod asks for no more than Debian 12's
 # Go (1.19)
@@ -113,6 +117,7 @@ kafka_ok() {
     [ -f "$kafka_home/libs/kafka_2.13-${kafka_version}.jar" ] &&
     [ -f "$kafka_home/libs/kafka-tools-${kafka_version}.jar" ] &&
     [ -f "$kafka_home/libs/reload4j-1.2.25.jar" ] &&
+    [ -f "$kafka_home/libs/zookeeper-${zookeeper_version}.jar" ] &&
     [ -f "$kafka_home/.complete" ] &&
     cmp -s "$kafka_home/.complete" "$repo/tools/kafka/pom.xml"
 }

@@ -70,6 +70,11 @@ need_file /usr/share/nginx/src/src/core/nginx.h nginx-dev "test up"
 # --- Kafka's jars, Python and npm packages --------------------------------------
 [ -f "$kafka_home/.complete" ] ||
     lack "Kafka jars in $kafka_home (bash scripts/install-deps.sh fetches them with Maven)"
+if [ "$goal" = test ]; then     # test_clickhouse_cluster.py: the coordinator
+    [ -f "$kafka_home/libs/zookeeper-3.8.4.jar" ] &&
+    [ -f "$kafka_home/libs/zookeeper-jute-3.8.4.jar" ] ||
+        lack "ZooKeeper 3.8.4 jars in $kafka_home/libs (they come with Kafka's: bash scripts/install-deps.sh)"
+fi
 if command -v python3 >/dev/null 2>&1; then
     python3 -c 'import pytest, xdist, requests, yaml' 2>/dev/null ||
         lack "python3 modules pytest, pytest-xdist, requests and yaml (python3 -m pip install pytest pytest-xdist requests pyyaml)"

@@ -164,12 +164,13 @@ class PX:
         return tail(os.path.join(self.stack.logs_dir, name), lines)
 
 
-def serve_stack(tmp_path_factory, name, label):
+def serve_stack(tmp_path_factory, name, label, make=Stack):
     """A whole stack on free ports in a new temp dir, for a fixture to yield
     from: fails (never skips) when it cannot start; stopped afterwards (left
-    running with PX_KEEP_STACK=1); any sanitizer report fails the run."""
+    running with PX_KEEP_STACK=1); any sanitizer report fails the run.
+    make: the Stack class (e.g. pxstack.cluster.ClusterStack)."""
     root = str(tmp_path_factory.mktemp(name))
-    s = Stack(root, ports=Ports.free())
+    s = make(root, ports=Ports.free())
     t0 = time.monotonic()
     error = None
     try:

@@ -159,7 +159,39 @@ class Client:
         return lag, out
 
 
-class FakeClickHouse:
+class AnswerHandler(BaseHTTPRequestHandler):
+    """A quiet HTTP/1.1 handler with _answer(status, text or bytes)."""
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args):
+        pass
+
+    def _answer(self, status, body):
+        data = body.encode() if isinstance(body, str) else body
+        self.send_response(status)
+        self.send_header("Content-Type", "text/plain")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+
+class LoopbackServer:
+    """handler (an AnswerHandler class) served on a free loopback port by
+    a background thread: self.url; close() when done."""
+
+    def __init__(self, handler):
+        self.server = ThreadingHTTPServer(("127.0.0.1", free_port()), handler)
+        self.server.daemon_threads = True
+        self.url = "http://127.0.0.1:%d" % self.server.server_address[1]
+        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self._thread.start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class FakeClickHouse(LoopbackServer):
     """An HTTP server that plays a ClickHouse that is down for inserts:
     statements a worker runs at start (CREATE ..., SELECT max(version) of the
     migrations) succeed, every INSERT gets 503. A second worker can thus
@@ -170,20 +202,7 @@ class FakeClickHouse:
         self.inserts = 0
         fake = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args):
-                pass
-
-            def _answer(self, status, body):
-                data = body.encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "text/plain")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
+        class Handler(AnswerHandler):
             def _handle(self):
                 n = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(n) if n else b""
@@ -201,18 +220,10 @@ class FakeClickHouse:
 
             do_GET = do_POST = _handle
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
-        self.server.daemon_threads = True
-        self.url = "http://127.0.0.1:%d" % self.server.server_address[1]
-        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self._thread.start()
+        super().__init__(Handler)
 
     def table_exists(self, database, table):
         return True
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
 
 
 def start_worker_with(stack, name, clickhouse, timeout=60.0, **env):

@@ -19,8 +19,8 @@ CONFIG_XML = """\
 <yandex>
     <logger>
         <level>information</level>
-        <log>{logs}/clickhouse-server.log</log>
-        <errorlog>{logs}/clickhouse-server.err.log</errorlog>
+        <log>{logs}/{server_log}.log</log>
+        <errorlog>{logs}/{server_log}.err.log</errorlog>
         <size>100M</size>
         <count>2</count>
     </logger>
@@ -44,7 +44,7 @@ CONFIG_XML = """\
     <builtin_dictionaries_reload_interval>3600</builtin_dictionaries_reload_interval>
     <max_session_timeout>3600</max_session_timeout>
     <default_session_timeout>60</default_session_timeout>
-</yandex>
+{extra}</yandex>
 """
 
 USERS_XML = """\
@@ -94,11 +94,18 @@ class ClickHouse(Service):
     start_timeout = 60.0
     stop_timeout = 30.0
 
-    def __init__(self, root, http_port, tcp_port):
+    def __init__(self, root, http_port, tcp_port, name="clickhouse",
+                 extra_config=""):
+        """name: of its directory DIR/<name>, pid and logs (another server
+        of the same stack needs another); extra_config: XML elements added
+        to config.xml (a cluster node's remote_servers, macros, zookeeper)."""
+        self.name = name
         super().__init__(root)
         self.http_port = http_port
         self.tcp_port = tcp_port
-        self.dir = os.path.join(self.root, "clickhouse")
+        self.extra_config = extra_config
+        self.server_log = name.replace("clickhouse", "clickhouse-server", 1)
+        self.dir = os.path.join(self.root, name)
         self.config = os.path.join(self.dir, "config.xml")
 
     @property
@@ -117,15 +124,17 @@ class ClickHouse(Service):
         for sub in ("data", "tmp", "user_files", "format_schemas"):
             os.makedirs(os.path.join(self.dir, sub), exist_ok=True)
         write_file(self.config, CONFIG_XML.format(
-            logs=self.logs_dir, dir=self.dir,
-            http_port=self.http_port, tcp_port=self.tcp_port))
+            logs=self.logs_dir, dir=self.dir, server_log=self.server_log,
+            http_port=self.http_port, tcp_port=self.tcp_port,
+            extra=self.extra_config))
         write_file(os.path.join(self.dir, "users.xml"), USERS_XML)
 
     def command(self):
         return ["clickhouse-server", "--config-file=" + self.config]
 
     def log_files(self):
-        return [self.log_path, os.path.join(self.logs_dir, "clickhouse-server.err.log")]
+        return [self.log_path, os.path.join(self.logs_dir,
+                                            self.server_log + ".err.log")]
 
     def check(self):
         status, body = http_get(self.url + "/ping")

@@ -29,6 +29,7 @@ typedef struct {
     char          clickhouse_db[PX_CONFIG_STR];  /* CLICKHOUSE_DATABASE */
     char          clickhouse_user[PX_CONFIG_STR];/* CLICKHOUSE_USER */
     char          clickhouse_password[PX_CONFIG_STR]; /* CLICKHOUSE_PASSWORD */
+    char          clickhouse_cluster[PX_CONFIG_STR]; /* PX_CLICKHOUSE_CLUSTER */
     long          batch_size;                    /* BATCH_SIZE events */
     long          flush_interval_ms;             /* FLUSH_INTERVAL */
     char          geoip_dir[PX_CONFIG_STR];      /* PX_GEOIP_DIR */

@@ -533,9 +533,20 @@ px_pipeline_new(const px_config_t *cfg, volatile sig_atomic_t *stop,
         goto failed;
     }
 
+    /* on a cluster, <db>.events is the Distributed table: an insert is
+     * answered once every shard has its rows, so a failed one is sent
+     * again as the same block (docs/clickhouse.md, cluster mode) */
+    if (cfg->clickhouse_cluster[0] != '\0'
+        && px_ch_insert_settings(p->ch, "insert_distributed_sync=1") != 0)
+    {
+        snprintf(err, errlen, "ClickHouse insert settings too long");
+        goto failed;
+    }
+
     /* the schema first: wait for ClickHouse rather than fail at boot */
     for (wait_ms = px_backoff_next(0); !*stop; ) {
-        if (px_schema_migrate(p->ch, cfg->clickhouse_db, &retry, err,
+        if (px_schema_migrate(p->ch, cfg->clickhouse_db,
+                              cfg->clickhouse_cluster, &retry, err,
                               errlen) == 0)
         {
             break;
@@ -549,6 +560,7 @@ px_pipeline_new(const px_config_t *cfg, volatile sig_atomic_t *stop,
     }
 
     if (px_schema_ip_retention(p->ch, cfg->clickhouse_db,
+                               cfg->clickhouse_cluster,
                                cfg->ip_retention_days, err, errlen) != 0)
     {
         goto failed;

@@ -14,6 +14,7 @@ struct px_clickhouse_s {
     CURL     *curl;
     char      url[512];
     char      userpwd[1024];
+    char      insert_params[256];   /* px_ch_insert_settings, "&a=b..." */
     long      timeout_ms;
     px_buf_t  gz;               /* reused compressed body */
     int       exception_code;   /* X-ClickHouse-Exception-Code, or -1 */
@@ -322,7 +323,7 @@ px_ch_insert(px_clickhouse_t *ch, const char *table, const char *how,
     }
 
     n = snprintf(url, sizeof(url), "%s/?input_format_skip_unknown_fields=1"
-                 "&query=%s", ch->url, q);
+                 "%s&query=%s", ch->url, ch->insert_params, q);
     curl_free(q);
     if (n < 0 || (size_t) n >= sizeof(url)) {
         snprintf(err, errlen, "insert URL too long");
@@ -335,6 +336,20 @@ px_ch_insert(px_clickhouse_t *ch, const char *table, const char *how,
     }
 
     return px_ch_post(ch, url, ch->gz.data, ch->gz.len, 1, NULL, err, errlen);
+}
+
+int
+px_ch_insert_settings(px_clickhouse_t *ch, const char *params)
+{
+    int  n;
+
+    n = snprintf(ch->insert_params, sizeof(ch->insert_params), "%s%s",
+                 params[0] != '\0' ? "&" : "", params);
+    if (n < 0 || (size_t) n >= sizeof(ch->insert_params)) {
+        ch->insert_params[0] = '\0';
+        return -1;
+    }
+    return 0;
 }
 
 void

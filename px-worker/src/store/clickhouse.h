@@ -32,6 +32,11 @@ px_ch_status_t px_ch_query(px_clickhouse_t *ch, const char *sql,
 px_ch_status_t px_ch_insert(px_clickhouse_t *ch, const char *table,
     const char *how, const char *rows, size_t len, char *err, size_t errlen);
 
+/* URL parameters added to every insert ("name=value&..."; "" for none),
+ * e.g. the settings of an insert into a Distributed table.  0, or -1 when
+ * too long. */
+int px_ch_insert_settings(px_clickhouse_t *ch, const char *params);
+
 /* What an answer means, by ClickHouse's exception code (-1: none), not
  * its HTTP status: REJECTED only for errors about the rows' values (a
  * value that does not parse or fit); authentication, grants, an unknown

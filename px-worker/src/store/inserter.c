@@ -72,6 +72,7 @@ px_insert_batch_reset(px_insert_batch_t *b)
     b->clickhouse_errors = 0;
     b->redis_errors = 0;
     b->insert_ms = 0;
+    b->inserted_at = 0;
     px_dead_letters_clear(&b->dead);
 }
 
@@ -248,7 +249,10 @@ px_ins_rows(px_inserter_t *in, px_insert_batch_t *b)
     int64_t         inserted;
     px_ch_status_t  st;
 
-    inserted = (int64_t) time(NULL);
+    if (b->inserted_at == 0) {
+        b->inserted_at = (int64_t) time(NULL);
+    }
+    inserted = b->inserted_at;
     in->body.len = 0;
     kept = 0;
     for (i = 0; i < b->nrows; i++) {

@@ -42,6 +42,10 @@ typedef struct {
     unsigned long       clickhouse_errors;
     unsigned long       redis_errors;
     double              insert_ms;
+    /* the rows' inserted_at, set by the first attempt: a retried insert
+     * is then the same block, which a replicated table drops as a
+     * duplicate (docs/clickhouse.md, cluster mode) */
+    int64_t             inserted_at;
 } px_insert_batch_t;
 
 typedef struct px_inserter_s  px_inserter_t;

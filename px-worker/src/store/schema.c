@@ -5,12 +5,35 @@
 #include "log.h"
 #include "schema.h"
 
+/*
+ * The statements are printf formats with positional arguments, so one text
+ * serves a single server and a cluster (docs/clickhouse.md, cluster mode):
+ *   %1$s  the database
+ *   %2$s  "" or " ON CLUSTER <cluster>"
+ *   %3$s  "" or "_local": the name suffix of the tables that hold the rows
+ *   %4$s  "" or "Replicated": the engine's prefix
+ *   %5$s  "" or the replicated engine's ZooKeeper path and replica
+ * A format uses %1$s to %Ns with no gap.  On a cluster, a migration whose
+ * shard_by is set creates <table>_local and then a Distributed <table>
+ * over it, sharded by shard_by.
+ */
 typedef struct {
     unsigned     version;
     const char  *name;
-    const char  *sql;       /* %1$s: the database */
+    const char  *sql;
     const char  *sql_current;   /* on a current server, when it differs */
+    const char  *shard_by;      /* a table of rows: its sharding key */
 } px_migration_t;
+
+/*
+ * The sharding key of the event rows: the worker's visitor
+ * (px_message_visitor: anonymous_id, else user_id, else event_id) within
+ * the project, so a visitor's events, its sessions (built from them on
+ * the shard) and every replay of an event are on one shard.
+ */
+#define PX_SHARD_BY_VISITOR                                                   \
+    "sipHash64(project_id, if(anonymous_id != '', anonymous_id,"               \
+    " if(user_id != '', user_id, event_id)))"
 
 
 /*
@@ -89,16 +112,19 @@ typedef struct {
  */
 static const px_migration_t  px_migrations[] = {
     { 1, "events",
-      "CREATE TABLE IF NOT EXISTS %1$s.events (" PX_EVENTS_COLUMNS_1816
-      ") ENGINE = ReplacingMergeTree()"
+      "CREATE TABLE IF NOT EXISTS %1$s.events%3$s%2$s ("
+      PX_EVENTS_COLUMNS_1816
+      ") ENGINE = %4$sReplacingMergeTree(%5$s)"
       " PARTITION BY toYYYYMM(timestamp)"
       " ORDER BY (project_id, toDate(timestamp), event_id)",
       /* event in the key: a day's events of one name are read together
        * (counts by name, funnels); a replay has the same name and id */
-      "CREATE TABLE IF NOT EXISTS %1$s.events (" PX_EVENTS_COLUMNS_CURRENT
-      ") ENGINE = ReplacingMergeTree()"
+      "CREATE TABLE IF NOT EXISTS %1$s.events%3$s%2$s ("
+      PX_EVENTS_COLUMNS_CURRENT
+      ") ENGINE = %4$sReplacingMergeTree(%5$s)"
       " PARTITION BY toYYYYMM(timestamp)"
-      " ORDER BY (project_id, toDate(timestamp), event, event_id)" },
+      " ORDER BY (project_id, toDate(timestamp), event, event_id)",
+      PX_SHARD_BY_VISITOR },
     /*
      * px.sessions: one row per session, built by a materialized view from
      * the rows inserted into px.events.  Every aggregate is one a replayed
@@ -107,7 +133,7 @@ static const px_migration_t  px_migrations[] = {
      * of the ids: deterministic, and a user_id set by identify wins over "".)
      */
     { 2, "sessions",
-      "CREATE TABLE IF NOT EXISTS %1$s.sessions ("
+      "CREATE TABLE IF NOT EXISTS %1$s.sessions%3$s%2$s ("
       " project_id String, session_id String,"
       " s_visitor AggregateFunction(min, String),"
       " s_user_id AggregateFunction(max, String),"
@@ -127,13 +153,16 @@ static const px_migration_t  px_migrations[] = {
       " s_browser AggregateFunction(argMin, String, UInt64),"
       " s_os AggregateFunction(argMin, String, UInt64),"
       " s_device_type AggregateFunction(argMin, String, UInt64)"
-      ") ENGINE = AggregatingMergeTree()"
+      ") ENGINE = %4$sAggregatingMergeTree(%5$s)"
       " PARTITION BY tuple()"
-      " ORDER BY (project_id, session_id)", NULL },
+      " ORDER BY (project_id, session_id)", NULL,
+      /* the view writes the shard's sessions_local; an insert into the
+       * Distributed sessions (none by PX) would go by session */
+      "sipHash64(project_id, session_id)" },
 
     { 3, "sessions_mv",
-      "CREATE MATERIALIZED VIEW IF NOT EXISTS %1$s.sessions_mv"
-      " TO %1$s.sessions AS SELECT project_id, session_id,"
+      "CREATE MATERIALIZED VIEW IF NOT EXISTS %1$s.sessions_mv%2$s"
+      " TO %1$s.sessions%3$s AS SELECT project_id, session_id,"
       " minState(if(anonymous_id != '', anonymous_id, user_id))"
       "   AS s_visitor,"
       " maxState(user_id) AS s_user_id,"
@@ -154,11 +183,11 @@ static const px_migration_t  px_migrations[] = {
       " argMinState(browser, timestamp_ms) AS s_browser,"
       " argMinState(os, timestamp_ms) AS s_os,"
       " argMinState(device_type, timestamp_ms) AS s_device_type"
-      " FROM %1$s.events WHERE session_id != ''"
-      " GROUP BY project_id, session_id", NULL },
+      " FROM %1$s.events%3$s WHERE session_id != ''"
+      " GROUP BY project_id, session_id", NULL, NULL },
 
     { 4, "sessions_summary",
-      "CREATE VIEW IF NOT EXISTS %1$s.sessions_summary AS SELECT"
+      "CREATE VIEW IF NOT EXISTS %1$s.sessions_summary%2$s AS SELECT"
       " project_id, session_id, minMerge(s_visitor) AS visitor,"
       " maxMerge(s_user_id) AS user_id,"
       " minMerge(s_start_ms) AS start_ms, maxMerge(s_end_ms) AS end_ms,"
@@ -177,7 +206,7 @@ static const px_migration_t  px_migrations[] = {
       " argMinMerge(s_country) AS country, argMinMerge(s_city) AS city,"
       " argMinMerge(s_browser) AS browser, argMinMerge(s_os) AS os,"
       " argMinMerge(s_device_type) AS device_type"
-      " FROM %1$s.sessions GROUP BY project_id, session_id", NULL },
+      " FROM %1$s.sessions GROUP BY project_id, session_id", NULL, NULL },
 };
 
 #define PX_NMIGRATIONS  (sizeof(px_migrations) / sizeof(px_migrations[0]))
@@ -188,14 +217,16 @@ px_schema_latest(void)
     return px_migrations[PX_NMIGRATIONS - 1].version;
 }
 
+/* A database or cluster name: written into statements unquoted */
 static int
-px_schema_db_name_ok(const char *db)
+px_schema_name_ok(const char *name)
 {
     size_t  i;
 
-    for (i = 0; db[i] != '\0'; i++) {
-        if (!((db[i] >= 'a' && db[i] <= 'z') || (db[i] >= 'A' && db[i] <= 'Z')
-              || (db[i] >= '0' && db[i] <= '9') || db[i] == '_'))
+    for (i = 0; name[i] != '\0'; i++) {
+        if (!((name[i] >= 'a' && name[i] <= 'z')
+              || (name[i] >= 'A' && name[i] <= 'Z')
+              || (name[i] >= '0' && name[i] <= '9') || name[i] == '_'))
         {
             return 0;
         }
@@ -207,15 +238,55 @@ px_schema_db_name_ok(const char *db)
 int
 px_schema_sql(size_t i, int current, const char *db, char *buf, size_t len)
 {
+    return px_schema_cluster_sql(i, 0, current, db, "", buf, len) == 0
+           ? 0 : -1;
+}
+
+int
+px_schema_cluster_sql(size_t i, size_t part, int current, const char *db,
+    const char *cluster, char *buf, size_t len)
+{
     int                    n;
+    char                   on[96], zk[256];
     const px_migration_t  *m;
 
-    if (i >= PX_NMIGRATIONS || !px_schema_db_name_ok(db)) {
+    if (i >= PX_NMIGRATIONS || !px_schema_name_ok(db)
+        || (cluster[0] != '\0' && !px_schema_name_ok(cluster)))
+    {
         return -1;
     }
     m = &px_migrations[i];
-    n = snprintf(buf, len, current && m->sql_current != NULL ? m->sql_current
-                                                             : m->sql, db);
+
+    if (cluster[0] == '\0') {
+        if (part > 0) {
+            return 1;
+        }
+        n = snprintf(buf, len, current && m->sql_current != NULL
+                               ? m->sql_current : m->sql, db, "", "", "", "");
+        return n >= 0 && (size_t) n < len ? 0 : -1;
+    }
+
+    if (part > (m->shard_by != NULL)) {
+        return 1;
+    }
+
+    if (part == 1) {
+        /* the table queries and inserts name, over every shard's rows */
+        n = snprintf(buf, len, "CREATE TABLE IF NOT EXISTS %1$s.%2$s"
+                     " ON CLUSTER %3$s AS %1$s.%2$s_local"
+                     " ENGINE = Distributed(%3$s, %1$s, %2$s_local, %4$s)",
+                     db, m->name, cluster, m->shard_by);
+        return n >= 0 && (size_t) n < len ? 0 : -1;
+    }
+
+    /* one replica log per shard and table, in ZooKeeper; the server's
+     * macros name its shard and replica */
+    snprintf(on, sizeof(on), " ON CLUSTER %s", cluster);
+    snprintf(zk, sizeof(zk), "'/clickhouse/tables/{shard}/%s/%s_local', "
+             "'{replica}'", db, m->name);
+    n = snprintf(buf, len, current && m->sql_current != NULL
+                           ? m->sql_current : m->sql,
+                 db, on, "_local", "Replicated", zk);
     return n >= 0 && (size_t) n < len ? 0 : -1;
 }
 
@@ -276,23 +347,32 @@ px_schema_server_current(px_clickhouse_t *ch, int *retry, char *err,
 }
 
 int
-px_schema_migrate(px_clickhouse_t *ch, const char *db, int *retry,
-    char *err, size_t errlen)
+px_schema_migrate(px_clickhouse_t *ch, const char *db, const char *cluster,
+    int *retry, char *err, size_t errlen)
 {
-    int       current;
+    int       current, rc;
     char      sql[8192];
-    size_t    i;
+    size_t    i, part;
     unsigned  applied;
     px_buf_t  out;
 
     *retry = 0;
 
-    if (!px_schema_db_name_ok(db)) {
+    if (!px_schema_name_ok(db)) {
         snprintf(err, errlen, "invalid database name \"%s\"", db);
         return -1;
     }
+    if (cluster[0] != '\0' && !px_schema_name_ok(cluster)) {
+        snprintf(err, errlen, "invalid cluster name \"%s\" (letters, digits "
+                 "and _ only)", cluster);
+        return -1;
+    }
 
-    snprintf(sql, sizeof(sql), "CREATE DATABASE IF NOT EXISTS %s", db);
+    /* on a cluster, the migrations this node records are the cluster's:
+     * every statement is IF NOT EXISTS ON CLUSTER, so a worker that talks
+     * to another node and runs them again changes nothing */
+    snprintf(sql, sizeof(sql), "CREATE DATABASE IF NOT EXISTS %s%s%s", db,
+             cluster[0] != '\0' ? " ON CLUSTER " : "", cluster);
     if (px_schema_run(ch, sql, NULL, retry, err, errlen) != 0) {
         return -1;
     }
@@ -330,13 +410,20 @@ px_schema_migrate(px_clickhouse_t *ch, const char *db, int *retry,
             continue;
         }
 
-        if (px_schema_sql(i, current, db, sql, sizeof(sql)) != 0) {
-            snprintf(err, errlen, "migration %u does not fit its buffer",
-                     px_migrations[i].version);
-            return -1;
-        }
-        if (px_schema_run(ch, sql, NULL, retry, err, errlen) != 0) {
-            return -1;
+        for (part = 0; ; part++) {
+            rc = px_schema_cluster_sql(i, part, current, db, cluster, sql,
+                                       sizeof(sql));
+            if (rc == 1) {
+                break;
+            }
+            if (rc != 0) {
+                snprintf(err, errlen, "migration %u does not fit its buffer",
+                         px_migrations[i].version);
+                return -1;
+            }
+            if (px_schema_run(ch, sql, NULL, retry, err, errlen) != 0) {
+                return -1;
+            }
         }
 
         snprintf(sql, sizeof(sql),
@@ -354,19 +441,27 @@ px_schema_migrate(px_clickhouse_t *ch, const char *db, int *retry,
 }
 
 int
-px_schema_ip_retention(px_clickhouse_t *ch, const char *db, long days,
-    char *err, size_t errlen)
+px_schema_ip_retention(px_clickhouse_t *ch, const char *db,
+    const char *cluster, long days, char *err, size_t errlen)
 {
-    int       retry, rc;
-    char      sql[512], want[128], why[400];
-    px_buf_t  out;
+    int          retry, rc;
+    char         sql[512], want[128], why[400], on[96];
+    px_buf_t     out;
+    const char  *local;
 
     if (days <= 0) {
         return 0;
     }
 
+    /* on a cluster the rows are in events_local, on every shard */
+    local = cluster[0] != '\0' ? "_local" : "";
+    on[0] = '\0';
+    if (cluster[0] != '\0') {
+        snprintf(on, sizeof(on), " ON CLUSTER %s", cluster);
+    }
+
     px_buf_init(&out, NULL, 0);
-    snprintf(sql, sizeof(sql), "SHOW CREATE TABLE %s.events", db);
+    snprintf(sql, sizeof(sql), "SHOW CREATE TABLE %s.events%s", db, local);
     snprintf(want, sizeof(want), "TTL received_at + toIntervalDay(%ld)", days);
     if (px_schema_run(ch, sql, &out, &retry, why, sizeof(why)) == 0
         && px_buf_terminate(&out) == 0 && strstr(out.data, want) != NULL)
@@ -376,8 +471,8 @@ px_schema_ip_retention(px_clickhouse_t *ch, const char *db, long days,
     }
     px_buf_free(&out);
 
-    snprintf(sql, sizeof(sql), "ALTER TABLE %s.events MODIFY COLUMN ip String "
-             "TTL received_at + INTERVAL %ld DAY", db, days);
+    snprintf(sql, sizeof(sql), "ALTER TABLE %s.events%s%s MODIFY COLUMN ip "
+             "String TTL received_at + INTERVAL %ld DAY", db, local, on, days);
     rc = px_schema_run(ch, sql, NULL, &retry, why, sizeof(why));
     if (rc != 0) {
         snprintf(err, errlen, "PX_IP_RETENTION_DAYS=%ld: ClickHouse refused "

@@ -5,7 +5,9 @@
  * server stores better (LowCardinality, codecs, the events' ORDER BY), it
  * has a second form used when `SELECT version()` is 21.8 or later.  Both
  * forms have the same column names and value types, so the worker's rows
- * and the queries of docs/clickhouse.md are the same on either.
+ * and the queries of docs/clickhouse.md are the same on either.  With a
+ * cluster (PX_CLICKHOUSE_CLUSTER) the same migrations make replicated
+ * local tables and Distributed tables ON CLUSTER (px_schema_cluster_sql).
  */
 #ifndef PX_SCHEMA_H
 #define PX_SCHEMA_H
@@ -16,9 +18,10 @@
 
 /* Create the database and apply every migration not yet applied.  0, or
  * -1 with the failing statement's error in err; *retry says whether the
- * failure may pass (ClickHouse unreachable). */
-int px_schema_migrate(px_clickhouse_t *ch, const char *db, int *retry,
-    char *err, size_t errlen);
+ * failure may pass (ClickHouse unreachable).  cluster: "" for one server,
+ * else the cluster of PX_CLICKHOUSE_CLUSTER (see px_schema_cluster_sql). */
+int px_schema_migrate(px_clickhouse_t *ch, const char *db,
+    const char *cluster, int *retry, char *err, size_t errlen);
 
 /*
  * PX_IP_RETENTION_DAYS: a TTL on the events' ip column, so ClickHouse
@@ -27,8 +30,8 @@ int px_schema_migrate(px_clickhouse_t *ch, const char *db, int *retry,
  * days <= 0 leaves the column as it is.  Column TTLs need ClickHouse 19.6
  * or later: on an older server this fails, saying so.  0, or -1 with err.
  */
-int px_schema_ip_retention(px_clickhouse_t *ch, const char *db, long days,
-    char *err, size_t errlen);
+int px_schema_ip_retention(px_clickhouse_t *ch, const char *db,
+    const char *cluster, long days, char *err, size_t errlen);
 
 /* 1 when a server of this version ("24.8.3.59", "18.16.1") gets the
  * current form of the migrations, else 0. */
@@ -39,6 +42,19 @@ int px_schema_is_current(const char *version);
  * when buf is too small. */
 int px_schema_sql(size_t i, int current, const char *db, char *buf,
     size_t len);
+
+/*
+ * Statement `part` (from 0) of migration i, for a single server (cluster
+ * "") or a cluster (docs/clickhouse.md, cluster mode): there each table of
+ * rows is <name>_local, Replicated*MergeTree ON CLUSTER with the ZooKeeper
+ * path /clickhouse/tables/{shard}/<db>/<name>_local, and part 1 is the
+ * Distributed <name> over it that queries and inserts use; views are made
+ * ON CLUSTER, the materialized one reading and writing the shard's local
+ * tables.  0, 1 when the migration has no such part, -1 as px_schema_sql
+ * (or for a bad cluster name).
+ */
+int px_schema_cluster_sql(size_t i, size_t part, int current, const char *db,
+    const char *cluster, char *buf, size_t len);
 
 /* The newest migration version this binary knows. */
 unsigned px_schema_latest(void);
