@@ -511,10 +511,10 @@ def make_worker(stack, name, env, geoip_dir):
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--events", type=int, default=1000000, help="N (1,000,000)")
-    p.add_argument("--batch-size", type=int, default=2000,
-                   help="BATCH_SIZE (2000, the worker's default)")
-    p.add_argument("--flush-interval", type=int, default=2000,
-                   help="FLUSH_INTERVAL ms (2000, the worker's default)")
+    p.add_argument("--batch-size", type=int, default=3000,
+                   help="BATCH_SIZE (3000, the worker's default)")
+    p.add_argument("--flush-interval", type=int, default=3000,
+                   help="FLUSH_INTERVAL ms (3000, the worker's default)")
     p.add_argument("--block-rows", type=int,
                    help="PX_BLOCK_ROWS, rows per insert at most (the worker's default)")
     p.add_argument("--block-mb", type=int,

@@ -113,10 +113,10 @@ px_config_defaults(px_config_t *cfg)
     snprintf(cfg->uap_regexes, PX_CONFIG_STR,
              "/usr/share/uap-core/regexes.yaml");
     snprintf(cfg->log_level, PX_CONFIG_STR, "info");
-    cfg->batch_size = 2000;
-    cfg->flush_interval_ms = 2000;
+    cfg->batch_size = 3000;
+    cfg->flush_interval_ms = 3000;
     cfg->block_rows = 50000;
-    cfg->block_mb = 48;
+    cfg->block_mb = 40;
     cfg->ua_cache_size = 10000;
     cfg->geoip_watch_s = 60;
     cfg->max_event_age_s = 86400L * 30;
