@@ -4,7 +4,7 @@
  * each row's Kafka origin and original message (for its dead letter,
  * should ClickHouse refuse it).  A batch's rows (~10 KB each) are reused
  * by the next batch; a row here costs its encoded bytes and its message
- * (~2 KB together), so a block of 20,000-50,000 rows fits where only a few
+ * (~1.6 KB together), so a block of 20,000-50,000 rows fits where only a few
  * thousand whole rows would.  ClickHouse makes a part per insert (about
  * 30 ms of its CPU whatever the rows: bench/README.md, "Storage levers"),
  * so fewer, larger inserts are the cheaper ones.
