@@ -511,10 +511,14 @@ def make_worker(stack, name, env, geoip_dir):
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--events", type=int, default=1000000, help="N (1,000,000)")
-    p.add_argument("--batch-size", type=int, default=5000,
-                   help="BATCH_SIZE (5000, the worker's default)")
-    p.add_argument("--flush-interval", type=int, default=1000,
-                   help="FLUSH_INTERVAL ms (1000, the worker's default)")
+    p.add_argument("--batch-size", type=int, default=3000,
+                   help="BATCH_SIZE (3000, the worker's default)")
+    p.add_argument("--flush-interval", type=int, default=3000,
+                   help="FLUSH_INTERVAL ms (3000, the worker's default)")
+    p.add_argument("--block-rows", type=int,
+                   help="PX_BLOCK_ROWS, rows per insert at most (the worker's default)")
+    p.add_argument("--block-mb", type=int,
+                   help="PX_BLOCK_MB, MB per insert at most (the worker's default)")
     p.add_argument("--levers", metavar="SIZES", default="",
                    help="after the run, ClickHouse CPU per row of the worker's rows "
                    "inserted in blocks of each size (e.g. 1000,5000,20000), JSONEachRow "
@@ -553,6 +557,10 @@ def main(argv=None):
     shutil.copy2(os.path.join(build, "px-worker"), snap)
     env = {"BATCH_SIZE": str(args.batch_size),
            "FLUSH_INTERVAL": str(args.flush_interval)}
+    if args.block_rows:
+        env["PX_BLOCK_ROWS"] = str(args.block_rows)
+    if args.block_mb:
+        env["PX_BLOCK_MB"] = str(args.block_mb)
     stack = Stack(root, ports=Ports.free(), build=snap, geoip_dir=geoip_dir,
                   worker_env=env, say=say)
     extra_workers = []
@@ -757,14 +765,16 @@ def report(res, args):
     rows.append(("pre-fill: kcat -P", "%.0f msg/s" % res["produce"]["events_per_s"],
                  "%.0f MB of messages" % (res["dataset"]["bytes"] / 1e6), ""))
     print()
-    print("PX worker benchmark, %s, %d CPUs, N=%d, BATCH_SIZE=%d, FLUSH_INTERVAL=%d" % (
+    print("PX worker benchmark, %s, %d CPUs, N=%d, BATCH_SIZE=%d, FLUSH_INTERVAL=%d%s%s" % (
         res["started"], res["machine"]["cpus"], args.events, args.batch_size,
-        args.flush_interval))
+        args.flush_interval,
+        ", PX_BLOCK_ROWS=%d" % args.block_rows if args.block_rows else "",
+        ", PX_BLOCK_MB=%d" % args.block_mb if args.block_mb else ""))
     wid = [max(len(r[i]) for r in rows) for i in range(4)]
     for r in rows:
         print("  ".join(r[i].ljust(wid[i]) for i in range(4)).rstrip())
     print("worker counters: consumed %s stored %s dead-lettered %s deduplicated %s "
-          "sessions %s batches %s" % (w["consumed"], w["stored"], w["dead_lettered"],
+          "sessions %s inserts %s" % (w["consumed"], w["stored"], w["dead_lettered"],
                                       w["deduplicated"], w["sessions_started"], w["batches"]))
     if res.get("sample_row"):
         print("sample row: %s" % res["sample_row"].strip())

@@ -564,10 +564,11 @@ class ErrorFront:
 
 
 @contextmanager
-def worker_behind_front(stack, name, redis_db):
+def worker_behind_front(stack, name, redis_db, env=None):
     """An extra worker of its own consumer group, database, DLQ topic and
-    Redis db, inserting through an ErrorFront (w.front); w.db and w.dlq name
-    its database and topic. Everything is removed afterwards."""
+    Redis db (and settings env), inserting through an ErrorFront (w.front);
+    w.db and w.dlq name its database and topic. Everything is removed
+    afterwards."""
     run = uuid.uuid4().hex[:8]
     front = ErrorFront(stack.clickhouse.url)
     db, dlq = "px_%s_%s" % (name, run), "px.events.dlq.%s%s" % (name, run)
@@ -577,6 +578,7 @@ def worker_behind_front(stack, name, redis_db):
         "CLICKHOUSE_URL": front.url, "CLICKHOUSE_DATABASE": db,
         "KAFKA_GROUP_ID": "px-%s-%s" % (name, run), "KAFKA_DLQ_TOPIC": dlq,
         "REDIS_URL": stack.redis.url.rsplit("/", 1)[0] + "/%d" % redis_db,
+        **(env or {}),
     })
     w.db, w.dlq, w.front, w.stack = db, dlq, front, stack
     try:

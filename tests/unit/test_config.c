@@ -44,7 +44,10 @@ write_file(const char *text)
 START_TEST(test_config__defaults_valid)
 {
     ck_assert_int_eq(px_config_validate(&cfg, err, sizeof(err)), 0);
-    ck_assert_int_eq(cfg.batch_size, 5000);
+    ck_assert_int_eq(cfg.batch_size, 3000);
+    ck_assert_int_eq(cfg.flush_interval_ms, 3000);
+    ck_assert_int_eq(cfg.block_rows, 50000);
+    ck_assert_int_eq(cfg.block_mb, 40);
     ck_assert_str_eq(cfg.kafka_group, "px-worker");
 }
 END_TEST

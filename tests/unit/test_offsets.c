@@ -67,6 +67,42 @@ START_TEST(test_offsets__floor_is_the_lowest_of_both_batches)
 }
 END_TEST
 
+/* Batches held in an insert block (stored together, later) add up: per
+ * partition from the lowest first to the highest next, every message
+ * counted; then they are committed, or lower the floor, as one. */
+START_TEST(test_offsets__held_batches_merge)
+{
+    px_offsets_t  held;
+
+    px_offsets_clear(&held);
+    px_offsets_track(&a, 0, 100);
+    px_offsets_track(&a, 0, 101);
+    px_offsets_track(&a, 1, 50);
+    px_offsets_track(&b, 0, 102);
+    px_offsets_track(&b, 0, 140);
+    px_offsets_track(&b, 2, 7);
+
+    ck_assert_int_eq(px_offsets_merge(&held, &a), 0);
+    ck_assert_int_eq(px_offsets_merge(&held, &b), 0);
+    ck_assert_uint_eq(held.messages, 6);
+    ck_assert_uint_eq(held.n, 3);
+    ck_assert_int_eq(held.ranges[0].partition, 0);
+    ck_assert(held.ranges[0].first == 100 && held.ranges[0].next == 141);
+    ck_assert(held.ranges[1].first == 50 && held.ranges[1].next == 51);
+    ck_assert(held.ranges[2].first == 7 && held.ranges[2].next == 8);
+
+    /* a batch thrown away with them: the floor is the held batches' start */
+    ck_assert_int_eq(px_offsets_lower(&floor_, &held), 0);
+    ck_assert_int_eq(floor_of(0), 100);
+
+    /* an empty batch (a flush with nothing new) changes nothing */
+    px_offsets_clear(&a);
+    ck_assert_int_eq(px_offsets_merge(&held, &a), 0);
+    ck_assert_uint_eq(held.messages, 6);
+    ck_assert_uint_eq(held.n, 3);
+}
+END_TEST
+
 START_TEST(test_offsets__forget_revoked_partitions)
 {
     rd_kafka_topic_partition_list_t  *parts;
@@ -205,6 +241,7 @@ make_suite_offsets(void)
     tcase_add_checked_fixture(tc, setup, NULL);
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_offsets__floor_is_the_lowest_of_both_batches);
+    tcase_add_test(tc, test_offsets__held_batches_merge);
     tcase_add_test(tc, test_offsets__forget_revoked_partitions);
     tcase_add_test(tc, test_offsets__commit_never_passes_the_floor);
     suite_add_tcase(s, tc);

@@ -53,9 +53,13 @@ static const px_setting_t  px_settings[] = {
       PX_STR(clickhouse_cluster), 0,
       "ClickHouse cluster of replicated, sharded tables (empty: one server)" },
     { "BATCH_SIZE", "batch-size", PX_LONG(batch_size, 1, 1000000), 0,
-      "events per ClickHouse insert" },
+      "events read and sessioned together (held whole: ~10 KB each)" },
     { "FLUSH_INTERVAL", "flush-interval", PX_LONG(flush_interval_ms, 1,
-      3600000), 0, "ms before a partial batch is inserted" },
+      3600000), 0, "ms an event waits at most before its insert" },
+    { "PX_BLOCK_ROWS", "block-rows", PX_LONG(block_rows, 1, 10000000), 0,
+      "rows per ClickHouse insert (held encoded: ~1.6 KB each)" },
+    { "PX_BLOCK_MB", "block-mb", PX_LONG(block_mb, 1, 4096), 0,
+      "MB of encoded rows and their messages at which an insert is sent" },
     { "PX_GEOIP_DIR", "geoip-dir", PX_STR(geoip_dir), 0,
       "directory with a *City*.mmdb and an *ASN*.mmdb" },
     { "PX_GEOIP_CITY", "geoip-city", PX_STR(geoip_city), 0,
@@ -112,8 +116,10 @@ px_config_defaults(px_config_t *cfg)
     snprintf(cfg->uap_regexes, PX_CONFIG_STR,
              "/usr/share/uap-core/regexes.yaml");
     snprintf(cfg->log_level, PX_CONFIG_STR, "info");
-    cfg->batch_size = 5000;
-    cfg->flush_interval_ms = 1000;
+    cfg->batch_size = 3000;
+    cfg->flush_interval_ms = 3000;
+    cfg->block_rows = 50000;
+    cfg->block_mb = 40;
     cfg->ua_cache_size = 10000;
     cfg->geoip_watch_s = 60;
     cfg->max_event_age_s = 86400L * 30;

@@ -32,6 +32,8 @@ typedef struct {
     char          clickhouse_cluster[PX_CONFIG_STR]; /* PX_CLICKHOUSE_CLUSTER */
     long          batch_size;                    /* BATCH_SIZE events */
     long          flush_interval_ms;             /* FLUSH_INTERVAL */
+    long          block_rows;                    /* PX_BLOCK_ROWS */
+    long          block_mb;                      /* PX_BLOCK_MB */
     char          geoip_dir[PX_CONFIG_STR];      /* PX_GEOIP_DIR */
     char          geoip_city[PX_CONFIG_STR];     /* PX_GEOIP_CITY (a file) */
     char          geoip_asn[PX_CONFIG_STR];      /* PX_GEOIP_ASN (a file) */

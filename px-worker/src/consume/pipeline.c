@@ -2,10 +2,12 @@
  * The consuming half of the worker (this thread): read, parse, enrich into
  * the batch being filled (an unparsable message becomes one of the batch's
  * dead letters); hand a full (or old enough) batch to the inserter thread
- * (inserter.c) and go on with the other batch; commit a batch's offsets
- * when it comes back stored (rows in ClickHouse, dead letters acknowledged).
- * At most one batch is with the inserter, so offsets are committed in
- * order.
+ * (inserter.c) and go on with the other batch.  A batch comes back held
+ * (its rows encoded in the inserter's block, its dead letters
+ * acknowledged) or flushed (the block in ClickHouse): the offsets of the
+ * batches held are kept together and committed when one comes back
+ * flushed.  At most one batch is with the inserter, so offsets are
+ * committed in order.
  *
  * A batch thrown away (a rebalance or a stop gave up on it) lowers the
  * floor: per partition, the lowest offset not stored.  Partitions are
@@ -38,15 +40,6 @@
 #define PX_STOP_DEADLINE_MS 10000   /* SIGTERM: store what we hold, so long */
 #define PX_ORIGIN_HEADER    "px-origin" /* set by px-worker --replay-dlq */
 
-/* The original message of each row of a batch, for the dead letter of a
- * row ClickHouse refuses (px-worker --replay-dlq re-drives it). */
-typedef struct {
-    px_insert_batch_t        *batch;
-    px_buf_t                 raw;       /* the messages, one after another */
-    size_t                  *off;       /* [cap]: row i's in raw */
-    size_t                  *len;
-} px_raw_side_t;
-
 const double  px_status_bucket_ms[PX_STATUS_BUCKETS] = {
     5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000
 };
@@ -63,9 +56,11 @@ struct px_pipeline_s {
     char                     table[PX_CONFIG_STR + 16];
 
     px_insert_batch_t         batches[2];
-    px_raw_side_t            raw[2];        /* of batches[i] */
     px_insert_batch_t        *fill;          /* being filled here */
     px_insert_batch_t        *inflight;      /* with the inserter, or NULL */
+
+    px_offsets_t             held;          /* of the batches in the block */
+    int64_t                  held_ms;       /* their first message read */
 
     int                      paused;        /* partitions paused */
     px_offsets_t             floor;         /* lowest offsets not stored */
@@ -106,7 +101,7 @@ px_publish(px_pipeline_t *p, int force)
     p->stats.ua_cache_hits = ua.hits;
     p->stats.ua_cache_misses = ua.misses;
     p->stats.paused = p->paused || px_inserter_retrying(p->inserter);
-    p->stats.pending = p->fill->offsets.messages
+    p->stats.pending = p->fill->offsets.messages + p->held.messages
                        + (p->inflight != NULL ? p->inflight->offsets.messages
                                               : 0);
     p->published_ms = now;
@@ -196,66 +191,6 @@ px_session_stats_to(px_pipeline_t *p)
     p->stats.sessions_started = ss->new_sessions;
 }
 
-/* Empty a batch and the copies of its messages. */
-static void
-px_batch_reset(px_pipeline_t *p, px_insert_batch_t *b)
-{
-    px_insert_batch_reset(b);
-    p->raw[b - p->batches].raw.len = 0;
-}
-
-/* px_dead_letter_origin_pt: the origin and message of the row (not
- * dropped) whose event_id is key.  Runs on the inserter thread, which owns
- * the batch meanwhile. */
-static int
-px_raw_origin_of(void *ctx, const char *key, size_t key_len,
-    px_dead_letter_origin_t *out)
-{
-    size_t          i;
-    px_raw_side_t  *side = ctx;
-    px_insert_batch_t    *b = side->batch;
-
-    for (i = 0; i < b->nrows; i++) {
-        if (b->drop[i] || strlen(b->rows[i].msg.event_id) != key_len
-            || memcmp(b->rows[i].msg.event_id, key, key_len) != 0)
-        {
-            continue;
-        }
-        out->partition = b->origins[i].partition;
-        out->offset = b->origins[i].offset;
-        /* none kept (out of memory): the record has the row only */
-        out->message = side->len[i] > 0 ? side->raw.data + side->off[i]
-                                        : NULL;
-        out->message_len = side->len[i];
-        return 0;
-    }
-
-    return -1;
-}
-
-static int
-px_raw_side_init(px_pipeline_t *p, size_t i, size_t cap)
-{
-    px_raw_side_t  *side = &p->raw[i];
-
-    side->batch = &p->batches[i];
-    px_buf_init(&side->raw, NULL, 0);
-    side->off = calloc(cap, sizeof(size_t));
-    side->len = calloc(cap, sizeof(size_t));
-    p->batches[i].dead.origin_of = px_raw_origin_of;
-    p->batches[i].dead.origin_ctx = side;
-
-    return side->off != NULL && side->len != NULL ? 0 : -1;
-}
-
-static void
-px_raw_side_free(px_raw_side_t *side)
-{
-    px_buf_free(&side->raw);
-    free(side->off);
-    free(side->len);
-}
-
 /* A batch is not stored: lower the floor to its offsets and rewind every
  * partition to the floor.  Seeking to this batch's own start would skip
  * what an earlier batch thrown away left unstored on the same partition. */
@@ -280,11 +215,23 @@ px_batch_returned(px_pipeline_t *p, px_insert_batch_t *b)
     p->stats.redis_errors += b->redis_errors;
     p->stats.dead_lettered += b->dead_lettered;
 
-    if (stored) {
+    if (stored && !b->flushed) {
+        /* in the block, not in ClickHouse yet: committed with the block */
+        if (p->held.messages == 0) {
+            p->held_ms = b->start_ms;
+        }
+        if (px_offsets_merge(&p->held, &b->offsets) != 0) {
+            px_log(PX_LOG_ERROR, "consumer", "too many partitions");
+        }
+
+    } else if (stored) {
         p->stats.stored += b->rows_stored;
         px_note_batch_latency(p, b->insert_ms);
 
-        if (px_offsets_commit(p->rk, p->cfg->kafka_topic, &b->offsets,
+        if (px_offsets_merge(&p->held, &b->offsets) != 0) {
+            px_log(PX_LOG_ERROR, "consumer", "too many partitions");
+        }
+        if (px_offsets_commit(p->rk, p->cfg->kafka_topic, &p->held,
                               &p->floor, err, sizeof(err)) != 0)
         {
             px_log(PX_LOG_WARN, "consumer", "%s (the batch may be read "
@@ -294,25 +241,33 @@ px_batch_returned(px_pipeline_t *p, px_insert_batch_t *b)
         }
 
         px_log(PX_LOG_DEBUG, "pipeline", "stored %lu rows of %zu messages in "
-               "%.0f ms", b->rows_stored, b->offsets.messages, b->insert_ms);
+               "%.0f ms", b->rows_stored, p->held.messages, b->insert_ms);
+        px_offsets_clear(&p->held);
 
     } else {
+        /* the block went with it: the batches held are read again too */
         px_log(PX_LOG_WARN, "pipeline", "%zu messages not stored: they will "
-               "be read again", b->offsets.messages);
+               "be read again", b->offsets.messages + p->held.messages);
+        if (px_offsets_lower(&p->floor, &p->held) != 0) {
+            px_log(PX_LOG_ERROR, "consumer", "too many partitions");
+        }
+        px_offsets_clear(&p->held);
         px_throw_away(p, b);
     }
 
     px_session_stats_to(p);
-    px_batch_reset(p, b);
+    px_insert_batch_reset(b);
     return stored;
 }
 
-/* Hand the batch being filled to the inserter (which must be idle). */
+/* Hand the batch being filled to the inserter (which must be idle);
+ * flush: the block is to be inserted after it. */
 static void
-px_hand_over(px_pipeline_t *p)
+px_hand_over(px_pipeline_t *p, int flush)
 {
     px_insert_batch_t  *b = p->fill;
 
+    b->flush = flush;
     p->inflight = b;
     p->fill = b == &p->batches[0] ? &p->batches[1] : &p->batches[0];
     px_inserter_submit(p->inserter, b);
@@ -320,9 +275,10 @@ px_hand_over(px_pipeline_t *p)
 
 /*
  * Store everything in hand before giving partitions up or stopping: the
- * batch with the inserter, then the one being filled, trying until
- * deadline_ms.  If the first is not stored the second must not be either
- * (its offsets would commit past the first's), so both are read again.
+ * batch with the inserter, then the one being filled with the block
+ * (flushed even when that batch is empty), trying until deadline_ms.  If
+ * the first is not stored the second must not be either (its offsets
+ * would commit past the first's), so both are read again.
  */
 static void
 px_drain(px_pipeline_t *p, int64_t deadline_ms)
@@ -336,7 +292,7 @@ px_drain(px_pipeline_t *p, int64_t deadline_ms)
         ok = px_batch_returned(p, b);
     }
 
-    if (p->fill->offsets.messages == 0) {
+    if (p->fill->offsets.messages == 0 && p->held.messages == 0) {
         return;
     }
 
@@ -344,11 +300,11 @@ px_drain(px_pipeline_t *p, int64_t deadline_ms)
         px_log(PX_LOG_WARN, "pipeline", "%zu messages not stored: they will "
                "be read again", p->fill->offsets.messages);
         px_throw_away(p, p->fill);
-        px_batch_reset(p, p->fill);
+        px_insert_batch_reset(p->fill);
         return;
     }
 
-    px_hand_over(p);
+    px_hand_over(p, 1);
     b = px_inserter_wait(p->inserter, deadline_ms);
     p->inflight = NULL;
     (void) px_batch_returned(p, b);
@@ -505,9 +461,7 @@ px_pipeline_new(const px_config_t *cfg, volatile sig_atomic_t *stop,
     snprintf(p->table, sizeof(p->table), "%s.events", cfg->clickhouse_db);
 
     if (px_insert_batch_init(&p->batches[0], (size_t) cfg->batch_size) != 0
-        || px_insert_batch_init(&p->batches[1], (size_t) cfg->batch_size) != 0
-        || px_raw_side_init(p, 0, (size_t) cfg->batch_size) != 0
-        || px_raw_side_init(p, 1, (size_t) cfg->batch_size) != 0)
+        || px_insert_batch_init(&p->batches[1], (size_t) cfg->batch_size) != 0)
     {
         snprintf(err, errlen, "out of memory for %ld rows", cfg->batch_size);
         goto failed;
@@ -577,8 +531,9 @@ px_pipeline_new(const px_config_t *cfg, volatile sig_atomic_t *stop,
         goto failed;
     }
 
-    p->inserter = px_inserter_new(p->ch, p->sessions, p->dlq, p->table, err,
-                                  errlen);
+    p->inserter = px_inserter_new(p->ch, p->sessions, p->dlq, p->table,
+                                  (size_t) cfg->block_rows,
+                                  (size_t) cfg->block_mb << 20, err, errlen);
     if (p->inserter == NULL) {
         goto failed;
     }
@@ -671,19 +626,6 @@ invalid:
            PX_ORIGIN_HEADER, buf);
 }
 
-/* Keep a copy of row i's message (for its dead letter, should ClickHouse
- * refuse the row).  -1 when out of memory. */
-static int
-px_keep_raw(px_pipeline_t *p, px_insert_batch_t *b, size_t i,
-    const rd_kafka_message_t *msg)
-{
-    px_raw_side_t  *side = &p->raw[b - p->batches];
-
-    side->off[i] = side->raw.len;
-    side->len[i] = msg->len;
-    return px_buf_append(&side->raw, msg->payload, msg->len);
-}
-
 /* One message: a row for the batch being filled, or a dead letter. */
 static void
 px_handle_message(px_pipeline_t *p, rd_kafka_message_t *msg)
@@ -725,12 +667,11 @@ px_handle_message(px_pipeline_t *p, rd_kafka_message_t *msg)
         return;
     }
 
-    if (px_keep_raw(p, b, b->nrows, msg) != 0) {
+    if (px_insert_batch_keep_raw(b, b->nrows, msg->payload, msg->len) != 0) {
         /* the row is stored all the same; only its dead letter, should
          * ClickHouse refuse it, lacks the message */
         px_log(PX_LOG_ERROR, "pipeline", "out of memory keeping message "
                "%d/%lld", (int) msg->partition, (long long) msg->offset);
-        p->raw[b - p->batches].len[b->nrows] = 0;
     }
 
     px_enrich_row(&p->enrich, row);
@@ -740,16 +681,28 @@ px_handle_message(px_pipeline_t *p, rd_kafka_message_t *msg)
     b->nrows++;
 }
 
-/* The batch being filled is due: full, or its oldest message has waited
- * FLUSH_INTERVAL. */
+/* When the oldest message in hand (held in the block, else in the batch
+ * being filled) has waited FLUSH_INTERVAL; INT64_MAX: none in hand. */
+static int64_t
+px_flush_at(px_pipeline_t *p)
+{
+    if (p->held.messages > 0) {
+        return p->held_ms + p->cfg->flush_interval_ms;
+    }
+    if (p->fill->offsets.messages > 0) {
+        return p->fill->start_ms + p->cfg->flush_interval_ms;
+    }
+    return INT64_MAX;
+}
+
+/* The batch being filled is due: full (its rows go to the block), or the
+ * oldest message in hand has waited FLUSH_INTERVAL (the block is inserted
+ * with it, the batch empty or not). */
 static int
 px_fill_due(px_pipeline_t *p, int64_t now)
 {
-    px_insert_batch_t  *b = p->fill;
-
-    return b->offsets.messages > 0
-           && (b->nrows == b->cap
-               || now - b->start_ms >= p->cfg->flush_interval_ms);
+    return (p->fill->offsets.messages > 0 && p->fill->nrows == p->fill->cap)
+           || now >= px_flush_at(p);
 }
 
 /*
@@ -776,7 +729,7 @@ px_step(px_pipeline_t *p, int64_t now)
     }
 
     if (p->inflight == NULL && px_fill_due(p, now)) {
-        px_hand_over(p);
+        px_hand_over(p, now >= px_flush_at(p));
     }
 
     px_set_paused(p, p->inflight != NULL && p->fill->nrows == p->fill->cap
@@ -840,10 +793,8 @@ px_pipeline_run(px_pipeline_t *p, volatile sig_atomic_t *reload)
          * snapshot, the signals), every 20 ms while a batch is inserted */
         now = px_monotonic_ms();
         due = now + (p->inflight != NULL ? 20 : 100);
-        if (p->fill->offsets.messages > 0
-            && p->fill->start_ms + p->cfg->flush_interval_ms < due)
-        {
-            due = p->fill->start_ms + p->cfg->flush_interval_ms;
+        if (px_flush_at(p) < due) {
+            due = px_flush_at(p);
         }
         timeout = due <= now ? 0 : (int) (due - now);
 
@@ -864,7 +815,7 @@ px_pipeline_run(px_pipeline_t *p, volatile sig_atomic_t *reload)
     }
 
     px_log(PX_LOG_INFO, "pipeline", "stopping: storing %zu messages",
-           p->fill->offsets.messages
+           p->fill->offsets.messages + p->held.messages
            + (p->inflight ? p->inflight->offsets.messages : 0));
 
     px_drain(p, px_monotonic_ms() + PX_STOP_DEADLINE_MS);
@@ -893,8 +844,6 @@ px_pipeline_free(px_pipeline_t *p)
     px_inserter_free(p->inserter);
     px_insert_batch_free(&p->batches[0]);
     px_insert_batch_free(&p->batches[1]);
-    px_raw_side_free(&p->raw[0]);
-    px_raw_side_free(&p->raw[1]);
     px_session_stage_free(p->sessions);
     px_dlq_free(p->dlq);
     px_ch_free(p->ch);

@@ -194,9 +194,10 @@ main(int argc, char **argv)
 
     px_config_redact_url(cfg.redis_url, redis_url, sizeof(redis_url));
     px_log(PX_LOG_INFO, "main", "px-worker %s starting: kafka=%s "
-           "clickhouse=%s redis=%s batch=%ld flush=%ldms", PX_WORKER_VERSION,
-           cfg.kafka_brokers, cfg.clickhouse_url, redis_url, cfg.batch_size,
-           cfg.flush_interval_ms);
+           "clickhouse=%s redis=%s batch=%ld flush=%ldms block=%ld rows/%ld MB",
+           PX_WORKER_VERSION, cfg.kafka_brokers, cfg.clickhouse_url,
+           redis_url, cfg.batch_size, cfg.flush_interval_ms, cfg.block_rows,
+           cfg.block_mb);
 
     p = px_pipeline_new(&cfg, &px_stop, err, sizeof(err));
     if (p == NULL) {

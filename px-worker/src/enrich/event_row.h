@@ -65,6 +65,16 @@ typedef struct {
 int px_event_row_binary(const px_event_row_t *row, int64_t inserted_s,
     px_buf_t *out);
 
+/* The RowBinary row rb (len bytes, exactly one row) as its JSONEachRow
+ * line, the values px_event_row_json() writes (store/event_row_decode.c:
+ * the dead letter of a row an insert block holds only encoded).  0, -1 (no
+ * memory) or -2 (not one whole row); out is as it was on error. */
+int px_event_row_binary_json(const char *rb, size_t len, px_buf_t *out);
+
+/* The event_id of the RowBinary row rb: 0, or -1 when cut short. */
+int px_event_row_binary_event_id(const char *rb, size_t len,
+    const char **id, size_t *id_len);
+
 /* Append the row as one JSONEachRow line (with its newline). */
 int px_event_row_json(const px_event_row_t *row, int64_t inserted_s,
     px_buf_t *out);

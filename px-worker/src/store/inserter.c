@@ -35,7 +35,10 @@ struct px_inserter_s {
     px_session_stage_t  *sessions;
     px_dlq_t            *dlq;
     char                 table[512];
-    px_buf_t             body;
+    px_buf_t             body;          /* a part of the block to insert */
+    px_insert_block_t    block;         /* rows encoded, not inserted yet */
+    size_t               block_rows;    /* insert at this many rows */
+    size_t               block_bytes;   /* or at this many bytes */
 };
 
 int
@@ -45,9 +48,14 @@ px_insert_batch_init(px_insert_batch_t *b, size_t cap)
     b->rows = calloc(cap, sizeof(px_event_row_t));
     b->origins = calloc(cap, sizeof(px_stage_origin_t));
     b->drop = calloc(cap, 1);
+    b->raw_off = calloc(cap, sizeof(size_t));
+    b->raw_len = calloc(cap, sizeof(size_t));
+    px_buf_init(&b->raw, NULL, 0);
     b->cap = cap;
 
-    if (b->rows == NULL || b->origins == NULL || b->drop == NULL) {
+    if (b->rows == NULL || b->origins == NULL || b->drop == NULL
+        || b->raw_off == NULL || b->raw_len == NULL)
+    {
         px_insert_batch_free(b);
         return -1;
     }
@@ -65,14 +73,16 @@ px_insert_batch_reset(px_insert_batch_t *b)
     }
 
     b->nrows = 0;
+    b->raw.len = 0;
     px_offsets_clear(&b->offsets);
+    b->flush = 0;
+    b->flushed = 0;
     b->stored = 0;
     b->rows_stored = 0;
     b->dead_lettered = 0;
     b->clickhouse_errors = 0;
     b->redis_errors = 0;
     b->insert_ms = 0;
-    b->inserted_at = 0;
     px_dead_letters_clear(&b->dead);
 }
 
@@ -90,8 +100,24 @@ px_insert_batch_free(px_insert_batch_t *b)
     free(b->rows);
     free(b->origins);
     free(b->drop);
+    free(b->raw_off);
+    free(b->raw_len);
+    px_buf_free(&b->raw);
     px_dead_letters_free(&b->dead);
     memset(b, 0, sizeof(*b));
+}
+
+int
+px_insert_batch_keep_raw(px_insert_batch_t *b, size_t i, const void *msg,
+    size_t len)
+{
+    b->raw_off[i] = b->raw.len;
+    b->raw_len[i] = 0;
+    if (px_buf_append(&b->raw, msg, len) != 0) {
+        return -1;
+    }
+    b->raw_len[i] = len;
+    return 0;
 }
 
 /* Rows go to ClickHouse as RowBinary: half the parse cost of JSONEachRow
@@ -99,16 +125,25 @@ px_insert_batch_free(px_insert_batch_t *b)
 static const char  px_ins_how[] =
     "(" PX_EVENT_ROW_BINARY_COLUMNS ") FORMAT RowBinary";
 
-/* Insert the rows idx[0..n) of b as one block. */
+/* Insert the rows idx[0..n) of the block as one insert; idx NULL: the
+ * whole block as it is. */
 static px_ch_status_t
-px_ins_block(px_inserter_t *in, px_insert_batch_t *b, const size_t *idx,
-    size_t n, int64_t inserted, char *err, size_t errlen)
+px_ins_block(px_inserter_t *in, const size_t *idx, size_t n, char *err,
+    size_t errlen)
 {
-    size_t  k;
+    size_t             k, len;
+    const char        *row;
+    px_insert_block_t  *blk = &in->block;
+
+    if (idx == NULL) {
+        return px_ch_insert(in->ch, in->table, px_ins_how, blk->body.data,
+                            blk->body.len, err, errlen);
+    }
 
     in->body.len = 0;
     for (k = 0; k < n; k++) {
-        if (px_event_row_binary(&b->rows[idx[k]], inserted, &in->body) != 0) {
+        row = px_insert_block_row(blk, idx[k], &len);
+        if (px_buf_append(&in->body, row, len) != 0) {
             snprintf(err, errlen, "out of memory building the insert");
             return PX_CH_RETRY;
         }
@@ -118,27 +153,56 @@ px_ins_block(px_inserter_t *in, px_insert_batch_t *b, const size_t *idx,
                         in->body.len, err, errlen);
 }
 
+/* Row i of the block, refused by ClickHouse for err: into b's dead
+ * letters as its JSON line, with its origin and original message. */
+static int
+px_ins_dead_letter(px_inserter_t *in, px_insert_batch_t *b, size_t i,
+    const char *err)
+{
+    size_t                    len, id_len;
+    const char               *row, *id;
+    px_block_row_t           *r = &in->block.rows[i];
+    px_dead_letter_origin_t   o;
+
+    row = px_insert_block_row(&in->block, i, &len);
+    in->body.len = 0;
+    if (px_event_row_binary_json(row, len, &in->body) != 0
+        || px_event_row_binary_event_id(row, len, &id, &id_len) != 0)
+    {
+        return -1;
+    }
+
+    o.partition = r->origin.partition;
+    o.offset = r->origin.offset;
+    /* none kept (out of memory): the record has the row only */
+    o.message = r->raw_len > 0 ? in->block.raw.data + r->raw_off : NULL;
+    o.message_len = r->raw_len;
+
+    return px_dlq_add_origin(in->dlq, &b->dead, err, id, id_len,
+                             in->body.data, in->body.len - 1, 1, &o);
+}
+
 /*
- * ClickHouse refused the rows idx[0..n) for their values: find the refused
- * ones by bisection (about 2 log2(n) inserts per bad row, not n), store
- * the others and put the refused ones in the batch's dead letters.  A row
- * stored here (drop 3) or dead-lettered (drop 2) is left out of a retry.
+ * ClickHouse refused the rows idx[0..n) of the block for their values:
+ * find the refused ones by bisection (about 2 log2(n) inserts per bad
+ * row, not n), store the others and put the refused ones in b's dead
+ * letters.  A row stored here or dead-lettered is left out of a retry.
  */
 static px_ch_status_t
 px_ins_bisect(px_inserter_t *in, px_insert_batch_t *b, const size_t *idx,
-    size_t n, int64_t inserted)
+    size_t n)
 {
     char            err[512];
     size_t          half, k, part;
     int             first_ok;
     px_ch_status_t  st;
+    px_block_row_t *rows = in->block.rows;
 
     if (n == 1) {
-        /* the one refused row: its JSON as last built for it */
-        st = px_ins_block(in, b, idx, 1, inserted, err, sizeof(err));
+        st = px_ins_block(in, idx, 1, err, sizeof(err));
         if (st != PX_CH_REJECTED) {
             if (st == PX_CH_OK) {
-                b->drop[idx[0]] = 3;
+                rows[idx[0]].state = PX_BLOCK_ROW_STORED;
                 b->rows_stored++;
             }
             return st;
@@ -147,15 +211,10 @@ px_ins_bisect(px_inserter_t *in, px_insert_batch_t *b, const size_t *idx,
         px_log(PX_LOG_WARN, "clickhouse", "row refused, dead-lettered: %s",
                err);
         /* the dead letter holds the row as JSON, readable and replayable */
-        in->body.len = 0;
-        if (px_event_row_json(&b->rows[idx[0]], inserted, &in->body) != 0
-            || px_dlq_add(in->dlq, &b->dead, err, b->rows[idx[0]].msg.event_id,
-                          strlen(b->rows[idx[0]].msg.event_id), in->body.data,
-                          in->body.len - 1, 1) != 0)
-        {
+        if (px_ins_dead_letter(in, b, idx[0], err) != 0) {
             return PX_CH_RETRY;
         }
-        b->drop[idx[0]] = 2;
+        rows[idx[0]].state = PX_BLOCK_ROW_DEAD;
         return PX_CH_OK;
     }
 
@@ -169,11 +228,11 @@ px_ins_bisect(px_inserter_t *in, px_insert_batch_t *b, const size_t *idx,
          * the bad rows, no need to try it whole */
         st = m == 1 || (part == 1 && first_ok)
              ? PX_CH_REJECTED
-             : px_ins_block(in, b, sub, m, inserted, err, sizeof(err));
+             : px_ins_block(in, sub, m, err, sizeof(err));
         first_ok = part == 0 && st == PX_CH_OK;
         if (st == PX_CH_OK) {
             for (k = 0; k < m; k++) {
-                b->drop[sub[k]] = 3;
+                rows[sub[k]].state = PX_BLOCK_ROW_STORED;
             }
             b->rows_stored += m;
             continue;
@@ -181,39 +240,13 @@ px_ins_bisect(px_inserter_t *in, px_insert_batch_t *b, const size_t *idx,
         if (st == PX_CH_RETRY) {
             return st;
         }
-        st = px_ins_bisect(in, b, sub, m, inserted);
+        st = px_ins_bisect(in, b, sub, m);
         if (st != PX_CH_OK) {
             return st;
         }
     }
 
     return PX_CH_OK;
-}
-
-/* The kept rows of b (kept of them) after ClickHouse refused them all as
- * one block. */
-static px_ch_status_t
-px_ins_refused(px_inserter_t *in, px_insert_batch_t *b, size_t kept,
-    int64_t inserted)
-{
-    size_t          i, n, *idx;
-    px_ch_status_t  st;
-
-    idx = malloc(kept * sizeof(*idx));
-    if (idx == NULL) {
-        px_log(PX_LOG_ERROR, "pipeline", "out of memory bisecting a batch");
-        return PX_CH_RETRY;
-    }
-
-    for (i = 0, n = 0; i < b->nrows; i++) {
-        if (!b->drop[i]) {
-            idx[n++] = i;
-        }
-    }
-
-    st = px_ins_bisect(in, b, idx, n, inserted);
-    free(idx);
-    return st;
 }
 
 /* Sessions and dedupe, once per batch: a retry gives the same answer
@@ -239,58 +272,91 @@ px_ins_stage(px_inserter_t *in, px_insert_batch_t *b, int *staged)
     return 0;
 }
 
-/* The rows into ClickHouse (the refused ones into the batch's dead
- * letters).  0, or -1 to retry. */
+/* The batch's rows (not duplicates) into the block, all or none.  0, or
+ * -1 to retry. */
 static int
-px_ins_rows(px_inserter_t *in, px_insert_batch_t *b)
+px_ins_encode(px_inserter_t *in, px_insert_batch_t *b, int *encoded)
 {
-    char            err[512];
-    size_t          i, kept;
-    int64_t         inserted;
-    px_ch_status_t  st;
+    size_t   i, n0 = in->block.n;
+    int64_t  now = (int64_t) time(NULL);
 
-    if (b->inserted_at == 0) {
-        b->inserted_at = (int64_t) time(NULL);
+    if (*encoded) {
+        return 0;
     }
-    inserted = b->inserted_at;
-    in->body.len = 0;
-    kept = 0;
+
     for (i = 0; i < b->nrows; i++) {
         if (b->drop[i]) {
             continue;
         }
-        if (px_event_row_binary(&b->rows[i], inserted, &in->body) != 0) {
-            px_log(PX_LOG_ERROR, "pipeline", "out of memory building the "
-                   "insert");
+        if (px_insert_block_add(&in->block, &b->rows[i], &b->origins[i],
+                                b->raw_len[i] > 0 ? b->raw.data + b->raw_off[i]
+                                                  : NULL,
+                                b->raw_len[i], now) != 0)
+        {
+            px_log(PX_LOG_ERROR, "pipeline", "out of memory encoding a "
+                   "batch into the insert block");
+            px_insert_block_truncate(&in->block, n0);
             return -1;
         }
-        kept++;
     }
+
+    *encoded = 1;
+    return 0;
+}
+
+/* The block is due: the batch asks, or a bound is reached. */
+static int
+px_ins_block_due(px_inserter_t *in, const px_insert_batch_t *b)
+{
+    return b->flush || in->block.n >= in->block_rows
+           || px_insert_block_bytes(&in->block) >= in->block_bytes;
+}
+
+/* The block's rows not stored yet into ClickHouse (the refused ones into
+ * b's dead letters).  0, or -1 to retry. */
+static int
+px_ins_flush(px_inserter_t *in, px_insert_batch_t *b)
+{
+    char               err[512];
+    size_t             i, n, *idx;
+    px_ch_status_t     st;
+    px_insert_block_t  *blk = &in->block;
 
     /* rows a refused insert's bisection stored already count */
     b->rows_stored = 0;
-    for (i = 0; i < b->nrows; i++) {
-        b->rows_stored += b->drop[i] == 3;
+    idx = blk->n > 0 ? malloc(blk->n * sizeof(*idx)) : NULL;
+    if (blk->n > 0 && idx == NULL) {
+        px_log(PX_LOG_ERROR, "pipeline", "out of memory for an insert");
+        return -1;
     }
-    if (kept == 0) {
+    for (i = 0, n = 0; i < blk->n; i++) {
+        if (blk->rows[i].state == PX_BLOCK_ROW_PENDING) {
+            idx[n++] = i;
+        }
+        b->rows_stored += blk->rows[i].state == PX_BLOCK_ROW_STORED;
+    }
+    if (n == 0) {
+        free(idx);
         return 0;
     }
 
-    st = px_ch_insert(in->ch, in->table, px_ins_how, in->body.data,
-                      in->body.len, err, sizeof(err));
+    /* all of it: the body as encoded, no copy */
+    st = px_ins_block(in, n == blk->n ? NULL : idx, n, err, sizeof(err));
     if (st == PX_CH_OK) {
-        b->rows_stored += kept;
+        b->rows_stored += n;
+        free(idx);
         return 0;
     }
 
     b->clickhouse_errors++;
-    px_log(PX_LOG_WARN, "clickhouse", "insert of %zu rows failed: %s", kept,
+    px_log(PX_LOG_WARN, "clickhouse", "insert of %zu rows failed: %s", n,
            err);
 
     if (st == PX_CH_REJECTED) {
-        st = px_ins_refused(in, b, kept, inserted);
+        st = px_ins_bisect(in, b, idx, n);
     }
 
+    free(idx);
     return st == PX_CH_OK ? 0 : -1;
 }
 
@@ -330,7 +396,7 @@ px_ins_budget(px_inserter_t *in, int64_t now)
  */
 static int
 px_ins_attempt(px_inserter_t *in, px_insert_batch_t *b, int *staged,
-    int *inserted)
+    int *encoded, int *inserted)
 {
     char     err[512];
     long     budget;
@@ -349,8 +415,12 @@ px_ins_attempt(px_inserter_t *in, px_insert_batch_t *b, int *staged,
         return -1;
     }
 
-    if (!*inserted) {
-        if (px_ins_rows(in, b) != 0) {
+    if (px_ins_encode(in, b, encoded) != 0) {
+        return -1;
+    }
+
+    if (!*inserted && px_ins_block_due(in, b)) {
+        if (px_ins_flush(in, b) != 0) {
             return -1;
         }
         *inserted = 1;
@@ -368,6 +438,10 @@ px_ins_attempt(px_inserter_t *in, px_insert_batch_t *b, int *staged,
 
     b->dead_lettered = b->dead.n;
     b->insert_ms = (double) (px_monotonic_ms() - t0);
+    if (*inserted) {
+        b->flushed = 1;
+        px_insert_block_reset(&in->block);
+    }
     return 0;
 }
 
@@ -375,13 +449,13 @@ px_ins_attempt(px_inserter_t *in, px_insert_batch_t *b, int *staged,
 static void
 px_ins_store(px_inserter_t *in, px_insert_batch_t *b)
 {
-    int              staged = 0, inserted = 0;
+    int              staged = 0, encoded = 0, inserted = 0;
     long             backoff = 0;
     int64_t          wake;
     struct timespec  ts;
 
     for ( ;; ) {
-        if (px_ins_attempt(in, b, &staged, &inserted) == 0) {
+        if (px_ins_attempt(in, b, &staged, &encoded, &inserted) == 0) {
             b->stored = 1;
             return;
         }
@@ -402,7 +476,11 @@ px_ins_store(px_inserter_t *in, px_insert_batch_t *b)
         if (in->quit || px_monotonic_ms() >= in->give_up_at) {
             pthread_mutex_unlock(&in->lock);
             px_log(PX_LOG_WARN, "pipeline", "giving up on a batch of %zu "
-                   "messages: it will be read again", b->offsets.messages);
+                   "messages and a block of %zu rows: they will be read "
+                   "again", b->offsets.messages, in->block.n);
+            /* the rows held before it go with it (the caller throws
+             * their batches away too) */
+            px_insert_block_reset(&in->block);
             return;
         }
 
@@ -444,7 +522,8 @@ px_ins_thread(void *arg)
 
 px_inserter_t *
 px_inserter_new(px_clickhouse_t *ch, px_session_stage_t *sessions,
-    px_dlq_t *dlq, const char *table, char *err, size_t errlen)
+    px_dlq_t *dlq, const char *table, size_t block_rows, size_t block_bytes,
+    char *err, size_t errlen)
 {
     px_inserter_t  *in;
 
@@ -459,6 +538,9 @@ px_inserter_new(px_clickhouse_t *ch, px_session_stage_t *sessions,
     in->sessions = sessions;
     in->dlq = dlq;
     in->give_up_at = INT64_MAX;
+    in->block_rows = block_rows;
+    in->block_bytes = block_bytes;
+    px_insert_block_init(&in->block);
     snprintf(in->table, sizeof(in->table), "%s", table);
     px_buf_init(&in->body, NULL, 0);
     pthread_mutex_init(&in->lock, NULL);
@@ -585,5 +667,6 @@ px_inserter_free(px_inserter_t *in)
     pthread_cond_destroy(&in->cond);
     pthread_mutex_destroy(&in->lock);
     px_buf_free(&in->body);
+    px_insert_block_free(&in->block);
     free(in);
 }

@@ -1,14 +1,17 @@
 /*
  * The storing half of the worker, on its own thread: for one batch at a
- * time, sessions and dedupe (Redis), the JSONEachRow body, the ClickHouse
- * insert (row by row when ClickHouse refuses the batch, the refused rows
- * to the DLQ), and the acknowledgement of every dead letter of the batch
- * (those of unparsable messages too, queued by the consuming thread;
- * those that failed are sent again) — retried with exponential backoff
- * until it succeeds or the caller gives up.  Meanwhile the consuming thread
- * reads and enriches the next batch.  Kafka offsets stay with the
- * consuming thread: it commits a batch's only when the batch comes back
- * stored, and one batch at a time, so commits keep their order.
+ * time, sessions and dedupe (Redis), its rows encoded into the insert
+ * block (insert_block.h), which grows across batches; when the block is
+ * due (the batch says so, or BLOCK_ROWS / BLOCK_BYTES are reached) the
+ * ClickHouse insert (bisected when ClickHouse refuses rows, the refused
+ * ones to the DLQ); and the acknowledgement of every dead letter of the
+ * batch (those of unparsable messages too, queued by the consuming
+ * thread; those that failed are sent again) — retried with exponential
+ * backoff until it succeeds or the caller gives up.  Meanwhile the
+ * consuming thread reads and enriches the next batch.  Kafka offsets stay
+ * with the consuming thread: a batch comes back held (in the block, not
+ * inserted yet) or flushed (the block, with every batch held before it,
+ * in ClickHouse): only then are the offsets of all of them committed.
  */
 #ifndef PX_INSERTER_H
 #define PX_INSERTER_H
@@ -20,6 +23,7 @@
 #include "dedupe.h"
 #include "dlq.h"
 #include "event_row.h"
+#include "insert_block.h"
 #include "offsets.h"
 #include "session.h"
 
@@ -27,25 +31,30 @@ typedef struct {
     px_event_row_t     *rows;           /* [cap] */
     px_stage_origin_t  *origins;        /* the Kafka message of each row */
     unsigned char      *drop;           /* duplicates, not stored */
+    px_buf_t            raw;            /* the messages of the rows, for */
+    size_t             *raw_off;        /* the dead letter of a row */
+    size_t             *raw_len;        /* ClickHouse refuses; len 0: none */
     size_t              nrows;
     size_t              cap;
     px_offsets_t        offsets;        /* every message, rows or DLQ */
     px_dead_letters_t   dead;           /* its dead letters: committed only
                                            once Kafka acknowledged them all */
     int64_t             start_ms;       /* first message read */
+    int                 flush;          /* insert the block after this
+                                           batch, due or not */
 
     /* filled in by the inserter */
-    int                 stored;         /* 1: in ClickHouse and every dead
-                                           letter acknowledged: commit it */
+    int                 stored;         /* 1: in the block (or ClickHouse)
+                                           and every dead letter
+                                           acknowledged */
+    int                 flushed;        /* 1: the block is in ClickHouse:
+                                           commit this batch and those held
+                                           before it */
     unsigned long       rows_stored;
     unsigned long       dead_lettered;
     unsigned long       clickhouse_errors;
     unsigned long       redis_errors;
     double              insert_ms;
-    /* the rows' inserted_at, set by the first attempt: a retried insert
-     * is then the same block, which a replicated table drops as a
-     * duplicate (docs/clickhouse.md, cluster mode) */
-    int64_t             inserted_at;
 } px_insert_batch_t;
 
 typedef struct px_inserter_s  px_inserter_t;
@@ -56,13 +65,22 @@ int px_insert_batch_init(px_insert_batch_t *b, size_t cap);
 void px_insert_batch_reset(px_insert_batch_t *b);
 void px_insert_batch_free(px_insert_batch_t *b);
 
+/* Keep a copy of row i's message (for its dead letter, should ClickHouse
+ * refuse the row).  -1 when out of memory (the row has none then). */
+int px_insert_batch_keep_raw(px_insert_batch_t *b, size_t i,
+    const void *msg, size_t len);
+
 /* Start the thread; ch, sessions and dlq are used by it only (dlq is also
- * safe for the caller).  NULL with the reason in err. */
+ * safe for the caller).  A block is inserted once it holds block_rows rows
+ * or block_bytes bytes (rows and messages), or when a batch asks.  NULL
+ * with the reason in err. */
 px_inserter_t *px_inserter_new(px_clickhouse_t *ch,
     px_session_stage_t *sessions, px_dlq_t *dlq, const char *table,
-    char *err, size_t errlen);
+    size_t block_rows, size_t block_bytes, char *err, size_t errlen);
 
-/* Hand over a batch; the inserter must be idle. */
+/* Hand over a batch (it may be empty, to insert the block); the inserter
+ * must be idle.  A batch given up (not stored) takes the block with it:
+ * every batch held since the last flush is to be read again. */
 void px_inserter_submit(px_inserter_t *in, px_insert_batch_t *b);
 
 /* The batch handed over, once finished (stored or given up), else NULL. */

@@ -103,6 +103,34 @@ px_offsets_lower(px_offsets_t *floor, const px_offsets_t *o)
     return 0;
 }
 
+int
+px_offsets_merge(px_offsets_t *held, const px_offsets_t *o)
+{
+    int     j;
+    size_t  i;
+
+    held->messages += o->messages;
+
+    for (i = 0; i < o->n; i++) {
+        j = px_offsets_find(held, o->ranges[i].partition);
+        if (j < 0) {
+            if (held->n == PX_OFFSETS_MAX_PARTITIONS) {
+                return -1;
+            }
+            held->ranges[held->n++] = o->ranges[i];
+            continue;
+        }
+        if (o->ranges[i].first < held->ranges[j].first) {
+            held->ranges[j].first = o->ranges[i].first;
+        }
+        if (o->ranges[i].next > held->ranges[j].next) {
+            held->ranges[j].next = o->ranges[i].next;
+        }
+    }
+
+    return 0;
+}
+
 void
 px_offsets_forget(px_offsets_t *o,
     const rd_kafka_topic_partition_list_t *parts)

@@ -43,6 +43,11 @@ int px_offsets_track(px_offsets_t *o, int32_t partition, int64_t offset);
 int px_offsets_commit(rd_kafka_t *rk, const char *topic,
     const px_offsets_t *o, px_offsets_t *floor, char *err, size_t errlen);
 
+/* Add the batch o to the batches held in held (stored together later):
+ * per partition the lowest first and the highest next.  -1 when too many
+ * partitions. */
+int px_offsets_merge(px_offsets_t *held, const px_offsets_t *o);
+
 /* Lower floor to o's first offsets, partition by partition.  -1 when too
  * many partitions. */
 int px_offsets_lower(px_offsets_t *floor, const px_offsets_t *o);
