@@ -242,22 +242,22 @@ px_test_redis_cmdstat(const px_test_redis_t *srv, const char *cmd)
     return calls;
 }
 
-/* usec_per_call= of "cmdstat_<cmd>" in INFO commandstats. */
+/* The server's CPU seconds so far (used_cpu_sys + used_cpu_user of
+ * INFO cpu): what it spent on the commands, network I/O included. */
 static double
-cmdstat_usec_per_call(const px_test_redis_t *srv_, const char *cmd)
+redis_cpu_s(const px_test_redis_t *srv_)
 {
-    char         needle[64];
+    double       cpu = 0;
     const char  *p;
-    double       usec;
     redisReply  *r;
 
-    r = px_test_redis_cmd(srv_, "INFO commandstats");
-    snprintf(needle, sizeof(needle), "cmdstat_%s:", cmd);
-    p = strstr(r->str, needle);
-    p = p != NULL ? strstr(p, "usec_per_call=") : NULL;
-    usec = p != NULL ? strtod(p + 14, NULL) : 0;
+    r = px_test_redis_cmd(srv_, "INFO cpu");
+    p = strstr(r->str, "used_cpu_sys:");
+    cpu += p != NULL ? strtod(p + 13, NULL) : 0;
+    p = strstr(r->str, "used_cpu_user:");
+    cpu += p != NULL ? strtod(p + 14, NULL) : 0;
     freeReplyObject(r);
-    return usec;
+    return cpu;
 }
 
 /* ---- batches of test events ------------------------------------------- */
@@ -846,13 +846,36 @@ START_TEST(test_session__redis_down_mid_batch_replay)
 }
 END_TEST
 
+/* Another worker writes visitor a's key between the stage's read and its
+ * write: a session of its own, with seq next_seq (one more each time). */
+static int       between_calls;
+static int       between_writes;
+static unsigned  next_seq;
+
+static void
+other_writer(void *ctx)
+{
+    char         value[128];
+    const char  *sid = ctx;
+    redisReply  *r;
+
+    between_calls++;
+    if (between_writes-- > 0) {
+        snprintf(value, sizeof(value), "%s %lld %lld %u", sid, T0,
+                 T0 + 1000, next_seq++);
+        r = px_test_redis_cmd(&srv, "SET px:v:2:p1:a %s", value);
+        ck_assert_int_eq(r->type, REDIS_REPLY_STATUS);
+        freeReplyObject(r);
+    }
+}
+
 START_TEST(test_session__noscript_fallback)
 {
     const px_session_stats_t  *s = px_session_stage_stats(stage);
 
     tb_add(&b, "a", 1, T0);
     tb_run(stage, &b);
-    ck_assert_uint_eq(s->round_trips, 1);
+    ck_assert_uint_eq(s->round_trips, 2);
 
     freeReplyObject(px_test_redis_cmd(&srv, "SCRIPT FLUSH"));
 
@@ -860,14 +883,64 @@ START_TEST(test_session__noscript_fallback)
     tb_add(&b, "a", 2, T0 + 1000);
     tb_run(stage, &b);
     ck_assert_uint_eq(SEQ(0), 2);
-    ck_assert_uint_eq(s->round_trips, 3);   /* EVALSHA, then EVAL */
+    ck_assert_uint_eq(s->round_trips, 5);   /* read, EVALSHA, then EVAL */
     ck_assert_int_eq(px_test_redis_cmdstat(&srv, "eval"), 1);
 
     b.n = 0;
     tb_add(&b, "a", 3, T0 + 2000);
     tb_run(stage, &b);
     ck_assert_uint_eq(SEQ(0), 3);
-    ck_assert_uint_eq(s->round_trips, 4);   /* EVAL cached it again */
+    ck_assert_uint_eq(s->round_trips, 7);   /* EVAL cached it again */
+}
+END_TEST
+
+START_TEST(test_session__concurrent_writer_runs_again)
+{
+    const px_session_stats_t  *s = px_session_stage_stats(stage);
+    const char  *sid = "11111111-2222-5333-8444-555555555555";
+
+    /* the other worker's write lands first: the stage's write does
+     * nothing, the batch runs again on what that worker left (its
+     * session, seq 7) */
+    px_session_stage_between(stage, other_writer, (void *) sid);
+    between_writes = 1;
+    next_seq = 7;
+
+    tb_add(&b, "a", 1, T0 + 2000);
+    tb_add(&b, "b", 2, T0 + 2000);
+    tb_run(stage, &b);
+
+    ck_assert_int_eq(between_calls, 2);
+    ck_assert_uint_eq(s->conflicts, 1);
+    ck_assert_uint_eq(s->round_trips, 4);
+    ck_assert_str_eq(SID(0), sid);
+    ck_assert_uint_eq(SEQ(0), 8);
+    ck_assert_uint_eq(SEQ(1), 1);
+
+    /* a writer that never stops: retryable error, nothing of the batch
+     * written nor assigned */
+    between_writes = 100;
+    b.n = 0;
+    tb_add(&b, "a", 3, T0 + 3000);
+    tb_add(&b, "c", 4, T0 + 3000);
+    strcpy(b.rows[1].session_id, "untouched");
+    ck_assert_int_eq(px_session_stage_run(stage, b.rows, b.n, b.origins,
+                                          b.drop, err, sizeof(err)), -1);
+    ck_assert_msg(strstr(err, "another client") != NULL, "err: %s", err);
+    ck_assert_str_eq(b.rows[1].session_id, "untouched");
+    ck_assert_uint_eq(b.drop[0], 0xee);
+
+    redisReply  *r = px_test_redis_cmd(&srv, "EXISTS px:v:2:p1:c "
+        "px:e:2:p1:00000003-0000-4000-8000-000000000000");
+    ck_assert_int_eq(r->integer, 0);
+    freeReplyObject(r);
+    ck_assert_uint_eq(s->redis_errors, 1);
+
+    /* the writer gone: the batch goes through, after its last state */
+    between_writes = 0;
+    tb_run(stage, &b);
+    ck_assert_str_eq(SID(0), sid);
+    ck_assert_uint_eq(SEQ(0), next_seq);
 }
 END_TEST
 
@@ -880,13 +953,31 @@ now_us(clockid_t clock)
     return ts.tv_sec * 1e6 + ts.tv_nsec / 1e3;
 }
 
-START_TEST(test_session__batch_one_round_trip)
+/* calls of each command the stage sends, from INFO commandstats */
+typedef struct {
+    long long  mget, get, set, evalsha, other;
+} cmds_t;
+
+static void
+cmds_now(cmds_t *c)
+{
+    c->mget = px_test_redis_cmdstat(&srv, "mget");
+    c->get = px_test_redis_cmdstat(&srv, "get");
+    c->set = px_test_redis_cmdstat(&srv, "set");
+    c->evalsha = px_test_redis_cmdstat(&srv, "evalsha");
+    c->other = px_test_redis_cmdstat(&srv, "eval")
+               + px_test_redis_cmdstat(&srv, "script|load")
+               + px_test_redis_cmdstat(&srv, "watch")
+               + px_test_redis_cmdstat(&srv, "multi");
+}
+
+START_TEST(test_session__batch_two_round_trips)
 {
     static const char  *who[50];
     static char         names[50][16];
     unsigned            i, r, rounds = 20;
-    long long           evalsha, others;
-    double              t0, c0, best = 1e18, total = 0, cpu = 0;
+    cmds_t              c0, c1;
+    double              t0, p0, r0, best = 1e18, total = 0, cpu = 0;
     const px_session_stats_t  *s = px_session_stage_stats(stage);
 
     for (i = 0; i < 50; i++) {
@@ -897,16 +988,15 @@ START_TEST(test_session__batch_one_round_trip)
     tb_free(&b);
     tb_init(&b, 1000);
 
-    /* the first batch connects and loads the script */
+    /* the first batch connects */
     for (i = 0; i < 1000; i++) {
         tb_add(&b, who[i % 50], i + 1, T0 + i * 1000);
     }
     tb_run(stage, &b);
+    ck_assert_uint_eq(s->round_trips, 2);
 
-    evalsha = px_test_redis_cmdstat(&srv, "evalsha");
-    others = px_test_redis_cmdstat(&srv, "script|load")
-             + px_test_redis_cmdstat(&srv, "eval");
-    ck_assert_uint_eq(s->round_trips, 1);
+    cmds_now(&c0);
+    r0 = redis_cpu_s(&srv);
 
     for (r = 1; r <= rounds; r++) {
         b.n = 0;
@@ -915,9 +1005,9 @@ START_TEST(test_session__batch_one_round_trip)
                    T0 + (int64_t) (r * 1000 + i) * 1000);
         }
         t0 = now_us(CLOCK_MONOTONIC);
-        c0 = now_us(CLOCK_PROCESS_CPUTIME_ID);
+        p0 = now_us(CLOCK_PROCESS_CPUTIME_ID);
         tb_run(stage, &b);
-        cpu += now_us(CLOCK_PROCESS_CPUTIME_ID) - c0;
+        cpu += now_us(CLOCK_PROCESS_CPUTIME_ID) - p0;
         t0 = now_us(CLOCK_MONOTONIC) - t0;
         total += t0;
         best = t0 < best ? t0 : best;
@@ -927,28 +1017,33 @@ START_TEST(test_session__batch_one_round_trip)
             ck_assert_uint_eq(SEQ(i), r * 20 + i / 50 + 1);
         }
     }
+    r0 = redis_cpu_s(&srv) - r0;
 
-    /* one script call and one round trip per 1000-event batch; the GETs
-     * and SETs are the script's own (they run inside Redis) */
-    ck_assert_int_eq(px_test_redis_cmdstat(&srv, "evalsha") - evalsha,
-                     rounds);
-    ck_assert_uint_eq(s->round_trips, 1 + rounds);
-    ck_assert_int_eq(px_test_redis_cmdstat(&srv, "script|load")
-                     + px_test_redis_cmdstat(&srv, "eval"), others);
+    /* per 1000-event batch of 50 visitors: an MGET of the event keys and
+     * one of the visitor keys (one round trip), then one script call (the
+     * second) that GETs each visitor's key to compare and SETs it and
+     * each event's key; the rules ran in the worker */
+    cmds_now(&c1);
+    ck_assert_uint_eq(s->round_trips, 2 + 2 * rounds);
+    ck_assert_int_eq(c1.mget - c0.mget, 2 * rounds);
+    ck_assert_int_eq(c1.evalsha - c0.evalsha, rounds);
+    ck_assert_int_eq(c1.get - c0.get, 50 * rounds);
+    ck_assert_int_eq(c1.set - c0.set, 1050 * rounds);
+    ck_assert_int_eq(c1.other, c0.other);
 
     fprintf(stderr, "session stage, %u batches of 1000 events of 50 "
             "visitors, local redis: wall %.2f us/event (best batch %.2f), "
-            "worker CPU %.2f us/event, redis script %.2f us/event\n",
+            "worker CPU %.2f us/event, redis CPU %.2f us/event\n",
             rounds, total / rounds / 1000, best / 1000, cpu / rounds / 1000,
-            cmdstat_usec_per_call(&srv, "evalsha") / 1000);
+            r0 * 1e6 / rounds / 1000);
 
-    /* the worst case for the script: every event a new visitor */
-    freeReplyObject(px_test_redis_cmd(&srv, "CONFIG RESETSTAT"));
+    /* the worst case: every event a new visitor */
     {
         static char  anon[1000][24];
 
         total = 0;
         cpu = 0;
+        r0 = redis_cpu_s(&srv);
         for (r = 0; r < rounds; r++) {
             b.n = 0;
             for (i = 0; i < 1000; i++) {
@@ -956,18 +1051,28 @@ START_TEST(test_session__batch_one_round_trip)
                 tb_add(&b, anon[i], 100000 + r * 1000 + i, T0);
             }
             t0 = now_us(CLOCK_MONOTONIC);
-            c0 = now_us(CLOCK_PROCESS_CPUTIME_ID);
+            p0 = now_us(CLOCK_PROCESS_CPUTIME_ID);
             tb_run(stage, &b);
-            cpu += now_us(CLOCK_PROCESS_CPUTIME_ID) - c0;
+            cpu += now_us(CLOCK_PROCESS_CPUTIME_ID) - p0;
             total += now_us(CLOCK_MONOTONIC) - t0;
             ck_assert_uint_eq(SEQ(999), 1);
         }
+        r0 = redis_cpu_s(&srv) - r0;
     }
     fprintf(stderr, "session stage, %u batches of 1000 events of 1000 new "
             "visitors: wall %.2f us/event, worker CPU %.2f us/event, redis "
-            "script %.2f us/event\n", rounds, total / rounds / 1000,
-            cpu / rounds / 1000,
-            cmdstat_usec_per_call(&srv, "evalsha") / 1000);
+            "CPU %.2f us/event\n", rounds, total / rounds / 1000,
+            cpu / rounds / 1000, r0 * 1e6 / rounds / 1000);
+
+    /* a replayed batch writes nothing: one round trip */
+    cmds_now(&c0);
+    i = (unsigned) s->round_trips;
+    tb_run(stage, &b);
+    cmds_now(&c1);
+    ck_assert_uint_eq(s->replays, 1000);
+    ck_assert_uint_eq(s->round_trips, i + 1);
+    ck_assert_int_eq(c1.evalsha - c0.evalsha, 0);
+    ck_assert_int_eq(c1.set - c0.set, 0);
 }
 END_TEST
 
@@ -976,8 +1081,8 @@ START_TEST(test_session__chunks_keep_order)
     unsigned  i;
     const px_session_stats_t  *s = px_session_stage_stats(stage);
 
-    /* more events than one script call takes: still one round trip, and
-     * the chunks run in order */
+    /* more keys than one MGET takes: still two round trips, and
+     * the chunks are read in order */
     tb_free(&b);
     tb_init(&b, 2500);
     for (i = 0; i < 2500; i++) {
@@ -985,10 +1090,18 @@ START_TEST(test_session__chunks_keep_order)
     }
     tb_run(stage, &b);
 
-    ck_assert_uint_eq(s->round_trips, 1);
-    ck_assert_int_eq(px_test_redis_cmdstat(&srv, "evalsha"), 3);
+    ck_assert_uint_eq(s->round_trips, 2);
+    ck_assert_int_eq(px_test_redis_cmdstat(&srv, "mget"), 3 + 1);
+    ck_assert_int_eq(px_test_redis_cmdstat(&srv, "evalsha"), 1);
     for (i = 0; i < 2500; i++) {
         ck_assert_str_eq(SID(i), SID(0));
+        ck_assert_uint_eq(SEQ(i), i + 1);
+    }
+
+    /* read again: every chunk's answers in the right rows */
+    tb_run(stage, &b);
+    ck_assert_uint_eq(s->replays, 2500);
+    for (i = 0; i < 2500; i++) {
         ck_assert_uint_eq(SEQ(i), i + 1);
     }
 }
@@ -1141,7 +1254,8 @@ make_suite_session(void)
     tcase_add_test(tc, test_session__redis_down_retryable);
     tcase_add_test(tc, test_session__redis_down_mid_batch_replay);
     tcase_add_test(tc, test_session__noscript_fallback);
-    tcase_add_test(tc, test_session__batch_one_round_trip);
+    tcase_add_test(tc, test_session__concurrent_writer_runs_again);
+    tcase_add_test(tc, test_session__batch_two_round_trips);
     tcase_add_test(tc, test_session__chunks_keep_order);
     tcase_add_test(tc, test_session__redis_url);
     tcase_add_test(tc, test_session__redis_conn_db_and_reconnect);

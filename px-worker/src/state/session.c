@@ -6,178 +6,118 @@
 #include "log.h"
 #include "redis_conn.h"
 #include "session.h"
+#include "session_rules.h"
 
-/* Events per script call: bounds how long one call holds Redis (about
- * 3 ms per 1000 events here); the calls of a batch share one round trip. */
+/* Keys per MGET command: bounds one command's size; the commands of a
+ * batch share one round trip. */
 #define PX_SESSION_CHUNK   1000
 #define PX_PREFIX_MAX      64
+/* A batch whose visitors another worker wrote between the read and the
+ * write is run again (two workers own a partition only briefly): so
+ * often at most. */
+#define PX_SESSION_TRIES   5
 
 /*
- * Per event, atomically: the dedupe check, then the session assignment.
+ * A batch is two round trips (docs/sessions.md, "State in Redis"):
  *
- * KEYS  per event: its event key, its visitor key.
- * ARGV  timeout_ms, max_ms, event key TTL s, visitor key TTL s, length of
- *       the key prefix; then per event: origin "partition:offset", ts_ms.
+ *   1. MGET every event key and visitor key of the batch;
+ *   2. in the worker, per event in order: the dedupe check against its
+ *      event key, then the session rules (session_rules.c) on its
+ *      visitor's state; then one script call writes the batch: it checks
+ *      that every touched visitor's key still holds what step 1 read,
+ *      then SETs each touched visitor's key and each new event's key with
+ *      its TTL, or writes nothing (another worker wrote meanwhile: the
+ *      batch is run again).
+ *
+ * The script runs atomically, so a batch is written whole or not at all,
+ * as before with one script doing everything; but the script only
+ * compares and sets, a native SET per key, and the rules run here.
  *
  * event key   = "origin sid seq"              (TTL: PX_DEDUPE_TTL)
  * visitor key = "sid start_ms last_ms seq"    (TTL: max + timeout)
- *               [" sid start_ms last_ms seq"]: the visitor's other session,
- *               the one before the current or the latest late one
+ *               [" sid start_ms last_ms seq"]: the visitor's other session
  *
- * Answers one string per event: "D" (a duplicate: another origin stored
- * the event), or a kind then "sid seq": R replay (this origin stored it:
- * the assignment read back), N new session, C continues the session,
- * L late event joined the current session, P late event joined the other
- * session, O late event that fits neither: a session of its own, which
- * becomes the other session (so late events chain among themselves).
+ * KEYS  the touched visitors' keys, then the new events' keys.
+ * ARGV  number of visitors, visitor TTL s, event TTL s; per visitor the
+ *       value read ("" when none) and the new one; per event its value.
+ * Answers 1 (written) or 0 (a visitor's key changed: nothing written).
  */
-static const char  px_session_lua[] =
-    "local tmo = tonumber(ARGV[1])\n"
-    "local maxl = tonumber(ARGV[2])\n"
-    "local ettl = ARGV[3]\n"
-    "local vttl = ARGV[4]\n"
-    "local skip = tonumber(ARGV[5]) + 3\n"
-    "local call, sub, fmt = redis.call, string.sub, string.format\n"
-    "local out, vs, dirty = {}, {}, {}\n"
-    /* how far a late event at ts is from session s, or nil when it cannot
-     * join it (more than the timeout away, or past the longest session) */
-    "local function near(s, ts)\n"
-    "  if not s then return nil end\n"
-    "  local d = 0\n"
-    "  if ts < s[2] then d = s[2] - ts elseif ts > s[3] then d = ts - s[3] end\n"
-    "  if d > tmo or math.max(s[3], ts) - math.min(s[2], ts) > maxl then\n"
-    "    return nil\n"
-    "  end\n"
-    "  return d\n"
-    "end\n"
-    "local function join(s, ts)\n"
-    "  s[4] = s[4] + 1\n"
-    "  if ts < s[2] then s[2] = ts end\n"
-    "  if ts > s[3] then s[3] = ts end\n"
-    "  return s[1], s[4]\n"
-    "end\n"
-    "local function parse(a, b, c, d)\n"
-    "  if a then return { a, tonumber(b), tonumber(c), tonumber(d) } end\n"
-    "  return nil\n"
-    "end\n"
-    "for i = 1, #KEYS / 2 do\n"
-    "  local ek, vk = KEYS[2 * i - 1], KEYS[2 * i]\n"
-    "  local origin, ts = ARGV[4 + 2 * i], tonumber(ARGV[5 + 2 * i])\n"
-    "  local cur = call('GET', ek)\n"
-    "  if cur then\n"
-    "    local sp = string.find(cur, ' ', 1, true)\n"
-    "    if sp and sub(cur, 1, sp - 1) == origin then\n"
-    "      out[i] = 'R' .. sub(cur, sp + 1)\n"
-    "    else\n"
-    "      out[i] = 'D'\n"
-    "    end\n"
-    "  else\n"
-    /* the visitor's state: read once per call, written once at the end;
-     * v[1] the current session, v[2] the other one (or nil) */
-    "    local v = vs[vk]\n"
-    "    if v == nil then\n"
-    "      v = { nil, nil }\n"
-    "      local st = call('GET', vk)\n"
-    "      if st then\n"
-    "        local n = '(%S+) (%-?%d+) (%-?%d+) (%d+)'\n"
-    "        v[1] = parse(string.match(st, '^' .. n))\n"
-    "        v[2] = parse(string.match(st, '^%S+ %S+ %S+ %S+ ' .. n .. '$'))\n"
-    "      end\n"
-    "      vs[vk] = v\n"
-    "    end\n"
-    "    local c, o = v[1], v[2]\n"
-    "    local kind, sid, seq\n"
-    "    if not c then\n"
-    "      kind = 'N'\n"
-    "    elseif ts >= c[3] then\n"
-    "      if ts - c[3] > tmo or ts - c[2] > maxl then\n"
-    "        kind = 'N'\n"
-    "      else\n"
-    "        kind = 'C'\n"
-    "      end\n"
-    "    else\n"
-    /* late: the nearer of the current and the other session that can take
-     * it (the current on a tie), else a session of its own */
-    "      local dc, dother = near(c, ts), near(o, ts)\n"
-    "      if dc and (not dother or dc <= dother) then\n"
-    "        kind = 'L'\n"
-    "      elseif dother then\n"
-    "        kind = 'P'\n"
-    "      else\n"
-    "        kind = 'O'\n"
-    "      end\n"
-    "    end\n"
-    "    if kind == 'N' or kind == 'O' then\n"
-    "      local h = redis.sha1hex(sub(vk, skip) .. '\\n' .. sub(ek, skip))\n"
-    "      local x = tonumber(sub(h, 17, 17), 16) % 4 + 1\n"
-    "      sid = sub(h, 1, 8) .. '-' .. sub(h, 9, 12) .. '-5' .. sub(h, 14, 16)\n"
-    "        .. '-' .. sub('89ab', x, x) .. sub(h, 18, 20) .. '-'\n"
-    "        .. sub(h, 21, 32)\n"
-    "      seq = 1\n"
-    "      if kind == 'N' then\n"
-    "        v[2] = c\n"
-    "        v[1] = { sid, ts, ts, 1 }\n"
-    "      else\n"
-    "        v[2] = { sid, ts, ts, 1 }\n"
-    "      end\n"
-    "    elseif kind == 'C' then\n"
-    "      c[3] = ts\n"
-    "      c[4] = c[4] + 1\n"
-    "      sid, seq = c[1], c[4]\n"
-    "    elseif kind == 'L' then\n"
-    "      sid, seq = join(c, ts)\n"
-    "    else\n"
-    "      sid, seq = join(o, ts)\n"
-    "    end\n"
-    "    if not dirty[vk] then\n"
-    "      dirty[vk] = true\n"
-    "      dirty[#dirty + 1] = vk\n"
-    "    end\n"
-    "    local a = sid .. ' ' .. fmt('%.0f', seq)\n"
-    "    call('SET', ek, origin .. ' ' .. a, 'EX', ettl)\n"
-    "    out[i] = kind .. a\n"
+static const char  px_write_lua[] =
+    "local nv = tonumber(ARGV[1])\n"
+    "for i = 1, nv do\n"
+    "  if (redis.call('GET', KEYS[i]) or '') ~= ARGV[2 + 2 * i] then\n"
+    "    return 0\n"
     "  end\n"
     "end\n"
-    "for j = 1, #dirty do\n"
-    "  local v = vs[dirty[j]]\n"
-    "  local c, o = v[1], v[2]\n"
-    "  local val = fmt('%s %.0f %.0f %.0f', c[1], c[2], c[3], c[4])\n"
-    "  if o then\n"
-    "    val = val .. fmt(' %s %.0f %.0f %.0f', o[1], o[2], o[3], o[4])\n"
-    "  end\n"
-    "  call('SET', dirty[j], val, 'EX', vttl)\n"
+    "for i = 1, nv do\n"
+    "  redis.call('SET', KEYS[i], ARGV[3 + 2 * i], 'EX', ARGV[2])\n"
     "end\n"
-    "return out\n";
+    "for i = nv + 1, #KEYS do\n"
+    "  redis.call('SET', KEYS[i], ARGV[3 + nv + i], 'EX', ARGV[3])\n"
+    "end\n"
+    "return 1\n";
 
-/* One event's answer. */
+/* One event's answer: a kind of session_rules.h, or R (a replay: this
+ * origin stored it, the assignment read back) or D (a duplicate: another
+ * origin stored the event). */
 typedef struct {
-    char      kind;                         /* N C L P O R D */
+    char      kind;
     char      sid[PX_SESSION_ID_LEN + 1];
     uint32_t  seq;
 } px_assign_t;
+
+/* A sent event (not a duplicate within its batch): where its key and
+ * origin are in st->keys, its visitor. */
+typedef struct {
+    size_t    key;
+    size_t    key_len;
+    size_t    origin;
+    size_t    origin_len;
+    size_t    visitor;      /* index in st->vis */
+} px_sent_t;
+
+/* A visitor of the batch. */
+typedef struct {
+    size_t              key;
+    size_t              key_len;
+    size_t              old;        /* the value read, in st->olds */
+    size_t              old_len;    /* 0: none */
+    px_visitor_state_t  state;
+    int                 dirty;
+} px_visit_t;
 
 struct px_session_stage_s {
     px_redis_t          *redis;
     char                 prefix[PX_PREFIX_MAX];
     size_t               prefix_len;
-    int64_t              timeout_ms;
-    int64_t              max_ms;
+    px_session_rules_t   rules;
     long                 event_ttl_s;
     long                 visitor_ttl_s;
-
-    char                 sha[41];           /* of px_session_lua */
-    unsigned long        sha_generation;    /* connection it was loaded on */
 
     px_dedupe_t          dedupe;
     unsigned char       *dup;               /* per row: within the batch */
     size_t              *idx;               /* per sent event: its row */
     px_assign_t         *res;               /* per sent event */
-    size_t               cap;               /* of dup, idx, res */
+    px_sent_t           *sent;              /* per sent event */
+    size_t               nsent;
+    px_visit_t          *vis;               /* per visitor */
+    size_t               nvis;
+    size_t              *slots;             /* visitor hash: index + 1 */
+    size_t               nslots;            /* a power of two */
+    size_t               cap;               /* of dup ... vis */
 
-    px_buf_t             cmd;               /* one script call, RESP */
-    px_buf_t             keys;
-    px_buf_t             args;
-    px_buf_t             tmp;
+    px_buf_t             keys;              /* keys and origins */
+    px_buf_t             cmd;               /* one command, RESP */
+    px_buf_t             val;               /* one value */
+    px_buf_t             olds;              /* visitor values read */
+    px_buf_t             args;              /* the script's ARGV */
+    px_buf_t             keys_out;          /* the script's KEYS */
+
+    char                 sha[41];           /* of px_write_lua */
+    unsigned long        sha_generation;    /* connection it was loaded on */
+
+    px_session_between_pt  between;
+    void                  *between_ctx;
 
     px_session_stats_t   stats;
 };
@@ -228,18 +168,20 @@ px_session_stage_new(const px_session_conf_t *conf, char *err, size_t errlen)
 
     memcpy(st->prefix, prefix, strlen(prefix) + 1);
     st->prefix_len = strlen(prefix);
-    st->timeout_ms = (int64_t) conf->session_timeout_s * 1000;
-    st->max_ms = (int64_t) conf->session_max_s * 1000;
+    st->rules.timeout_ms = (int64_t) conf->session_timeout_s * 1000;
+    st->rules.max_ms = (int64_t) conf->session_max_s * 1000;
     st->event_ttl_s = conf->dedupe_ttl_s;
     /* a visitor's state must outlive any gap that continues its session,
      * with room for consumer lag; past it the next event starts anew */
     st->visitor_ttl_s = conf->session_max_s + conf->session_timeout_s;
 
     px_dedupe_init(&st->dedupe);
-    px_buf_init(&st->cmd, NULL, 0);
     px_buf_init(&st->keys, NULL, 0);
+    px_buf_init(&st->cmd, NULL, 0);
+    px_buf_init(&st->val, NULL, 0);
+    px_buf_init(&st->olds, NULL, 0);
     px_buf_init(&st->args, NULL, 0);
-    px_buf_init(&st->tmp, NULL, 0);
+    px_buf_init(&st->keys_out, NULL, 0);
     return st;
 }
 
@@ -255,10 +197,15 @@ px_session_stage_free(px_session_stage_t *st)
     free(st->dup);
     free(st->idx);
     free(st->res);
-    px_buf_free(&st->cmd);
+    free(st->sent);
+    free(st->vis);
+    free(st->slots);
     px_buf_free(&st->keys);
+    px_buf_free(&st->cmd);
+    px_buf_free(&st->val);
+    px_buf_free(&st->olds);
     px_buf_free(&st->args);
-    px_buf_free(&st->tmp);
+    px_buf_free(&st->keys_out);
     free(st);
 }
 
@@ -268,13 +215,27 @@ px_session_stage_stats(const px_session_stage_t *st)
     return &st->stats;
 }
 
+/* realloc *p to n elements of size each; -1 when out of memory. */
+static int
+px_resize(void *p, size_t n, size_t size)
+{
+    void  *q;
+
+    if (n > SIZE_MAX / size) {
+        return -1;
+    }
+    q = realloc(*(void **) p, n * size);
+    if (q == NULL) {
+        return -1;
+    }
+    *(void **) p = q;
+    return 0;
+}
+
 static int
 px_grow(px_session_stage_t *st, size_t n)
 {
-    size_t          cap;
-    size_t         *idx;
-    px_assign_t    *res;
-    unsigned char  *dup;
+    size_t  cap;
 
     if (n <= st->cap) {
         return 0;
@@ -282,24 +243,18 @@ px_grow(px_session_stage_t *st, size_t n)
 
     for (cap = st->cap > 0 ? st->cap : 256; cap < n; cap *= 2) { /* void */ }
 
-    dup = realloc(st->dup, cap);
-    if (dup == NULL) {
+    if (px_resize(&st->dup, cap, 1)
+        || px_resize(&st->idx, cap, sizeof(size_t))
+        || px_resize(&st->res, cap, sizeof(px_assign_t))
+        || px_resize(&st->sent, cap, sizeof(px_sent_t))
+        || px_resize(&st->vis, cap, sizeof(px_visit_t))
+        /* the visitor hash at most half full */
+        || px_resize(&st->slots, cap * 2, sizeof(size_t)))
+    {
         return -1;
     }
-    st->dup = dup;
 
-    idx = realloc(st->idx, cap * sizeof(size_t));
-    if (idx == NULL) {
-        return -1;
-    }
-    st->idx = idx;
-
-    res = realloc(st->res, cap * sizeof(px_assign_t));
-    if (res == NULL) {
-        return -1;
-    }
-    st->res = res;
-
+    st->nslots = cap * 2;
     st->cap = cap;
     return 0;
 }
@@ -315,11 +270,15 @@ px_bulk(px_buf_t *out, const char *p, size_t n)
            || px_buf_append(out, "\r\n", 2);
 }
 
+/* RESP: "*<argc>\r\n" then the name, which starts a command. */
 static int
-px_bulk_i64(px_buf_t *out, px_buf_t *tmp, int64_t v)
+px_command(px_buf_t *out, size_t argc, const char *name)
 {
-    tmp->len = 0;
-    return px_buf_append_i64(tmp, v) || px_bulk(out, tmp->data, tmp->len);
+    out->len = 0;
+    return px_buf_append(out, "*", 1)
+           || px_buf_append_i64(out, (int64_t) argc)
+           || px_buf_append(out, "\r\n", 2)
+           || px_bulk(out, name, strlen(name));
 }
 
 /* PREFIX "v:" <length of project_id> ":" project_id ":" who, where who
@@ -341,163 +300,387 @@ px_visitor_key(px_buf_t *out, const char *prefix, const px_event_row_t *row)
            || px_buf_append_str(out, who);
 }
 
-/*
- * Build into st->cmd one script call for the events idx[0..k): EVALSHA,
- * or EVAL with the script's text.
- */
-static int
-px_build_call(px_session_stage_t *st, const px_event_row_t *rows,
-    const px_stage_origin_t *origins, const size_t *idx, size_t k,
-    int eval)
+static uint64_t
+px_hash(const char *p, size_t n)
 {
-    size_t                    j;
-    px_buf_t                 *tmp = &st->tmp;
-    const px_event_row_t     *row;
+    uint64_t  h = 1469598103934665603ULL;
+
+    while (n-- > 0) {
+        h = (h ^ (unsigned char) *p++) * 1099511628211ULL;
+    }
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdULL;
+    return h ^ (h >> 33);
+}
+
+/* The visitor whose key is the last key_len bytes of st->keys: found, or
+ * added (then its key stays there).  Its index. */
+static size_t
+px_visitor_of(px_session_stage_t *st, size_t key, size_t key_len)
+{
+    size_t       j, mask = st->nslots - 1;
+    const char  *k = st->keys.data + key;
+    px_visit_t  *v;
+
+    for (j = (size_t) px_hash(k, key_len) & mask; st->slots[j] != 0;
+         j = (j + 1) & mask)
+    {
+        v = &st->vis[st->slots[j] - 1];
+        if (v->key_len == key_len
+            && memcmp(st->keys.data + v->key, k, key_len) == 0)
+        {
+            st->keys.len = key;     /* known: its key is there already */
+            return st->slots[j] - 1;
+        }
+    }
+
+    v = &st->vis[st->nvis];
+    v->key = key;
+    v->key_len = key_len;
+    v->dirty = 0;
+    memset(&v->state, 0, sizeof(v->state));
+    st->slots[j] = ++st->nvis;
+    return st->nvis - 1;
+}
+
+/* The keys and origins of the sent events idx[0..m), and their visitors. */
+static int
+px_collect(px_session_stage_t *st, const px_event_row_t *rows,
+    const px_stage_origin_t *origins, size_t m)
+{
+    size_t      j, at;
+    px_sent_t  *e;
 
     st->keys.len = 0;
-    st->args.len = 0;
-    st->cmd.len = 0;
+    st->nsent = m;
+    st->nvis = 0;
+    memset(st->slots, 0, st->nslots * sizeof(size_t));
 
-    if (px_bulk_i64(&st->args, tmp, st->timeout_ms)
-        || px_bulk_i64(&st->args, tmp, st->max_ms)
-        || px_bulk_i64(&st->args, tmp, st->event_ttl_s)
-        || px_bulk_i64(&st->args, tmp, st->visitor_ttl_s)
-        || px_bulk_i64(&st->args, tmp, (int64_t) st->prefix_len))
-    {
-        return -1;
-    }
+    for (j = 0; j < m; j++) {
+        e = &st->sent[j];
 
-    for (j = 0; j < k; j++) {
-        row = &rows[idx[j]];
-
-        tmp->len = 0;
-        if (px_dedupe_key(tmp, st->prefix, row)
-            || px_bulk(&st->keys, tmp->data, tmp->len))
-        {
+        e->key = st->keys.len;
+        if (px_dedupe_key(&st->keys, st->prefix, &rows[st->idx[j]])) {
             return -1;
         }
+        e->key_len = st->keys.len - e->key;
 
-        tmp->len = 0;
-        if (px_visitor_key(tmp, st->prefix, row)
-            || px_bulk(&st->keys, tmp->data, tmp->len))
-        {
+        e->origin = st->keys.len;
+        if (px_dedupe_origin(&st->keys, &origins[st->idx[j]])) {
             return -1;
         }
+        e->origin_len = st->keys.len - e->origin;
 
-        tmp->len = 0;
-        if (px_dedupe_origin(tmp, &origins[idx[j]])
-            || px_bulk(&st->args, tmp->data, tmp->len)
-            || px_bulk_i64(&st->args, tmp, row->msg.ts_ms))
-        {
+        at = st->keys.len;
+        if (px_visitor_key(&st->keys, st->prefix, &rows[st->idx[j]])) {
             return -1;
         }
-    }
-
-    /* *<argc>  EVAL(SHA) script|sha numkeys  keys...  args... */
-    if (px_buf_append(&st->cmd, "*", 1)
-        || px_buf_append_i64(&st->cmd, (int64_t) (3 + 5 + 4 * k))
-        || px_buf_append(&st->cmd, "\r\n", 2)
-        || (eval
-            ? px_bulk(&st->cmd, "EVAL", 4)
-              || px_bulk(&st->cmd, px_session_lua, sizeof(px_session_lua) - 1)
-            : px_bulk(&st->cmd, "EVALSHA", 7)
-              || px_bulk(&st->cmd, st->sha, 40))
-        || px_bulk_i64(&st->cmd, tmp, (int64_t) (2 * k))
-        || px_buf_append(&st->cmd, st->keys.data, st->keys.len)
-        || px_buf_append(&st->cmd, st->args.data, st->args.len))
-    {
-        return -1;
+        e->visitor = px_visitor_of(st, at, st->keys.len - at);
     }
 
     return 0;
 }
 
-/* One answer string of the script into *a.  0, or -1 if malformed. */
-static int
-px_parse_answer(const redisReply *e, px_assign_t *a)
+static const char *
+px_key_of(px_session_stage_t *st, size_t i, int visitors)
 {
-    char           *end;
-    unsigned long   seq;
-
-    if (e->type != REDIS_REPLY_STRING || e->len < 1) {
-        return -1;
-    }
-
-    a->kind = e->str[0];
-
-    if (a->kind == 'D') {
-        a->sid[0] = '\0';
-        a->seq = 0;
-        return e->len == 1 ? 0 : -1;
-    }
-
-    if (strchr("NCLPOR", a->kind) == NULL
-        || e->len < 1 + PX_SESSION_ID_LEN + 2
-        || e->str[1 + PX_SESSION_ID_LEN] != ' ')
-    {
-        return -1;
-    }
-
-    memcpy(a->sid, e->str + 1, PX_SESSION_ID_LEN);
-    a->sid[PX_SESSION_ID_LEN] = '\0';
-
-    seq = strtoul(e->str + 2 + PX_SESSION_ID_LEN, &end, 10);
-    if (end != e->str + e->len || seq == 0 || seq > UINT32_MAX) {
-        return -1;
-    }
-    a->seq = (uint32_t) seq;
-    return 0;
+    return visitors ? st->keys.data + st->vis[i].key
+                    : st->keys.data + st->sent[i].key;
 }
 
-/*
- * Read the reply of one script call for k events into res[0..k).
- * Returns 0; 1 when the server did not know the script (NOSCRIPT);
- * -1 on an error reply or a malformed one (the reason in err); -2 on an
- * I/O error (the connection is unusable).
- */
-static int
-px_read_call(px_session_stage_t *st, redisContext *c, px_assign_t *res,
-    size_t k, char *err, size_t errlen)
+static size_t
+px_key_len_of(px_session_stage_t *st, size_t i, int visitors)
 {
-    int          rc;
-    size_t       j;
+    return visitors ? st->vis[i].key_len : st->sent[i].key_len;
+}
+
+/* Queue "<name> key..." for the event keys (visitors == 0) or visitor
+ * keys, in commands of up to PX_SESSION_CHUNK keys.  Returns the number
+ * of commands queued, or -1 when out of memory. */
+static long
+px_queue_keys(px_session_stage_t *st, redisContext *c, const char *name,
+    int visitors)
+{
+    long    cmds = 0;
+    size_t  a, i, k, n = visitors ? st->nvis : st->nsent;
+
+    for (a = 0; a < n; a += k) {
+        k = n - a < PX_SESSION_CHUNK ? n - a : PX_SESSION_CHUNK;
+        if (px_command(&st->cmd, 1 + k, name)) {
+            return -1;
+        }
+        for (i = a; i < a + k; i++) {
+            if (px_bulk(&st->cmd, px_key_of(st, i, visitors),
+                        px_key_len_of(st, i, visitors)))
+            {
+                return -1;
+            }
+        }
+        if (redisAppendFormattedCommand(c, st->cmd.data, st->cmd.len)
+            != REDIS_OK)
+        {
+            return -1;
+        }
+        cmds++;
+    }
+
+    return cmds;
+}
+
+static redisReply *
+px_reply(px_session_stage_t *st, redisContext *c, char *err, size_t errlen)
+{
     redisReply  *reply;
 
     if (redisGetReply(c, (void **) &reply) != REDIS_OK || reply == NULL) {
         snprintf(err, errlen, "redis %s: %s", px_redis_name(st->redis),
                  c->errstr[0] != '\0' ? c->errstr : "no reply");
-        return -2;
+        return NULL;
+    }
+    return reply;
+}
+
+/* An event key's value "origin sid seq" into event j's answer: R when
+ * the origin is the event's own, else D.  0, or -1 when malformed. */
+static int
+px_stored_answer(px_session_stage_t *st, size_t j, const redisReply *e)
+{
+    char          *end;
+    const char    *sp;
+    unsigned long  seq;
+    px_assign_t   *a = &st->res[j];
+    px_sent_t     *s = &st->sent[j];
+
+    sp = memchr(e->str, ' ', e->len);
+    if (sp == NULL) {
+        return -1;
     }
 
-    rc = 0;
+    if ((size_t) (sp - e->str) != s->origin_len
+        || memcmp(e->str, st->keys.data + s->origin, s->origin_len) != 0)
+    {
+        a->kind = 'D';
+        a->sid[0] = '\0';
+        a->seq = 0;
+        return 0;
+    }
 
-    if (reply->type == REDIS_REPLY_ERROR) {
-        if (strncmp(reply->str, "NOSCRIPT", 8) == 0) {
-            rc = 1;
-        } else {
-            snprintf(err, errlen, "redis %s: session script: %s",
-                     px_redis_name(st->redis), reply->str);
+    sp++;
+    if (e->len - (size_t) (sp - e->str) < PX_SESSION_ID_LEN + 2
+        || sp[PX_SESSION_ID_LEN] != ' ')
+    {
+        return -1;
+    }
+    seq = strtoul(sp + PX_SESSION_ID_LEN + 1, &end, 10);
+    if (end != e->str + e->len || seq == 0 || seq > UINT32_MAX) {
+        return -1;
+    }
+
+    a->kind = 'R';
+    memcpy(a->sid, sp, PX_SESSION_ID_LEN);
+    a->sid[PX_SESSION_ID_LEN] = '\0';
+    a->seq = (uint32_t) seq;
+    return 0;
+}
+
+/* The replies of "MGET" commands of n keys: event answers (kind '\0':
+ * not stored yet) or visitor states. */
+static int
+px_read_values(px_session_stage_t *st, redisContext *c, int visitors,
+    char *err, size_t errlen)
+{
+    int          rc = 0;
+    size_t       a, i, k, n = visitors ? st->nvis : st->nsent;
+    redisReply  *reply, *e;
+
+    for (a = 0; a < n; a += k) {
+        k = n - a < PX_SESSION_CHUNK ? n - a : PX_SESSION_CHUNK;
+        reply = px_reply(st, c, err, errlen);
+        if (reply == NULL) {
+            return -1;
+        }
+        if (reply->type != REDIS_REPLY_ARRAY || reply->elements != k) {
+            snprintf(err, errlen, "redis %s: MGET: %s",
+                     px_redis_name(st->redis),
+                     reply->type == REDIS_REPLY_ERROR ? reply->str
+                                                       : "unexpected reply");
             rc = -1;
         }
-
-    } else if (reply->type != REDIS_REPLY_ARRAY || reply->elements != k) {
-        snprintf(err, errlen, "redis %s: session script: unexpected reply "
-                 "(type %d)", px_redis_name(st->redis), reply->type);
-        rc = -1;
-
-    } else {
-        for (j = 0; j < k; j++) {
-            if (px_parse_answer(reply->element[j], &res[j]) != 0) {
-                snprintf(err, errlen, "redis %s: session script: malformed "
-                         "answer", px_redis_name(st->redis));
+        for (i = 0; rc == 0 && i < k; i++) {
+            e = reply->element[i];
+            if (e->type == REDIS_REPLY_STRING && visitors) {
+                px_visitor_state_parse(&st->vis[a + i].state, e->str, e->len);
+                st->vis[a + i].old = st->olds.len;
+                st->vis[a + i].old_len = e->len;
+                if (px_buf_append(&st->olds, e->str, e->len) != 0) {
+                    snprintf(err, errlen, "out of memory");
+                    rc = -1;
+                }
+            } else if (e->type == REDIS_REPLY_STRING) {
+                if (px_stored_answer(st, a + i, e) != 0) {
+                    snprintf(err, errlen, "redis %s: malformed value of %.*s",
+                             px_redis_name(st->redis),
+                             (int) st->sent[a + i].key_len,
+                             st->keys.data + st->sent[a + i].key);
+                    rc = -1;
+                }
+            } else if (e->type == REDIS_REPLY_NIL) {
+                if (visitors) {
+                    memset(&st->vis[a + i].state, 0, sizeof(px_visitor_state_t));
+                    st->vis[a + i].old_len = 0;
+                } else {
+                    st->res[a + i].kind = '\0';
+                }
+            } else {
+                snprintf(err, errlen, "redis %s: MGET: unexpected element",
+                         px_redis_name(st->redis));
                 rc = -1;
-                break;
             }
+        }
+        freeReplyObject(reply);
+        if (rc != 0) {
+            return -1;
         }
     }
 
-    freeReplyObject(reply);
-    return rc;
+    return 0;
+}
+
+/* Round trip 1: read every key of the batch. */
+static int
+px_read_state(px_session_stage_t *st, redisContext *c, char *err,
+    size_t errlen)
+{
+    size_t  j;
+
+    if (px_queue_keys(st, c, "MGET", 0) < 0
+        || px_queue_keys(st, c, "MGET", 1) < 0)
+    {
+        snprintf(err, errlen, "out of memory building the session read");
+        return -1;
+    }
+
+    st->stats.round_trips++;
+    st->olds.len = 0;
+    for (j = 0; j < st->nvis; j++) {
+        st->vis[j].dirty = 0;
+    }
+
+    return px_read_values(st, c, 0, err, errlen) != 0
+           || px_read_values(st, c, 1, err, errlen) != 0 ? -1 : 0;
+}
+
+/* Every event not stored yet through the session rules, in order.
+ * Returns how many there were, or -1 (err set). */
+static long
+px_assign_new(px_session_stage_t *st, const px_event_row_t *rows,
+    char *err, size_t errlen)
+{
+    int           kind;
+    long          fresh = 0;
+    size_t        j, skip = st->prefix_len + 2;
+    uint64_t      seq;
+    const char   *sid;
+    px_sent_t    *s;
+    px_visit_t   *v;
+
+    for (j = 0; j < st->nsent; j++) {
+        if (st->res[j].kind != '\0') {
+            continue;
+        }
+        s = &st->sent[j];
+        v = &st->vis[s->visitor];
+
+        kind = px_session_assign(&v->state, &st->rules,
+                                 rows[st->idx[j]].msg.ts_ms,
+                                 st->keys.data + v->key + skip,
+                                 v->key_len - skip,
+                                 st->keys.data + s->key + skip,
+                                 s->key_len - skip, &sid, &seq);
+        if (seq > UINT32_MAX) {
+            snprintf(err, errlen, "session_seq past %u", UINT32_MAX);
+            return -1;
+        }
+
+        st->res[j].kind = (char) kind;
+        memcpy(st->res[j].sid, sid, PX_SESSION_ID_LEN + 1);
+        st->res[j].seq = (uint32_t) seq;
+        v->dirty = 1;
+        fresh++;
+    }
+
+    return fresh;
+}
+
+static int
+px_bulk_i64(px_buf_t *out, int64_t v)
+{
+    char  num[PX_I64_DIGITS_MAX], *p;
+
+    p = px_i64_digits(num + sizeof(num), v);
+    return px_bulk(out, p, (size_t) (num + sizeof(num) - p));
+}
+
+/* The script call into st->cmd: EVALSHA, or EVAL with its text. */
+static int
+px_build_write(px_session_stage_t *st, int eval)
+{
+    size_t        j, nv = 0, ne = 0;
+    px_sent_t    *s;
+    px_visit_t   *v;
+    px_assign_t  *a;
+
+    st->keys_out.len = 0;
+    st->args.len = 0;
+
+    for (j = 0; j < st->nvis; j++) {
+        v = &st->vis[j];
+        if (!v->dirty) {
+            continue;
+        }
+        st->val.len = 0;
+        if (px_bulk(&st->keys_out, st->keys.data + v->key, v->key_len)
+            || px_bulk(&st->args, st->olds.data + v->old, v->old_len)
+            || px_visitor_state_format(&st->val, &v->state)
+            || px_bulk(&st->args, st->val.data, st->val.len))
+        {
+            return -1;
+        }
+        nv++;
+    }
+
+    for (j = 0; j < st->nsent; j++) {
+        a = &st->res[j];
+        if (a->kind == 'R' || a->kind == 'D') {
+            continue;
+        }
+        s = &st->sent[j];
+        st->val.len = 0;
+        if (px_bulk(&st->keys_out, st->keys.data + s->key, s->key_len)
+            || px_buf_append(&st->val, st->keys.data + s->origin,
+                             s->origin_len)
+            || px_buf_append(&st->val, " ", 1)
+            || px_buf_append(&st->val, a->sid, PX_SESSION_ID_LEN)
+            || px_buf_append(&st->val, " ", 1)
+            || px_buf_append_i64(&st->val, a->seq)
+            || px_bulk(&st->args, st->val.data, st->val.len))
+        {
+            return -1;
+        }
+        ne++;
+    }
+
+    /* EVAL(SHA) script|sha numkeys keys... nv vttl ettl args... */
+    return px_command(&st->cmd, 3 + 2 * (nv + ne) + 3 + nv,
+                      eval ? "EVAL" : "EVALSHA")
+           || (eval ? px_bulk(&st->cmd, px_write_lua, sizeof(px_write_lua) - 1)
+                    : px_bulk(&st->cmd, st->sha, 40))
+           || px_bulk_i64(&st->cmd, (int64_t) (nv + ne))
+           || px_buf_append(&st->cmd, st->keys_out.data, st->keys_out.len)
+           || px_bulk_i64(&st->cmd, (int64_t) nv)
+           || px_bulk_i64(&st->cmd, st->visitor_ttl_s)
+           || px_bulk_i64(&st->cmd, st->event_ttl_s)
+           || px_buf_append(&st->cmd, st->args.data, st->args.len);
 }
 
 /* SCRIPT LOAD on a new connection (the server may be a new one). */
@@ -514,7 +697,7 @@ px_load_script(px_session_stage_t *st, char *err, size_t errlen)
     }
 
     reply = px_redis_command(st->redis, err, errlen, "SCRIPT LOAD %s",
-                             px_session_lua);
+                             px_write_lua);
     if (reply == NULL) {
         return -1;
     }
@@ -536,114 +719,128 @@ px_load_script(px_session_stage_t *st, char *err, size_t errlen)
     return rc;
 }
 
+/* Round trip 2: the write script (EVAL if Redis forgot it).  0; 1 when a
+ * visitor's key changed since the read and nothing was written; -1 (err
+ * set). */
+static int
+px_write_state(px_session_stage_t *st, redisContext *c, char *err,
+    size_t errlen)
+{
+    int          rc, eval;
+    redisReply  *reply;
+
+    for (eval = 0; eval < 2; eval++) {
+        if (px_build_write(st, eval) != 0
+            || redisAppendFormattedCommand(c, st->cmd.data, st->cmd.len)
+               != REDIS_OK)
+        {
+            snprintf(err, errlen, "out of memory building the session "
+                     "write");
+            return -1;
+        }
+
+        st->stats.round_trips++;
+        reply = px_reply(st, c, err, errlen);
+        if (reply == NULL) {
+            return -1;
+        }
+
+        if (reply->type == REDIS_REPLY_ERROR
+            && strncmp(reply->str, "NOSCRIPT", 8) == 0 && !eval)
+        {
+            /* the script cache was flushed under us: EVAL caches it */
+            px_log(PX_LOG_INFO, "session", "redis %s did not know the "
+                   "script; sending it", px_redis_name(st->redis));
+            freeReplyObject(reply);
+            continue;
+        }
+
+        if (reply->type == REDIS_REPLY_INTEGER
+            && (reply->integer == 0 || reply->integer == 1))
+        {
+            rc = reply->integer == 1 ? 0 : 1;
+        } else {
+            snprintf(err, errlen, "redis %s: session write: %s",
+                     px_redis_name(st->redis),
+                     reply->type == REDIS_REPLY_ERROR ? reply->str
+                                                       : "unexpected reply");
+            rc = -1;
+        }
+        freeReplyObject(reply);
+        return rc;
+    }
+
+    snprintf(err, errlen, "redis %s: NOSCRIPT after EVAL",
+             px_redis_name(st->redis));
+    return -1;
+}
+
 /*
- * Send the calls for the sent events idx[0..m), in chunks, pipelined;
- * then read every reply.  With eval == 0 chunks the server answers
- * NOSCRIPT are sent again with EVAL, in order, in a second round trip.
+ * The answers for the sent events idx[0..m) into res: read, assign, write,
+ * again while another worker wrote a visitor of the batch in between.  On
+ * any failure the connection is dropped (replies may be pending) and
+ * nothing of the batch is written.
  */
 static int
 px_exchange(px_session_stage_t *st, const px_event_row_t *rows,
     const px_stage_origin_t *origins, size_t m, char *err, size_t errlen)
 {
-    int             rc, failed, redo;
-    size_t          a, k;
+    int             rc, tries;
+    long            fresh;
     redisContext   *c;
 
-    c = px_redis_get(st->redis, err, errlen);
-    if (c == NULL || px_load_script(st, err, errlen) != 0) {
-        return -1;
-    }
-    c = px_redis_get(st->redis, err, errlen);
-    if (c == NULL) {
+    if (px_collect(st, rows, origins, m) != 0) {
+        snprintf(err, errlen, "out of memory for the session keys");
         return -1;
     }
 
-    for (a = 0; a < m; a += k) {
-        k = m - a < PX_SESSION_CHUNK ? m - a : PX_SESSION_CHUNK;
-        if (px_build_call(st, rows, origins, st->idx + a, k, 0) != 0) {
-            snprintf(err, errlen, "out of memory building the session call");
-            goto io_failed;
+    for (tries = 0; tries < PX_SESSION_TRIES; tries++) {
+        c = px_redis_get(st->redis, err, errlen);
+        if (c == NULL || px_load_script(st, err, errlen) != 0) {
+            return -1;
         }
-        if (redisAppendFormattedCommand(c, st->cmd.data, st->cmd.len)
-            != REDIS_OK)
-        {
-            snprintf(err, errlen, "out of memory queueing the session call");
-            goto io_failed;
+        c = px_redis_get(st->redis, err, errlen);
+        if (c == NULL) {
+            return -1;
         }
+
+        if (px_read_state(st, c, err, errlen) != 0) {
+            goto failed;
+        }
+
+        if (st->between != NULL) {
+            st->between(st->between_ctx);
+        }
+
+        fresh = px_assign_new(st, rows, err, errlen);
+        if (fresh < 0) {
+            goto failed;
+        }
+
+        if (fresh == 0) {
+            return 0;   /* replays and duplicates only: nothing to write */
+        }
+
+        rc = px_write_state(st, c, err, errlen);
+        if (rc == 0) {
+            return 0;
+        }
+        if (rc < 0) {
+            goto failed;
+        }
+
+        st->stats.conflicts++;
+        px_log(PX_LOG_INFO, "session", "redis %s: visitors of the batch "
+               "written by another client meanwhile; running it again",
+               px_redis_name(st->redis));
     }
 
-    st->stats.round_trips++;
-    failed = 0;
-    redo = 0;
+    snprintf(err, errlen, "redis %s: visitors of the batch written by "
+             "another client during %d tries", px_redis_name(st->redis),
+             PX_SESSION_TRIES);
 
-    /* every reply is read, whatever the first ones say, so that none is
-     * left behind for the next batch; NOSCRIPT chunks are marked in res */
-    for (a = 0; a < m; a += k) {
-        k = m - a < PX_SESSION_CHUNK ? m - a : PX_SESSION_CHUNK;
-        rc = px_read_call(st, c, st->res + a, k, err, errlen);
-        if (rc == -2) {
-            goto io_failed;
-        }
-        if (rc == -1) {
-            failed = 1;
-        }
-        if (rc == 1) {
-            st->res[a].kind = '\0';
-            redo = 1;
-        }
-    }
+failed:
 
-    if (failed) {
-        return -1;
-    }
-
-    if (!redo) {
-        return 0;
-    }
-
-    /* the script cache was flushed under us: EVAL caches it again */
-    px_log(PX_LOG_INFO, "session", "redis %s did not know the script; "
-           "sending it", px_redis_name(st->redis));
-
-    for (a = 0; a < m; a += k) {
-        k = m - a < PX_SESSION_CHUNK ? m - a : PX_SESSION_CHUNK;
-        if (st->res[a].kind != '\0') {
-            continue;
-        }
-        if (px_build_call(st, rows, origins, st->idx + a, k, 1) != 0
-            || redisAppendFormattedCommand(c, st->cmd.data, st->cmd.len)
-               != REDIS_OK)
-        {
-            snprintf(err, errlen, "out of memory building the session call");
-            goto io_failed;
-        }
-    }
-
-    st->stats.round_trips++;
-
-    for (a = 0; a < m; a += k) {
-        k = m - a < PX_SESSION_CHUNK ? m - a : PX_SESSION_CHUNK;
-        if (st->res[a].kind != '\0') {
-            continue;
-        }
-        rc = px_read_call(st, c, st->res + a, k, err, errlen);
-        if (rc == -2) {
-            goto io_failed;
-        }
-        if (rc != 0) {
-            if (rc == 1) {
-                snprintf(err, errlen, "redis %s: NOSCRIPT after EVAL",
-                         px_redis_name(st->redis));
-            }
-            failed = 1;
-        }
-    }
-
-    return failed ? -1 : 0;
-
-io_failed:
-
-    /* replies may be pending or the socket broken: start afresh */
     px_redis_drop(st->redis);
     return -1;
 }
@@ -687,7 +884,7 @@ px_session_stage_run(px_session_stage_t *st, px_event_row_t *rows,
         return -1;
     }
 
-    /* every answer is in: only now touch the rows */
+    /* every answer is in and written: only now touch the rows */
     memset(&add, 0, sizeof(add));
     add.batch_duplicates = (unsigned long) marked;
     add.duplicates = (unsigned long) marked;
@@ -707,15 +904,15 @@ px_session_stage_run(px_session_stage_t *st, px_event_row_t *rows,
         case 'R':
             add.replays++;
             break;
-        case 'N':
+        case PX_KIND_NEW:
             add.new_sessions++;
             break;
-        case 'O':
+        case PX_KIND_LATE_OWN:
             add.new_sessions++;
             add.late_events++;
             break;
-        case 'L':
-        case 'P':
+        case PX_KIND_LATE:
+        case PX_KIND_LATE_OTHER:
             add.late_events++;
             break;
         default:
@@ -744,4 +941,12 @@ void
 px_session_stage_cap(px_session_stage_t *st, long ms)
 {
     px_redis_cap(st->redis, ms);
+}
+
+void
+px_session_stage_between(px_session_stage_t *st, px_session_between_pt fn,
+    void *ctx)
+{
+    st->between = fn;
+    st->between_ctx = ctx;
 }

@@ -40,6 +40,7 @@ typedef struct {
     unsigned long  late_events;       /* rows older than the visitor's last */
     unsigned long  runs;              /* successful px_session_stage_run */
     unsigned long  round_trips;       /* Redis round trips of those runs */
+    unsigned long  conflicts;         /* runs again: keys written meanwhile */
     unsigned long  redis_errors;      /* runs that returned -1 */
 } px_session_stats_t;
 
@@ -67,6 +68,13 @@ const px_session_stats_t *px_session_stage_stats(
     const px_session_stage_t *st);
 
 void px_session_stage_free(px_session_stage_t *st);
+
+/* Called between a batch's read and its write (tests use it to play
+ * another worker writing a key of the batch meanwhile); NULL: none. */
+typedef void (*px_session_between_pt)(void *ctx);
+
+void px_session_stage_between(px_session_stage_t *st,
+    px_session_between_pt fn, void *ctx);
 
 /* Cap its Redis timeouts (px_redis_cap). */
 void px_session_stage_cap(px_session_stage_t *st, long ms);
