@@ -31,6 +31,7 @@
 
 #include "redis_conn.h"
 #include "session.h"
+#include "session_store.h"
 
 /* ---- the redis-server fixture (also used by test_dedupe.c) ------------ */
 
@@ -846,6 +847,16 @@ START_TEST(test_session__redis_down_mid_batch_replay)
 }
 END_TEST
 
+/* The hash that holds a field written now (session_store.h): family 'E'
+ * or 'V', the window length in s. */
+static void
+hash_of(char *out, size_t len, char family, long window_s, const char *field)
+{
+    snprintf(out, len, "px:%c:%lld:%u", family,
+             (long long) (time(NULL) / window_s),
+             (unsigned) (px_kv_hash(field, strlen(field)) % PX_KV_SHARDS));
+}
+
 /* Another worker writes visitor a's key between the stage's read and its
  * write: a session of its own, with seq next_seq (one more each time). */
 static int       between_calls;
@@ -861,10 +872,13 @@ other_writer(void *ctx)
 
     between_calls++;
     if (between_writes-- > 0) {
+        char  hash[64];
+
         snprintf(value, sizeof(value), "%s %lld %lld %u", sid, T0,
                  T0 + 1000, next_seq++);
-        r = px_test_redis_cmd(&srv, "SET px:v:2:p1:a %s", value);
-        ck_assert_int_eq(r->type, REDIS_REPLY_STATUS);
+        hash_of(hash, sizeof(hash), 'V', 86400 + 1800, "v:2:p1:a");
+        r = px_test_redis_cmd(&srv, "HSET %s v:2:p1:a %s", hash, value);
+        ck_assert_int_eq(r->type, REDIS_REPLY_INTEGER);
         freeReplyObject(r);
     }
 }
@@ -926,12 +940,20 @@ START_TEST(test_session__concurrent_writer_runs_again)
     strcpy(b.rows[1].session_id, "untouched");
     ck_assert_int_eq(px_session_stage_run(stage, b.rows, b.n, b.origins,
                                           b.drop, err, sizeof(err)), -1);
-    ck_assert_msg(strstr(err, "another client") != NULL, "err: %s", err);
+    ck_assert_msg(strstr(err, "another worker") != NULL, "err: %s", err);
     ck_assert_str_eq(b.rows[1].session_id, "untouched");
     ck_assert_uint_eq(b.drop[0], 0xee);
 
-    redisReply  *r = px_test_redis_cmd(&srv, "EXISTS px:v:2:p1:c "
-        "px:e:2:p1:00000003-0000-4000-8000-000000000000");
+    char         hash[64];
+    const char  *claim = "e:2:p1:00000003-0000-4000-8000-000000000000";
+    redisReply  *r;
+
+    hash_of(hash, sizeof(hash), 'V', 86400 + 1800, "v:2:p1:c");
+    r = px_test_redis_cmd(&srv, "HEXISTS %s v:2:p1:c", hash);
+    ck_assert_int_eq(r->integer, 0);
+    freeReplyObject(r);
+    hash_of(hash, sizeof(hash), 'E', 86400, claim);
+    r = px_test_redis_cmd(&srv, "HEXISTS %s %s", hash, claim);
     ck_assert_int_eq(r->integer, 0);
     freeReplyObject(r);
     ck_assert_uint_eq(s->redis_errors, 1);
@@ -955,20 +977,19 @@ now_us(clockid_t clock)
 
 /* calls of each command the stage sends, from INFO commandstats */
 typedef struct {
-    long long  mget, get, set, evalsha, other;
+    long long  hmget, hset, evalsha, keys;
 } cmds_t;
 
 static void
 cmds_now(cmds_t *c)
 {
-    c->mget = px_test_redis_cmdstat(&srv, "mget");
-    c->get = px_test_redis_cmdstat(&srv, "get");
-    c->set = px_test_redis_cmdstat(&srv, "set");
+    c->hmget = px_test_redis_cmdstat(&srv, "hmget");
+    c->hset = px_test_redis_cmdstat(&srv, "hset");
     c->evalsha = px_test_redis_cmdstat(&srv, "evalsha");
-    c->other = px_test_redis_cmdstat(&srv, "eval")
-               + px_test_redis_cmdstat(&srv, "script|load")
-               + px_test_redis_cmdstat(&srv, "watch")
-               + px_test_redis_cmdstat(&srv, "multi");
+    /* commands on keys of their own, as the old script used */
+    c->keys = px_test_redis_cmdstat(&srv, "get")
+              + px_test_redis_cmdstat(&srv, "set")
+              + px_test_redis_cmdstat(&srv, "mget");
 }
 
 START_TEST(test_session__batch_two_round_trips)
@@ -1019,17 +1040,20 @@ START_TEST(test_session__batch_two_round_trips)
     }
     r0 = redis_cpu_s(&srv) - r0;
 
-    /* per 1000-event batch of 50 visitors: an MGET of the event keys and
-     * one of the visitor keys (one round trip), then one script call (the
-     * second) that GETs each visitor's key to compare and SETs it and
-     * each event's key; the rules ran in the worker */
+    /* per 1000-event batch of 50 visitors: HMGETs of the claims and the
+     * visitors, by shard, in the current and the previous window (one
+     * round trip), then one script call (the second) that compares the
+     * visitors and HSETs them and the claims, a command per shard; the
+     * rules ran in the worker; no key per event */
     cmds_now(&c1);
     ck_assert_uint_eq(s->round_trips, 2 + 2 * rounds);
-    ck_assert_int_eq(c1.mget - c0.mget, 2 * rounds);
     ck_assert_int_eq(c1.evalsha - c0.evalsha, rounds);
-    ck_assert_int_eq(c1.get - c0.get, 50 * rounds);
-    ck_assert_int_eq(c1.set - c0.set, 1050 * rounds);
-    ck_assert_int_eq(c1.other, c0.other);
+    /* (the script's own HMGETs and HSETs count too) */
+    ck_assert_int_le(c1.hmget - c0.hmget, 6 * PX_KV_SHARDS * rounds);
+    ck_assert_int_ge(c1.hmget - c0.hmget, 4 * rounds);
+    ck_assert_int_le(c1.hset - c0.hset, 2 * PX_KV_SHARDS * rounds);
+    ck_assert_int_ge(c1.hset - c0.hset, 2 * rounds);
+    ck_assert_int_eq(c1.keys, c0.keys);
 
     fprintf(stderr, "session stage, %u batches of 1000 events of 50 "
             "visitors, local redis: wall %.2f us/event (best batch %.2f), "
@@ -1072,36 +1096,48 @@ START_TEST(test_session__batch_two_round_trips)
     ck_assert_uint_eq(s->replays, 1000);
     ck_assert_uint_eq(s->round_trips, i + 1);
     ck_assert_int_eq(c1.evalsha - c0.evalsha, 0);
-    ck_assert_int_eq(c1.set - c0.set, 0);
+    ck_assert_int_eq(c1.hset - c0.hset, 0);
 }
 END_TEST
 
 START_TEST(test_session__chunks_keep_order)
 {
-    unsigned  i;
+    unsigned  i, per[PX_KV_SHARDS], most = 0;
+    char      field[64];
+    const unsigned  n = 70000;
     const px_session_stats_t  *s = px_session_stage_stats(stage);
 
-    /* more keys than one MGET takes: still two round trips, and
-     * the chunks are read in order */
+    /* more claims in a shard than one HMGET (or one group of the
+     * script) takes: still two round trips, and every group's answers
+     * land in their rows */
     tb_free(&b);
-    tb_init(&b, 2500);
-    for (i = 0; i < 2500; i++) {
+    tb_init(&b, n);
+    memset(per, 0, sizeof(per));
+    for (i = 0; i < n; i++) {
         tb_add(&b, "a", i + 1, T0 + i * 100);
+        snprintf(field, sizeof(field), "e:2:p1:%s", b.ids[i]);
+        per[px_kv_hash(field, strlen(field)) % PX_KV_SHARDS]++;
     }
-    tb_run(stage, &b);
+    for (i = 0; i < PX_KV_SHARDS; i++) {
+        most = per[i] > most ? per[i] : most;
+    }
+    ck_assert_uint_gt(most, 1000);
 
+    tb_run(stage, &b);
     ck_assert_uint_eq(s->round_trips, 2);
-    ck_assert_int_eq(px_test_redis_cmdstat(&srv, "mget"), 3 + 1);
     ck_assert_int_eq(px_test_redis_cmdstat(&srv, "evalsha"), 1);
-    for (i = 0; i < 2500; i++) {
+    for (i = 0; i < n; i++) {
         ck_assert_str_eq(SID(i), SID(0));
         ck_assert_uint_eq(SEQ(i), i + 1);
     }
 
     /* read again: every chunk's answers in the right rows */
+    for (i = 0; i < n; i++) {
+        b.rows[i].session_seq = 0;
+    }
     tb_run(stage, &b);
-    ck_assert_uint_eq(s->replays, 2500);
-    for (i = 0; i < 2500; i++) {
+    ck_assert_uint_eq(s->replays, n);
+    for (i = 0; i < n; i++) {
         ck_assert_uint_eq(SEQ(i), i + 1);
     }
 }
