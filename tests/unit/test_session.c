@@ -883,6 +883,103 @@ other_writer(void *ctx)
     }
 }
 
+/* Another worker stores event 1 of visitor a first (same origin, 0:1),
+ * in session sid with seq 4, and a's state with it. */
+static void
+other_claims(void *ctx)
+{
+    char         hash[64], value[128];
+    const char  *sid = ctx;
+    const char  *claim = "e:2:p1:00000001-0000-4000-8000-000000000000";
+
+    if (between_writes-- <= 0) {
+        return;
+    }
+    snprintf(value, sizeof(value), "0:1 %s 4", sid);
+    hash_of(hash, sizeof(hash), 'E', 86400, claim);
+    freeReplyObject(px_test_redis_cmd(&srv, "HSET %s %s %s", hash, claim,
+                                      value));
+    snprintf(value, sizeof(value), "%s %lld %lld 4", sid, T0 - 3000, T0);
+    hash_of(hash, sizeof(hash), 'V', 86400 + 1800, "v:2:p1:a");
+    freeReplyObject(px_test_redis_cmd(&srv, "HSET %s v:2:p1:a %s", hash,
+                                      value));
+}
+
+START_TEST(test_session__concurrent_claim_kept)
+{
+    char         hash[64];
+    const char  *sid = "11111111-2222-5333-8444-555555555555";
+    const char  *claim = "e:2:p1:00000001-0000-4000-8000-000000000000";
+    redisReply  *r;
+
+    /* the run again takes event 1 as a replay of the other worker's
+     * assignment and does not overwrite its claim; event 2 follows it */
+    px_session_stage_between(stage, other_claims, (void *) sid);
+    between_writes = 1;
+    tb_add(&b, "a", 1, T0);
+    tb_add(&b, "a", 2, T0 + 1000);
+    tb_run(stage, &b);
+
+    ck_assert_uint_eq(px_session_stage_stats(stage)->conflicts, 1);
+    ck_assert_str_eq(SID(0), sid);
+    ck_assert_uint_eq(SEQ(0), 4);
+    ck_assert_str_eq(SID(1), sid);
+    ck_assert_uint_eq(SEQ(1), 5);
+
+    hash_of(hash, sizeof(hash), 'E', 86400, claim);
+    r = px_test_redis_cmd(&srv, "HGET %s %s", hash, claim);
+    ck_assert_int_eq(r->type, REDIS_REPLY_STRING);
+    ck_assert_str_eq(r->str, "0:1 11111111-2222-5333-8444-555555555555 4");
+    freeReplyObject(r);
+}
+END_TEST
+
+static void
+kill_server(void *ctx)
+{
+    (void) ctx;
+    px_test_redis_kill(&srv);
+}
+
+START_TEST(test_session__redis_down_between_read_and_write)
+{
+    char  sid[PX_SESSION_ID_LEN + 1];
+
+    tb_add(&b, "a", 1, T0);
+    tb_run(stage, &b);
+    strcpy(sid, SID(0));
+
+    /* Redis dies after the read, before the write: retryable, nothing
+     * assigned or dropped, so the batch is neither stored nor committed */
+    px_session_stage_between(stage, kill_server, NULL);
+    b.n = 0;
+    tb_add(&b, "a", 2, T0 + 1000);
+    tb_add(&b, "b", 3, T0 + 1000);
+    b.rows[0].session_seq = 77;
+    ck_assert_int_eq(px_session_stage_run(stage, b.rows, b.n, b.origins,
+                                          b.drop, err, sizeof(err)), -1);
+    ck_assert_msg(strstr(err, "redis") != NULL, "err: %s", err);
+    ck_assert_uint_eq(b.rows[0].session_seq, 77);
+    ck_assert_str_eq(b.rows[1].session_id, "");
+    ck_assert_uint_eq(b.drop[0], 0xee);
+    ck_assert_uint_eq(px_session_stage_stats(stage)->redis_errors, 1);
+
+    /* back, empty here (no persistence in tests): the batch read again
+     * from the last commit, event 1 included, rebuilds the same ids */
+    px_session_stage_between(stage, NULL, NULL);
+    ck_assert_int_eq(px_test_redis_spawn(&srv), 0);
+    b.n = 0;
+    tb_add(&b, "a", 1, T0);
+    tb_add(&b, "a", 2, T0 + 1000);
+    tb_add(&b, "b", 3, T0 + 1000);
+    tb_run(stage, &b);
+    ck_assert_str_eq(SID(0), sid);
+    ck_assert_str_eq(SID(1), sid);
+    ck_assert_uint_eq(SEQ(1), 2);
+    ck_assert_uint_eq(SEQ(2), 1);
+}
+END_TEST
+
 START_TEST(test_session__noscript_fallback)
 {
     const px_session_stats_t  *s = px_session_stage_stats(stage);
@@ -1289,6 +1386,8 @@ make_suite_session(void)
     tcase_add_test(tc, test_session__other_worker_continues);
     tcase_add_test(tc, test_session__redis_down_retryable);
     tcase_add_test(tc, test_session__redis_down_mid_batch_replay);
+    tcase_add_test(tc, test_session__concurrent_claim_kept);
+    tcase_add_test(tc, test_session__redis_down_between_read_and_write);
     tcase_add_test(tc, test_session__noscript_fallback);
     tcase_add_test(tc, test_session__concurrent_writer_runs_again);
     tcase_add_test(tc, test_session__batch_two_round_trips);

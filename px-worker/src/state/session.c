@@ -305,9 +305,9 @@ px_collect(px_session_stage_t *st, const px_event_row_t *rows,
 static int
 px_claimed(px_session_stage_t *st, size_t j)
 {
-    char           *end;
+    char           *end, num[24];
     const char     *v, *sp;
-    size_t          len;
+    size_t          len, nl;
     unsigned long   seq;
     px_assign_t    *a = &st->res[j];
     px_sent_t      *s = &st->sent[j];
@@ -329,27 +329,20 @@ px_claimed(px_session_stage_t *st, size_t j)
         return 0;
     }
 
+    /* then "sid seq" */
     sp++;
-    if (len - (size_t) (sp - v) < PX_SESSION_ID_LEN + 2
-        || sp[PX_SESSION_ID_LEN] != ' ')
+    nl = len - (size_t) (sp - v);
+    if (nl < PX_SESSION_ID_LEN + 2 || sp[PX_SESSION_ID_LEN] != ' '
+        || nl - PX_SESSION_ID_LEN - 1 >= sizeof(num))
     {
         return -1;
     }
-    /* strtoul stops at the end of the value: vals keeps a NUL-free run,
-     * so parse a bounded copy */
-    {
-        char  num[24];
-        size_t  nl = len - (size_t) (sp + PX_SESSION_ID_LEN + 1 - v);
-
-        if (nl == 0 || nl >= sizeof(num)) {
-            return -1;
-        }
-        memcpy(num, sp + PX_SESSION_ID_LEN + 1, nl);
-        num[nl] = '\0';
-        seq = strtoul(num, &end, 10);
-        if (*end != '\0' || num[0] == '-' || seq == 0 || seq > UINT32_MAX) {
-            return -1;
-        }
+    nl -= PX_SESSION_ID_LEN + 1;
+    memcpy(num, sp + PX_SESSION_ID_LEN + 1, nl);
+    num[nl] = '\0';
+    seq = strtoul(num, &end, 10);
+    if (*end != '\0' || num[0] == '-' || seq == 0 || seq > UINT32_MAX) {
+        return -1;
     }
 
     a->kind = 'R';
@@ -369,6 +362,7 @@ px_take_read(px_session_stage_t *st, char *err, size_t errlen)
 
     for (j = 0; j < st->nsent; j++) {
         it = &kv->items[PX_KV_EVENTS][j];
+        it->write = 0;          /* a run again writes only what it decides */
         st->res[j].kind = '\0';
         if (it->found && px_claimed(st, j) != 0) {
             snprintf(err, errlen, "redis %s: malformed claim of %.*s",
