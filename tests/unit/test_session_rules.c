@@ -35,12 +35,13 @@ sha1_hex(const void *p, size_t n, char out[41])
 
 START_TEST(test_session_rules__sha1_vectors)
 {
-    char        hex[41];
-    char       *million;
-    px_sha1_t   s;
-    size_t      i;
-    unsigned char  h1[20], h2[20];
-    const char *two = "abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq";
+    char            hex[41];
+    char           *million;
+    px_sha1_t       s;
+    size_t          i;
+    unsigned char   h1[20], h2[20];
+    const char     *two = "abcdbcdecdefdefgefghfghighijhijk"
+                          "ijkljklmklmnlmnomnopnopq";
 
     /* FIPS 180 examples */
     sha1_hex("", 0, hex);

@@ -1,9 +1,10 @@
 /*
  * The session + dedupe stage: for a batch of rows, drop the duplicates and
  * give every other row its session_id and session_seq, with all state in
- * Redis so that any worker of the group carries on a visitor.  One Lua
- * script does both for a chunk of events atomically; a batch is one
- * pipelined round trip.  docs/sessions.md has the rules.
+ * Redis so that any worker of the group carries on a visitor.  A batch is
+ * two round trips: read its claims and visitors, apply the rules here
+ * (session_rules.h), write them back in one atomic compare-and-set
+ * (session_store.h).  docs/sessions.md has the rules.
  *
  * Called once per batch, after parse + enrich and before the rows are
  * written to ClickHouse.  Running it again on the same batch (same

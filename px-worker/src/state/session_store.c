@@ -295,8 +295,8 @@ px_kv_take(px_kv_t *kv, redisContext *c, px_redis_t *r, int family,
                    || reply[w]->elements != b - a)
         {
             snprintf(err, errlen, "redis %s: HMGET: %s", px_redis_name(r),
-                     reply[w]->type == REDIS_REPLY_ERROR ? reply[w]->str
-                                                          : "unexpected reply");
+                     reply[w]->type == REDIS_REPLY_ERROR
+                     ? reply[w]->str : "unexpected reply");
             rc = -1;
         }
     }
@@ -414,7 +414,8 @@ px_kv_build_write(px_kv_t *kv, int eval)
                 }
                 bad = px_bulk(&kv->args, px_kv_field(kv, it), it->field_len)
                        || (f == PX_KV_VISITORS
-                           && px_bulk(&kv->args, kv->vals.data + it->val,
+                           && px_bulk(&kv->args,
+                                      it->found ? kv->vals.data + it->val : "",
                                       it->found ? it->val_len : 0))
                        || px_bulk(&kv->args, kv->news.data + it->nval,
                                   it->nval_len);
