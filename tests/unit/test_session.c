@@ -31,6 +31,7 @@
 
 #include "redis_conn.h"
 #include "session.h"
+#include "session_store.h"
 
 /* ---- the redis-server fixture (also used by test_dedupe.c) ------------ */
 
@@ -242,22 +243,22 @@ px_test_redis_cmdstat(const px_test_redis_t *srv, const char *cmd)
     return calls;
 }
 
-/* usec_per_call= of "cmdstat_<cmd>" in INFO commandstats. */
+/* The server's CPU seconds so far (used_cpu_sys + used_cpu_user of
+ * INFO cpu): what it spent on the commands, network I/O included. */
 static double
-cmdstat_usec_per_call(const px_test_redis_t *srv_, const char *cmd)
+redis_cpu_s(const px_test_redis_t *srv_)
 {
-    char         needle[64];
+    double       cpu = 0;
     const char  *p;
-    double       usec;
     redisReply  *r;
 
-    r = px_test_redis_cmd(srv_, "INFO commandstats");
-    snprintf(needle, sizeof(needle), "cmdstat_%s:", cmd);
-    p = strstr(r->str, needle);
-    p = p != NULL ? strstr(p, "usec_per_call=") : NULL;
-    usec = p != NULL ? strtod(p + 14, NULL) : 0;
+    r = px_test_redis_cmd(srv_, "INFO cpu");
+    p = strstr(r->str, "used_cpu_sys:");
+    cpu += p != NULL ? strtod(p + 13, NULL) : 0;
+    p = strstr(r->str, "used_cpu_user:");
+    cpu += p != NULL ? strtod(p + 14, NULL) : 0;
     freeReplyObject(r);
-    return usec;
+    return cpu;
 }
 
 /* ---- batches of test events ------------------------------------------- */
@@ -846,13 +847,146 @@ START_TEST(test_session__redis_down_mid_batch_replay)
 }
 END_TEST
 
+/* The hash that holds a field written now (session_store.h): family 'E'
+ * or 'V', the window length in s. */
+static void
+hash_of(char *out, size_t len, char family, long window_s, const char *field)
+{
+    snprintf(out, len, "px:%c:%lld:%u", family,
+             (long long) (time(NULL) / window_s),
+             (unsigned) (px_kv_hash(field, strlen(field)) % PX_KV_SHARDS));
+}
+
+/* Another worker writes visitor a's key between the stage's read and its
+ * write: a session of its own, with seq next_seq (one more each time). */
+static int       between_calls;
+static int       between_writes;
+static unsigned  next_seq;
+
+static void
+other_writer(void *ctx)
+{
+    char         value[128];
+    const char  *sid = ctx;
+    redisReply  *r;
+
+    between_calls++;
+    if (between_writes-- > 0) {
+        char  hash[64];
+
+        snprintf(value, sizeof(value), "%s %lld %lld %u", sid, T0,
+                 T0 + 1000, next_seq++);
+        hash_of(hash, sizeof(hash), 'V', 86400 + 1800, "v:2:p1:a");
+        r = px_test_redis_cmd(&srv, "HSET %s v:2:p1:a %s", hash, value);
+        ck_assert_int_eq(r->type, REDIS_REPLY_INTEGER);
+        freeReplyObject(r);
+    }
+}
+
+/* Another worker stores event 1 of visitor a first (same origin, 0:1),
+ * in session sid with seq 4, and a's state with it. */
+static void
+other_claims(void *ctx)
+{
+    char         hash[64], value[128];
+    const char  *sid = ctx;
+    const char  *claim = "e:2:p1:00000001-0000-4000-8000-000000000000";
+
+    if (between_writes-- <= 0) {
+        return;
+    }
+    snprintf(value, sizeof(value), "0:1 %s 4", sid);
+    hash_of(hash, sizeof(hash), 'E', 86400, claim);
+    freeReplyObject(px_test_redis_cmd(&srv, "HSET %s %s %s", hash, claim,
+                                      value));
+    snprintf(value, sizeof(value), "%s %lld %lld 4", sid, T0 - 3000, T0);
+    hash_of(hash, sizeof(hash), 'V', 86400 + 1800, "v:2:p1:a");
+    freeReplyObject(px_test_redis_cmd(&srv, "HSET %s v:2:p1:a %s", hash,
+                                      value));
+}
+
+START_TEST(test_session__concurrent_claim_kept)
+{
+    char         hash[64];
+    const char  *sid = "11111111-2222-5333-8444-555555555555";
+    const char  *claim = "e:2:p1:00000001-0000-4000-8000-000000000000";
+    redisReply  *r;
+
+    /* the run again takes event 1 as a replay of the other worker's
+     * assignment and does not overwrite its claim; event 2 follows it */
+    px_session_stage_between(stage, other_claims, (void *) sid);
+    between_writes = 1;
+    tb_add(&b, "a", 1, T0);
+    tb_add(&b, "a", 2, T0 + 1000);
+    tb_run(stage, &b);
+
+    ck_assert_uint_eq(px_session_stage_stats(stage)->conflicts, 1);
+    ck_assert_str_eq(SID(0), sid);
+    ck_assert_uint_eq(SEQ(0), 4);
+    ck_assert_str_eq(SID(1), sid);
+    ck_assert_uint_eq(SEQ(1), 5);
+
+    hash_of(hash, sizeof(hash), 'E', 86400, claim);
+    r = px_test_redis_cmd(&srv, "HGET %s %s", hash, claim);
+    ck_assert_int_eq(r->type, REDIS_REPLY_STRING);
+    ck_assert_str_eq(r->str, "0:1 11111111-2222-5333-8444-555555555555 4");
+    freeReplyObject(r);
+}
+END_TEST
+
+static void
+kill_server(void *ctx)
+{
+    (void) ctx;
+    px_test_redis_kill(&srv);
+}
+
+START_TEST(test_session__redis_down_between_read_and_write)
+{
+    char  sid[PX_SESSION_ID_LEN + 1];
+
+    tb_add(&b, "a", 1, T0);
+    tb_run(stage, &b);
+    strcpy(sid, SID(0));
+
+    /* Redis dies after the read, before the write: retryable, nothing
+     * assigned or dropped, so the batch is neither stored nor committed */
+    px_session_stage_between(stage, kill_server, NULL);
+    b.n = 0;
+    tb_add(&b, "a", 2, T0 + 1000);
+    tb_add(&b, "b", 3, T0 + 1000);
+    b.rows[0].session_seq = 77;
+    ck_assert_int_eq(px_session_stage_run(stage, b.rows, b.n, b.origins,
+                                          b.drop, err, sizeof(err)), -1);
+    ck_assert_msg(strstr(err, "redis") != NULL, "err: %s", err);
+    ck_assert_uint_eq(b.rows[0].session_seq, 77);
+    ck_assert_str_eq(b.rows[1].session_id, "");
+    ck_assert_uint_eq(b.drop[0], 0xee);
+    ck_assert_uint_eq(px_session_stage_stats(stage)->redis_errors, 1);
+
+    /* back, empty here (no persistence in tests): the batch read again
+     * from the last commit, event 1 included, rebuilds the same ids */
+    px_session_stage_between(stage, NULL, NULL);
+    ck_assert_int_eq(px_test_redis_spawn(&srv), 0);
+    b.n = 0;
+    tb_add(&b, "a", 1, T0);
+    tb_add(&b, "a", 2, T0 + 1000);
+    tb_add(&b, "b", 3, T0 + 1000);
+    tb_run(stage, &b);
+    ck_assert_str_eq(SID(0), sid);
+    ck_assert_str_eq(SID(1), sid);
+    ck_assert_uint_eq(SEQ(1), 2);
+    ck_assert_uint_eq(SEQ(2), 1);
+}
+END_TEST
+
 START_TEST(test_session__noscript_fallback)
 {
     const px_session_stats_t  *s = px_session_stage_stats(stage);
 
     tb_add(&b, "a", 1, T0);
     tb_run(stage, &b);
-    ck_assert_uint_eq(s->round_trips, 1);
+    ck_assert_uint_eq(s->round_trips, 2);
 
     freeReplyObject(px_test_redis_cmd(&srv, "SCRIPT FLUSH"));
 
@@ -860,14 +994,72 @@ START_TEST(test_session__noscript_fallback)
     tb_add(&b, "a", 2, T0 + 1000);
     tb_run(stage, &b);
     ck_assert_uint_eq(SEQ(0), 2);
-    ck_assert_uint_eq(s->round_trips, 3);   /* EVALSHA, then EVAL */
+    ck_assert_uint_eq(s->round_trips, 5);   /* read, EVALSHA, then EVAL */
     ck_assert_int_eq(px_test_redis_cmdstat(&srv, "eval"), 1);
 
     b.n = 0;
     tb_add(&b, "a", 3, T0 + 2000);
     tb_run(stage, &b);
     ck_assert_uint_eq(SEQ(0), 3);
-    ck_assert_uint_eq(s->round_trips, 4);   /* EVAL cached it again */
+    ck_assert_uint_eq(s->round_trips, 7);   /* EVAL cached it again */
+}
+END_TEST
+
+START_TEST(test_session__concurrent_writer_runs_again)
+{
+    const px_session_stats_t  *s = px_session_stage_stats(stage);
+    const char  *sid = "11111111-2222-5333-8444-555555555555";
+
+    /* the other worker's write lands first: the stage's write does
+     * nothing, the batch runs again on what that worker left (its
+     * session, seq 7) */
+    px_session_stage_between(stage, other_writer, (void *) sid);
+    between_writes = 1;
+    next_seq = 7;
+
+    tb_add(&b, "a", 1, T0 + 2000);
+    tb_add(&b, "b", 2, T0 + 2000);
+    tb_run(stage, &b);
+
+    ck_assert_int_eq(between_calls, 2);
+    ck_assert_uint_eq(s->conflicts, 1);
+    ck_assert_uint_eq(s->round_trips, 4);
+    ck_assert_str_eq(SID(0), sid);
+    ck_assert_uint_eq(SEQ(0), 8);
+    ck_assert_uint_eq(SEQ(1), 1);
+
+    /* a writer that never stops: retryable error, nothing of the batch
+     * written nor assigned */
+    between_writes = 100;
+    b.n = 0;
+    tb_add(&b, "a", 3, T0 + 3000);
+    tb_add(&b, "c", 4, T0 + 3000);
+    strcpy(b.rows[1].session_id, "untouched");
+    ck_assert_int_eq(px_session_stage_run(stage, b.rows, b.n, b.origins,
+                                          b.drop, err, sizeof(err)), -1);
+    ck_assert_msg(strstr(err, "another worker") != NULL, "err: %s", err);
+    ck_assert_str_eq(b.rows[1].session_id, "untouched");
+    ck_assert_uint_eq(b.drop[0], 0xee);
+
+    char         hash[64];
+    const char  *claim = "e:2:p1:00000003-0000-4000-8000-000000000000";
+    redisReply  *r;
+
+    hash_of(hash, sizeof(hash), 'V', 86400 + 1800, "v:2:p1:c");
+    r = px_test_redis_cmd(&srv, "HEXISTS %s v:2:p1:c", hash);
+    ck_assert_int_eq(r->integer, 0);
+    freeReplyObject(r);
+    hash_of(hash, sizeof(hash), 'E', 86400, claim);
+    r = px_test_redis_cmd(&srv, "HEXISTS %s %s", hash, claim);
+    ck_assert_int_eq(r->integer, 0);
+    freeReplyObject(r);
+    ck_assert_uint_eq(s->redis_errors, 1);
+
+    /* the writer gone: the batch goes through, after its last state */
+    between_writes = 0;
+    tb_run(stage, &b);
+    ck_assert_str_eq(SID(0), sid);
+    ck_assert_uint_eq(SEQ(0), next_seq);
 }
 END_TEST
 
@@ -880,13 +1072,30 @@ now_us(clockid_t clock)
     return ts.tv_sec * 1e6 + ts.tv_nsec / 1e3;
 }
 
-START_TEST(test_session__batch_one_round_trip)
+/* calls of each command the stage sends, from INFO commandstats */
+typedef struct {
+    long long  hmget, hset, evalsha, keys;
+} cmds_t;
+
+static void
+cmds_now(cmds_t *c)
+{
+    c->hmget = px_test_redis_cmdstat(&srv, "hmget");
+    c->hset = px_test_redis_cmdstat(&srv, "hset");
+    c->evalsha = px_test_redis_cmdstat(&srv, "evalsha");
+    /* commands on keys of their own, as the old script used */
+    c->keys = px_test_redis_cmdstat(&srv, "get")
+              + px_test_redis_cmdstat(&srv, "set")
+              + px_test_redis_cmdstat(&srv, "mget");
+}
+
+START_TEST(test_session__batch_two_round_trips)
 {
     static const char  *who[50];
     static char         names[50][16];
     unsigned            i, r, rounds = 20;
-    long long           evalsha, others;
-    double              t0, c0, best = 1e18, total = 0, cpu = 0;
+    cmds_t              c0, c1;
+    double              t0, p0, r0, best = 1e18, total = 0, cpu = 0;
     const px_session_stats_t  *s = px_session_stage_stats(stage);
 
     for (i = 0; i < 50; i++) {
@@ -897,16 +1106,15 @@ START_TEST(test_session__batch_one_round_trip)
     tb_free(&b);
     tb_init(&b, 1000);
 
-    /* the first batch connects and loads the script */
+    /* the first batch connects */
     for (i = 0; i < 1000; i++) {
         tb_add(&b, who[i % 50], i + 1, T0 + i * 1000);
     }
     tb_run(stage, &b);
+    ck_assert_uint_eq(s->round_trips, 2);
 
-    evalsha = px_test_redis_cmdstat(&srv, "evalsha");
-    others = px_test_redis_cmdstat(&srv, "script|load")
-             + px_test_redis_cmdstat(&srv, "eval");
-    ck_assert_uint_eq(s->round_trips, 1);
+    cmds_now(&c0);
+    r0 = redis_cpu_s(&srv);
 
     for (r = 1; r <= rounds; r++) {
         b.n = 0;
@@ -915,9 +1123,9 @@ START_TEST(test_session__batch_one_round_trip)
                    T0 + (int64_t) (r * 1000 + i) * 1000);
         }
         t0 = now_us(CLOCK_MONOTONIC);
-        c0 = now_us(CLOCK_PROCESS_CPUTIME_ID);
+        p0 = now_us(CLOCK_PROCESS_CPUTIME_ID);
         tb_run(stage, &b);
-        cpu += now_us(CLOCK_PROCESS_CPUTIME_ID) - c0;
+        cpu += now_us(CLOCK_PROCESS_CPUTIME_ID) - p0;
         t0 = now_us(CLOCK_MONOTONIC) - t0;
         total += t0;
         best = t0 < best ? t0 : best;
@@ -927,28 +1135,36 @@ START_TEST(test_session__batch_one_round_trip)
             ck_assert_uint_eq(SEQ(i), r * 20 + i / 50 + 1);
         }
     }
+    r0 = redis_cpu_s(&srv) - r0;
 
-    /* one script call and one round trip per 1000-event batch; the GETs
-     * and SETs are the script's own (they run inside Redis) */
-    ck_assert_int_eq(px_test_redis_cmdstat(&srv, "evalsha") - evalsha,
-                     rounds);
-    ck_assert_uint_eq(s->round_trips, 1 + rounds);
-    ck_assert_int_eq(px_test_redis_cmdstat(&srv, "script|load")
-                     + px_test_redis_cmdstat(&srv, "eval"), others);
+    /* per 1000-event batch of 50 visitors: HMGETs of the claims and the
+     * visitors, by shard, in the current and the previous window (one
+     * round trip), then one script call (the second) that compares the
+     * visitors and HSETs them and the claims, a command per shard; the
+     * rules ran in the worker; no key per event */
+    cmds_now(&c1);
+    ck_assert_uint_eq(s->round_trips, 2 + 2 * rounds);
+    ck_assert_int_eq(c1.evalsha - c0.evalsha, rounds);
+    /* (the script's own HMGETs and HSETs count too) */
+    ck_assert_int_le(c1.hmget - c0.hmget, 6 * PX_KV_SHARDS * rounds);
+    ck_assert_int_ge(c1.hmget - c0.hmget, 4 * rounds);
+    ck_assert_int_le(c1.hset - c0.hset, 2 * PX_KV_SHARDS * rounds);
+    ck_assert_int_ge(c1.hset - c0.hset, 2 * rounds);
+    ck_assert_int_eq(c1.keys, c0.keys);
 
     fprintf(stderr, "session stage, %u batches of 1000 events of 50 "
             "visitors, local redis: wall %.2f us/event (best batch %.2f), "
-            "worker CPU %.2f us/event, redis script %.2f us/event\n",
+            "worker CPU %.2f us/event, redis CPU %.2f us/event\n",
             rounds, total / rounds / 1000, best / 1000, cpu / rounds / 1000,
-            cmdstat_usec_per_call(&srv, "evalsha") / 1000);
+            r0 * 1e6 / rounds / 1000);
 
-    /* the worst case for the script: every event a new visitor */
-    freeReplyObject(px_test_redis_cmd(&srv, "CONFIG RESETSTAT"));
+    /* the worst case: every event a new visitor */
     {
         static char  anon[1000][24];
 
         total = 0;
         cpu = 0;
+        r0 = redis_cpu_s(&srv);
         for (r = 0; r < rounds; r++) {
             b.n = 0;
             for (i = 0; i < 1000; i++) {
@@ -956,39 +1172,69 @@ START_TEST(test_session__batch_one_round_trip)
                 tb_add(&b, anon[i], 100000 + r * 1000 + i, T0);
             }
             t0 = now_us(CLOCK_MONOTONIC);
-            c0 = now_us(CLOCK_PROCESS_CPUTIME_ID);
+            p0 = now_us(CLOCK_PROCESS_CPUTIME_ID);
             tb_run(stage, &b);
-            cpu += now_us(CLOCK_PROCESS_CPUTIME_ID) - c0;
+            cpu += now_us(CLOCK_PROCESS_CPUTIME_ID) - p0;
             total += now_us(CLOCK_MONOTONIC) - t0;
             ck_assert_uint_eq(SEQ(999), 1);
         }
+        r0 = redis_cpu_s(&srv) - r0;
     }
     fprintf(stderr, "session stage, %u batches of 1000 events of 1000 new "
             "visitors: wall %.2f us/event, worker CPU %.2f us/event, redis "
-            "script %.2f us/event\n", rounds, total / rounds / 1000,
-            cpu / rounds / 1000,
-            cmdstat_usec_per_call(&srv, "evalsha") / 1000);
+            "CPU %.2f us/event\n", rounds, total / rounds / 1000,
+            cpu / rounds / 1000, r0 * 1e6 / rounds / 1000);
+
+    /* a replayed batch writes nothing: one round trip */
+    cmds_now(&c0);
+    i = (unsigned) s->round_trips;
+    tb_run(stage, &b);
+    cmds_now(&c1);
+    ck_assert_uint_eq(s->replays, 1000);
+    ck_assert_uint_eq(s->round_trips, i + 1);
+    ck_assert_int_eq(c1.evalsha - c0.evalsha, 0);
+    ck_assert_int_eq(c1.hset - c0.hset, 0);
 }
 END_TEST
 
 START_TEST(test_session__chunks_keep_order)
 {
-    unsigned  i;
+    unsigned  i, per[PX_KV_SHARDS], most = 0;
+    char      field[64];
+    const unsigned  n = 70000;
     const px_session_stats_t  *s = px_session_stage_stats(stage);
 
-    /* more events than one script call takes: still one round trip, and
-     * the chunks run in order */
+    /* more claims in a shard than one HMGET (or one group of the
+     * script) takes: still two round trips, and every group's answers
+     * land in their rows */
     tb_free(&b);
-    tb_init(&b, 2500);
-    for (i = 0; i < 2500; i++) {
+    tb_init(&b, n);
+    memset(per, 0, sizeof(per));
+    for (i = 0; i < n; i++) {
         tb_add(&b, "a", i + 1, T0 + i * 100);
+        snprintf(field, sizeof(field), "e:2:p1:%s", b.ids[i]);
+        per[px_kv_hash(field, strlen(field)) % PX_KV_SHARDS]++;
+    }
+    for (i = 0; i < PX_KV_SHARDS; i++) {
+        most = per[i] > most ? per[i] : most;
+    }
+    ck_assert_uint_gt(most, 1000);
+
+    tb_run(stage, &b);
+    ck_assert_uint_eq(s->round_trips, 2);
+    ck_assert_int_eq(px_test_redis_cmdstat(&srv, "evalsha"), 1);
+    for (i = 0; i < n; i++) {
+        ck_assert_str_eq(SID(i), SID(0));
+        ck_assert_uint_eq(SEQ(i), i + 1);
+    }
+
+    /* read again: every chunk's answers in the right rows */
+    for (i = 0; i < n; i++) {
+        b.rows[i].session_seq = 0;
     }
     tb_run(stage, &b);
-
-    ck_assert_uint_eq(s->round_trips, 1);
-    ck_assert_int_eq(px_test_redis_cmdstat(&srv, "evalsha"), 3);
-    for (i = 0; i < 2500; i++) {
-        ck_assert_str_eq(SID(i), SID(0));
+    ck_assert_uint_eq(s->replays, n);
+    for (i = 0; i < n; i++) {
         ck_assert_uint_eq(SEQ(i), i + 1);
     }
 }
@@ -1140,8 +1386,11 @@ make_suite_session(void)
     tcase_add_test(tc, test_session__other_worker_continues);
     tcase_add_test(tc, test_session__redis_down_retryable);
     tcase_add_test(tc, test_session__redis_down_mid_batch_replay);
+    tcase_add_test(tc, test_session__concurrent_claim_kept);
+    tcase_add_test(tc, test_session__redis_down_between_read_and_write);
     tcase_add_test(tc, test_session__noscript_fallback);
-    tcase_add_test(tc, test_session__batch_one_round_trip);
+    tcase_add_test(tc, test_session__concurrent_writer_runs_again);
+    tcase_add_test(tc, test_session__batch_two_round_trips);
     tcase_add_test(tc, test_session__chunks_keep_order);
     tcase_add_test(tc, test_session__redis_url);
     tcase_add_test(tc, test_session__redis_conn_db_and_reconnect);

@@ -4,9 +4,9 @@
  *  - Within a batch: the second and later rows with the same
  *    (project_id, event_id) are duplicates (px_dedupe_batch).
  *  - Across batches, in Redis: how an event and its Kafka origin are
- *    named there (px_dedupe_key, px_dedupe_origin).  The check itself runs
- *    in the session stage's script (session.c), in the same round trip as
- *    the session assignment; docs/sessions.md has the rules.
+ *    named there (px_dedupe_key, px_dedupe_origin).  The check itself is
+ *    the session stage's (session.c), against the claims it reads with
+ *    the visitors' states; docs/sessions.md has the rules.
  */
 #ifndef PX_DEDUPE_H
 #define PX_DEDUPE_H
@@ -33,7 +33,8 @@ void px_dedupe_free(px_dedupe_t *d);
 long px_dedupe_batch(px_dedupe_t *d, const px_event_row_t *rows, size_t n,
     unsigned char *dup);
 
-/* Append the Redis key of the row's event:
+/* Append the name of the row's event in Redis (the session stage's claim
+ * field, with prefix ""):
  * PREFIX "e:" <length of project_id> ":" project_id ":" event_id. */
 int px_dedupe_key(px_buf_t *out, const char *prefix,
     const px_event_row_t *row);

@@ -1,9 +1,10 @@
 /*
  * The session + dedupe stage: for a batch of rows, drop the duplicates and
  * give every other row its session_id and session_seq, with all state in
- * Redis so that any worker of the group carries on a visitor.  One Lua
- * script does both for a chunk of events atomically; a batch is one
- * pipelined round trip.  docs/sessions.md has the rules.
+ * Redis so that any worker of the group carries on a visitor.  A batch is
+ * two round trips: read its claims and visitors, apply the rules here
+ * (session_rules.h), write them back in one atomic compare-and-set
+ * (session_store.h).  docs/sessions.md has the rules.
  *
  * Called once per batch, after parse + enrich and before the rows are
  * written to ClickHouse.  Running it again on the same batch (same
@@ -40,6 +41,7 @@ typedef struct {
     unsigned long  late_events;       /* rows older than the visitor's last */
     unsigned long  runs;              /* successful px_session_stage_run */
     unsigned long  round_trips;       /* Redis round trips of those runs */
+    unsigned long  conflicts;         /* runs again: keys written meanwhile */
     unsigned long  redis_errors;      /* runs that returned -1 */
 } px_session_stats_t;
 
@@ -67,6 +69,13 @@ const px_session_stats_t *px_session_stage_stats(
     const px_session_stage_t *st);
 
 void px_session_stage_free(px_session_stage_t *st);
+
+/* Called between a batch's read and its write (tests use it to play
+ * another worker writing a key of the batch meanwhile); NULL: none. */
+typedef void (*px_session_between_pt)(void *ctx);
+
+void px_session_stage_between(px_session_stage_t *st,
+    px_session_between_pt fn, void *ctx);
 
 /* Cap its Redis timeouts (px_redis_cap). */
 void px_session_stage_cap(px_session_stage_t *st, long ms);
