@@ -416,7 +416,10 @@ def run_worker(w, stack, db, n, timeout, extra_pids=None, perf=None):
     perf_proc = None
     if perf:
         perf_proc = subprocess.Popen(
-            ["perf", "record", "-F", "999", "-g", "-p", str(pid), "-o", perf + ".data"],
+            # system-wide, filtered to the worker at report time: `-p` follows
+            # only the threads present when perf attaches, and the worker's
+            # inserter thread may not be started yet
+            ["perf", "record", "-F", "999", "-g", "-a", "-o", perf + ".data"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     samples = []          # (t, cpu, stored)
     rows = 0
@@ -464,6 +467,7 @@ def run_worker(w, stack, db, n, timeout, extra_pids=None, perf=None):
     if perf_proc is not None:
         with open(perf, "w") as f:
             subprocess.run(["perf", "report", "-i", perf + ".data", "--stdio",
+                            "--pid", str(pid), "--percentage", "relative",
                             "--no-children", "--sort", "dso,symbol", "-g", "none",
                             "--percent-limit", "0.7"],
                            stdout=f, stderr=subprocess.DEVNULL, timeout=300)
@@ -519,6 +523,9 @@ def main(argv=None):
                    help="PX_BLOCK_ROWS, rows per insert at most (the worker's default)")
     p.add_argument("--block-mb", type=int,
                    help="PX_BLOCK_MB, MB per insert at most (the worker's default)")
+    p.add_argument("--gzip", type=int, metavar="LEVEL",
+                   help="PX_CLICKHOUSE_GZIP, gzip level of the insert bodies "
+                   "(the worker's default)")
     p.add_argument("--levers", metavar="SIZES", default="",
                    help="after the run, ClickHouse CPU per row of the worker's rows "
                    "inserted in blocks of each size (e.g. 1000,5000,20000), JSONEachRow "
@@ -561,6 +568,8 @@ def main(argv=None):
         env["PX_BLOCK_ROWS"] = str(args.block_rows)
     if args.block_mb:
         env["PX_BLOCK_MB"] = str(args.block_mb)
+    if args.gzip is not None:
+        env["PX_CLICKHOUSE_GZIP"] = str(args.gzip)
     stack = Stack(root, ports=Ports.free(), build=snap, geoip_dir=geoip_dir,
                   worker_env=env, say=say)
     extra_workers = []
@@ -765,11 +774,12 @@ def report(res, args):
     rows.append(("pre-fill: kcat -P", "%.0f msg/s" % res["produce"]["events_per_s"],
                  "%.0f MB of messages" % (res["dataset"]["bytes"] / 1e6), ""))
     print()
-    print("PX worker benchmark, %s, %d CPUs, N=%d, BATCH_SIZE=%d, FLUSH_INTERVAL=%d%s%s" % (
+    print("PX worker benchmark, %s, %d CPUs, N=%d, BATCH_SIZE=%d, FLUSH_INTERVAL=%d%s%s%s" % (
         res["started"], res["machine"]["cpus"], args.events, args.batch_size,
         args.flush_interval,
         ", PX_BLOCK_ROWS=%d" % args.block_rows if args.block_rows else "",
-        ", PX_BLOCK_MB=%d" % args.block_mb if args.block_mb else ""))
+        ", PX_BLOCK_MB=%d" % args.block_mb if args.block_mb else "",
+        ", PX_CLICKHOUSE_GZIP=%d" % args.gzip if args.gzip is not None else ""))
     wid = [max(len(r[i]) for r in rows) for i in range(4)]
     for r in rows:
         print("  ".join(r[i].ljust(wid[i]) for i in range(4)).rstrip())

@@ -86,6 +86,8 @@ def test_a_refused_row_is_found_by_bisection_and_dead_lettered_alone(px, errw):
                        desc="the refused row in the DLQ")
     assert len(dl) == 1 and json.loads(dl[0]["payload"])["reason"].find("27") >= 0, dl
     assert stored(px, w, [ids[41]]) == []
+    # sent as they are: PX_CLICKHOUSE_GZIP is 0 by default
+    assert w.front.inserts > before and w.front.gzipped == 0
     # one block refused, then about 2 log2(64) = 12 blocks, not 64 rows
     # one at a time (the 64 events may come in two batches, and a block's
     # forward may time out on a loaded machine and be tried again)
@@ -97,9 +99,11 @@ def test_a_refused_row_is_found_by_bisection_and_dead_lettered_alone(px, errw):
 @pytest.fixture
 def blockw(stack):
     # small batches, a long interval: every batch of a post goes into the
-    # same insert block, sent once the oldest event waited 3 s
+    # same insert block, sent once the oldest event waited 3 s; its
+    # inserts gzip-compressed (the other workers send them as they are)
     with worker_behind_front(stack, "blk", redis_db=3,
-                             env={"BATCH_SIZE": "8", "FLUSH_INTERVAL": "3000"}) as w:
+                             env={"BATCH_SIZE": "8", "FLUSH_INTERVAL": "3000",
+                                  "PX_CLICKHOUSE_GZIP": "1"}) as w:
         yield w
 
 
@@ -118,6 +122,7 @@ def test_batches_accumulate_into_one_insert_and_a_refused_row_is_dead_lettered(p
     assert all(int(r["n"]) == 1 for r in rows), rows
     # (a forward that timed out on a loaded machine is tried again)
     assert 1 <= w.front.inserts - before <= 2, w.front.inserts - before
+    assert w.front.gzipped == w.front.inserts, "PX_CLICKHOUSE_GZIP=1 not applied"
     px.wait_until(lambda: health(w)["pending"] == 0, timeout=30,
                   desc="committed: nothing pending")
 

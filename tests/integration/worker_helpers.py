@@ -500,13 +500,15 @@ def stage_counts(client, worker):
 class ErrorFront:
     """ClickHouse's HTTP interface, forwarded; `fail` = (status, code)
     answers every INSERT with that error; rows holding `poison` make their
-    block refused with code 27. Counts the INSERTs."""
+    block refused with code 27. Counts the INSERTs, and those of them sent
+    gzip-compressed."""
 
     def __init__(self, target):
         self.target = target
         self.fail = None
         self.poison = None
         self.inserts = 0
+        self.gzipped = 0
         front = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -530,6 +532,7 @@ class ErrorFront:
                 gz = self.headers.get("Content-Encoding") == "gzip"
                 if "INSERT" in urllib.request.unquote(self.path).upper():
                     front.inserts += 1
+                    front.gzipped += 1 if gz else 0
                     if front.fail:
                         status, code = front.fail
                         return self._answer(status, "Code: %d. DB::Exception: "

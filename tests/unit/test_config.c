@@ -48,6 +48,7 @@ START_TEST(test_config__defaults_valid)
     ck_assert_int_eq(cfg.flush_interval_ms, 3000);
     ck_assert_int_eq(cfg.block_rows, 50000);
     ck_assert_int_eq(cfg.block_mb, 40);
+    ck_assert_int_eq(cfg.clickhouse_gzip, 0);
     ck_assert_str_eq(cfg.kafka_group, "px-worker");
 }
 END_TEST
@@ -85,6 +86,14 @@ START_TEST(test_config__bad_values)
     ck_assert_int_eq(px_config_set(&cfg, "PX_IP_MODE", "Anonymize", err,
                                    sizeof(err)), 0);
     ck_assert_int_eq(cfg.ip_mode, PX_IP_ANONYMIZE);
+
+    ck_assert_int_eq(px_config_set(&cfg, "PX_CLICKHOUSE_GZIP", "10", err,
+                                   sizeof(err)), -1);
+    ck_assert_int_eq(px_config_set(&cfg, "PX_CLICKHOUSE_GZIP", "-1", err,
+                                   sizeof(err)), -1);
+    ck_assert_int_eq(px_config_set(&cfg, "PX_CLICKHOUSE_GZIP", "6", err,
+                                   sizeof(err)), 0);
+    ck_assert_int_eq(cfg.clickhouse_gzip, 6);
 
     ck_assert_int_eq(px_config_set(&cfg, "CLICKHOUSE_URL", "ftp://x", err,
                                    sizeof(err)), 0);

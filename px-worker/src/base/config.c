@@ -60,6 +60,9 @@ static const px_setting_t  px_settings[] = {
       "rows per ClickHouse insert (held encoded: ~1.6 KB each)" },
     { "PX_BLOCK_MB", "block-mb", PX_LONG(block_mb, 1, 4096), 0,
       "MB of encoded rows and their messages at which an insert is sent" },
+    { "PX_CLICKHOUSE_GZIP", "clickhouse-gzip", PX_LONG(clickhouse_gzip, 0,
+      9), 0, "gzip level of insert bodies (0: sent as they are, for a "
+      "ClickHouse on this host or LAN)" },
     { "PX_GEOIP_DIR", "geoip-dir", PX_STR(geoip_dir), 0,
       "directory with a *City*.mmdb and an *ASN*.mmdb" },
     { "PX_GEOIP_CITY", "geoip-city", PX_STR(geoip_city), 0,

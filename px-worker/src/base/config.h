@@ -34,6 +34,7 @@ typedef struct {
     long          flush_interval_ms;             /* FLUSH_INTERVAL */
     long          block_rows;                    /* PX_BLOCK_ROWS */
     long          block_mb;                      /* PX_BLOCK_MB */
+    long          clickhouse_gzip;               /* PX_CLICKHOUSE_GZIP */
     char          geoip_dir[PX_CONFIG_STR];      /* PX_GEOIP_DIR */
     char          geoip_city[PX_CONFIG_STR];     /* PX_GEOIP_CITY (a file) */
     char          geoip_asn[PX_CONFIG_STR];      /* PX_GEOIP_ASN (a file) */

@@ -486,6 +486,7 @@ px_pipeline_new(const px_config_t *cfg, volatile sig_atomic_t *stop,
     if (p->ch == NULL) {
         goto failed;
     }
+    px_ch_set_gzip(p->ch, (int) cfg->clickhouse_gzip);
 
     /* on a cluster, <db>.events is the Distributed table: an insert is
      * answered once every shard has its rows, so a failed one is sent
@@ -787,13 +788,15 @@ px_pipeline_run(px_pipeline_t *p, volatile sig_atomic_t *reload)
             *reload = 0;
             px_reload(p);
         }
-        px_watch_geoip(p, px_monotonic_ms());
+        now = px_monotonic_ms();
+        px_watch_geoip(p, now);
 
         /* wake for the flush interval, at least every 100 ms (the status
-         * snapshot, the signals), every 20 ms while a batch is inserted */
-        now = px_monotonic_ms();
+         * snapshot, the signals), every 20 ms while a batch is inserted.
+         * A flush that falls due while a batch is with the inserter waits
+         * for it anyway: polling at 0 ms meanwhile only spun the CPU. */
         due = now + (p->inflight != NULL ? 20 : 100);
-        if (px_flush_at(p) < due) {
+        if (p->inflight == NULL && px_flush_at(p) < due) {
             due = px_flush_at(p);
         }
         timeout = due <= now ? 0 : (int) (due - now);

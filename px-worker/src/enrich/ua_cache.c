@@ -33,14 +33,21 @@ struct px_ua_cache_s {
     px_ua_cache_stats_t   st;
 };
 
-/* FNV-1a with a random offset basis, then a murmur3 finaliser to spread it. */
+/* From a random basis: 8 bytes at a time (multiply, rotate, multiply: a
+ * byte-wise FNV-1a over a ~130-byte user agent was most of a cache hit's
+ * cost), the tail by FNV-1a, then a murmur3 finaliser to spread it. */
 static uint64_t
 hash_key(uint64_t seed, const char *p, size_t n)
 {
-    uint64_t  h = seed ^ 0xcbf29ce484222325ULL;
+    uint64_t  h = seed ^ 0xcbf29ce484222325ULL ^ (uint64_t) n, w;
     size_t    i;
 
-    for (i = 0; i < n; i++) {
+    for (i = 0; i + 8 <= n; i += 8) {
+        memcpy(&w, p + i, 8);
+        h ^= w * 0x9e3779b97f4a7c15ULL;
+        h = ((h << 31) | (h >> 33)) * 0xff51afd7ed558ccdULL;
+    }
+    for (; i < n; i++) {
         h ^= (unsigned char) p[i];
         h *= 0x100000001b3ULL;
     }

@@ -17,6 +17,7 @@ struct px_clickhouse_s {
     char      insert_params[256];   /* px_ch_insert_settings, "&a=b..." */
     long      timeout_ms;
     px_buf_t  gz;               /* reused compressed body */
+    int       gzip_level;       /* px_ch_set_gzip, 0: none */
     int       exception_code;   /* X-ClickHouse-Exception-Code, or -1 */
     long      cap_ms;           /* px_ch_cap, 0: none */
     int     (*stop)(void *);    /* px_ch_set_stop */
@@ -276,7 +277,7 @@ px_ch_gzip(px_clickhouse_t *ch, const char *data, size_t len)
     int       rc;
 
     memset(&zs, 0, sizeof(zs));
-    if (deflateInit2(&zs, 1, Z_DEFLATED, 16 + MAX_WBITS, 8,
+    if (deflateInit2(&zs, ch->gzip_level, Z_DEFLATED, 16 + MAX_WBITS, 8,
                      Z_DEFAULT_STRATEGY) != Z_OK)
     {
         return -1;
@@ -330,12 +331,22 @@ px_ch_insert(px_clickhouse_t *ch, const char *table, const char *how,
         return PX_CH_RETRY;
     }
 
+    if (ch->gzip_level == 0) {
+        return px_ch_post(ch, url, rows, len, 0, NULL, err, errlen);
+    }
+
     if (len > UINT32_MAX || px_ch_gzip(ch, rows, len) != 0) {
         snprintf(err, errlen, "could not compress the insert");
         return PX_CH_RETRY;
     }
 
     return px_ch_post(ch, url, ch->gz.data, ch->gz.len, 1, NULL, err, errlen);
+}
+
+void
+px_ch_set_gzip(px_clickhouse_t *ch, int level)
+{
+    ch->gzip_level = level < 0 ? 0 : level > 9 ? 9 : level;
 }
 
 int

@@ -1,6 +1,6 @@
 /*
  * ClickHouse over its HTTP interface (libcurl): statements and
- * JSONEachRow inserts with gzip request bodies.
+ * inserts, their request bodies gzip-compressed or not (px_ch_set_gzip).
  */
 #ifndef PX_CLICKHOUSE_H
 #define PX_CLICKHOUSE_H
@@ -28,9 +28,14 @@ px_ch_status_t px_ch_query(px_clickhouse_t *ch, const char *sql,
     px_buf_t *out, char *err, size_t errlen);
 
 /* INSERT INTO table <how> (e.g. "(a, b) FORMAT RowBinary") with the body
- * rows; sent gzip-compressed. */
+ * rows; sent gzip-compressed at the level of px_ch_set_gzip, if any. */
 px_ch_status_t px_ch_insert(px_clickhouse_t *ch, const char *table,
     const char *how, const char *rows, size_t len, char *err, size_t errlen);
+
+/* gzip level (1-9) of insert bodies; 0 (the default): sent as they are.
+ * On loopback or a LAN, compressing costs the worker and ClickHouse more
+ * CPU than the bytes it saves are worth (bench/README.md). */
+void px_ch_set_gzip(px_clickhouse_t *ch, int level);
 
 /* URL parameters added to every insert ("name=value&..."; "" for none),
  * e.g. the settings of an insert into a Distributed table.  0, or -1 when

@@ -65,6 +65,28 @@ px_rb_double(px_buf_t *out, double d)
     return px_rb_uint(out, v, 8);
 }
 
+/* The length of the ASCII run u starts with, 8 bytes at a time: most of
+ * a row's text is ASCII, and a byte-wise UTF-8 check of it was the
+ * encoder's largest cost. */
+static size_t
+px_rb_ascii_run(const unsigned char *u, size_t n)
+{
+    size_t    i;
+    uint64_t  w;
+
+    for (i = 0; i + 8 <= n; i += 8) {
+        memcpy(&w, u + i, 8);
+        if (w & 0x8080808080808080ULL) {
+            break;
+        }
+    }
+    while (i < n && u[i] < 0x80) {
+        i++;
+    }
+
+    return i;
+}
+
 /* A String column: s (NULL is ""), with U+FFFD for bytes not UTF-8. */
 static int
 px_rb_str(px_buf_t *out, const char *s)
@@ -76,7 +98,7 @@ px_rb_str(px_buf_t *out, const char *s)
     n = s != NULL ? strlen(s) : 0;
 
     bad = 0;
-    for (i = 0; i < n; i += seq) {
+    for (i = px_rb_ascii_run(u, n); i < n; i += seq) {
         seq = u[i] < 0x80 ? 1 : px_utf8_seq_len(u + i, n - i);
         if (seq == 0) {
             bad++;
@@ -143,6 +165,13 @@ px_rb_literal(px_buf_t *out, const char *lit, size_t len)
 
     if (len < 2 || lit[0] != '"' || lit[len - 1] != '"') {
         return -2;
+    }
+
+    /* no escape (the usual case): the text between the quotes, as it is,
+     * without decoding behind a placeholder and moving it down */
+    if (memchr(lit + 1, '\\', len - 2) == NULL) {
+        return px_rb_varint(out, len - 2) || px_rb_put(out, lit + 1, len - 2)
+               ? -1 : 0;
     }
 
     /* decode after a placeholder of the longest length prefix, then
