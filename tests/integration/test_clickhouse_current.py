@@ -101,7 +101,7 @@ def worker26(stack, ch26):
     }, timeout=90)
     try:
         # its /health answers before the migrations are done: wait for them
-        wait_for(lambda: migrations(ch26) == list(range(1, 12)), 60,
+        wait_for(lambda: migrations(ch26) == list(range(1, 13)), 60,
                  "the migrations on 26.x", w, ch26)
         yield w
     finally:
@@ -197,7 +197,7 @@ def test_migrations_on_current_clickhouse(px, ch26, worker26):
         "sessions_by_month_mv": "MaterializedView",
         "sessions_summary": "View",
     }, tables
-    assert migrations(ch26) == list(range(1, 12))
+    assert migrations(ch26) == list(range(1, 13))
     # the same columns and value types as the stack's 18.16; 26.x stores
     # the low-cardinality ones dictionary-coded
     cols = "SELECT name, type FROM system.columns WHERE database = 'px' AND table = '%s'"

@@ -79,33 +79,42 @@ START_TEST(test_schema_cluster__sessions_by_month)
                           " ADD COLUMN session_first_ms UInt64");
     ck_assert_int_eq(px_schema_cluster_sql(4, 1, 0, "db1", "c1", sql,
                                            sizeof(sql)), 1);
+    /* the Distributed events made again over the altered local ones */
     ck_assert_int_eq(px_schema_cluster_sql(5, 0, 0, "db1", "c1", sql,
                                            sizeof(sql)), 0);
-    ck_assert_str_eq(sql, "ALTER TABLE db1.events ON CLUSTER c1"
-                          " ADD COLUMN session_first_ms UInt64");
+    ck_assert_str_eq(sql, "DROP TABLE IF EXISTS db1.events ON CLUSTER c1");
+    ck_assert_int_eq(px_schema_cluster_sql(6, 0, 0, "db1", "c1", sql,
+                                           sizeof(sql)), 0);
+    ck_assert_ptr_nonnull(strstr(sql, "CREATE TABLE IF NOT EXISTS"
+                                      " db1.events_local ON CLUSTER c1 ("));
+    ck_assert_int_eq(px_schema_cluster_sql(6, 1, 0, "db1", "c1", sql,
+                                           sizeof(sql)), 0);
+    ck_assert_ptr_nonnull(strstr(sql, "db1.events ON CLUSTER c1 AS"
+                                      " db1.events_local ENGINE ="
+                                      " Distributed(c1, db1, events_local,"));
 
-    ck_assert_int_eq(px_schema_cluster_sql(6, 0, 1, "db1", "c1", sql,
+    ck_assert_int_eq(px_schema_cluster_sql(7, 0, 1, "db1", "c1", sql,
                                            sizeof(sql)), 0);
     ck_assert_ptr_nonnull(strstr(sql,
         "db1.sessions_by_month_local ON CLUSTER c1 ("));
     ck_assert_ptr_nonnull(strstr(sql, "ReplicatedAggregatingMergeTree("
         "'/clickhouse/tables/{shard}/db1/sessions_by_month_local'"));
-    ck_assert_int_eq(px_schema_cluster_sql(6, 1, 1, "db1", "c1", sql,
+    ck_assert_int_eq(px_schema_cluster_sql(7, 1, 1, "db1", "c1", sql,
                                            sizeof(sql)), 0);
     ck_assert_ptr_nonnull(strstr(sql,
         "Distributed(c1, db1, sessions_by_month_local,"));
 
-    ck_assert_int_eq(px_schema_cluster_sql(7, 0, 1, "db1", "c1", sql,
+    ck_assert_int_eq(px_schema_cluster_sql(8, 0, 1, "db1", "c1", sql,
                                            sizeof(sql)), 0);
     ck_assert_ptr_nonnull(strstr(sql, "db1.sessions_by_month_mv ON CLUSTER"
                                       " c1 TO db1.sessions_by_month_local"));
     ck_assert_ptr_nonnull(strstr(sql, " FROM db1.events_local WHERE"));
 
-    ck_assert_int_eq(px_schema_cluster_sql(8, 0, 1, "db1", "c1", sql,
+    ck_assert_int_eq(px_schema_cluster_sql(9, 0, 1, "db1", "c1", sql,
                                            sizeof(sql)), 0);
     ck_assert_str_eq(sql, "DROP TABLE IF EXISTS db1.sessions_mv"
                           " ON CLUSTER c1");
-    ck_assert_int_eq(px_schema_cluster_sql(10, 0, 1, "db1", "c1", sql,
+    ck_assert_int_eq(px_schema_cluster_sql(11, 0, 1, "db1", "c1", sql,
                                            sizeof(sql)), 0);
     ck_assert_ptr_nonnull(strstr(sql, " FROM db1.sessions_by_month GROUP"));
 }

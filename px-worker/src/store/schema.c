@@ -156,20 +156,24 @@ typedef struct {
  * merges away; queries that must not count a replay twice use FINAL or
  * GROUP BY event_id (docs/clickhouse.md).
  */
+#define PX_EVENTS_SQL_1816                                                    \
+    "CREATE TABLE IF NOT EXISTS %1$s.events%3$s%2$s ("                        \
+    PX_EVENTS_COLUMNS_1816                                                    \
+    ") ENGINE = %4$sReplacingMergeTree(%5$s)"                                 \
+    " PARTITION BY toYYYYMM(timestamp)"                                       \
+    " ORDER BY (project_id, toDate(timestamp), event_id)"
+
+/* event in the key: a day's events of one name are read together (counts
+ * by name, funnels); a replay has the same name and id */
+#define PX_EVENTS_SQL_CURRENT                                                 \
+    "CREATE TABLE IF NOT EXISTS %1$s.events%3$s%2$s ("                        \
+    PX_EVENTS_COLUMNS_CURRENT                                                 \
+    ") ENGINE = %4$sReplacingMergeTree(%5$s)"                                 \
+    " PARTITION BY toYYYYMM(timestamp)"                                       \
+    " ORDER BY (project_id, toDate(timestamp), event, event_id)"
+
 static const px_migration_t  px_migrations[] = {
-    { 1, "events",
-      "CREATE TABLE IF NOT EXISTS %1$s.events%3$s%2$s ("
-      PX_EVENTS_COLUMNS_1816
-      ") ENGINE = %4$sReplacingMergeTree(%5$s)"
-      " PARTITION BY toYYYYMM(timestamp)"
-      " ORDER BY (project_id, toDate(timestamp), event_id)",
-      /* event in the key: a day's events of one name are read together
-       * (counts by name, funnels); a replay has the same name and id */
-      "CREATE TABLE IF NOT EXISTS %1$s.events%3$s%2$s ("
-      PX_EVENTS_COLUMNS_CURRENT
-      ") ENGINE = %4$sReplacingMergeTree(%5$s)"
-      " PARTITION BY toYYYYMM(timestamp)"
-      " ORDER BY (project_id, toDate(timestamp), event, event_id)",
+    { 1, "events", PX_EVENTS_SQL_1816, PX_EVENTS_SQL_CURRENT,
       PX_SHARD_BY_VISITOR, 0 },
     /*
      * px.sessions: one row per session, built by a materialized view from
@@ -236,10 +240,19 @@ static const px_migration_t  px_migrations[] = {
       "ALTER TABLE %1$s.events%3$s%2$s ADD COLUMN session_first_ms UInt64",
       NULL, NULL, 0 },
 
-    /* on a cluster the Distributed events must take the column too */
-    { 6, "events_session_first_distributed",
-      "ALTER TABLE %1$s.events%2$s ADD COLUMN session_first_ms UInt64",
-      NULL, NULL, 1 },
+    /*
+     * On a cluster the Distributed events must take the column too.  18.16
+     * refuses an ALTER of it ON CLUSTER (not replicated, on replicated
+     * shards), so it is made again: it holds no rows (inserts into it are
+     * synchronous), and migration 7's first statement is migration 1's
+     * (its local table exists: nothing), its second the Distributed table
+     * AS the local one, with the new column.
+     */
+    { 6, "events_distributed_drop",
+      "DROP TABLE IF EXISTS %1$s.events%2$s", NULL, NULL, 1 },
+
+    { 7, "events", PX_EVENTS_SQL_1816, PX_EVENTS_SQL_CURRENT,
+      PX_SHARD_BY_VISITOR, 1 },
 
     /*
      * px.sessions_by_month: one row per session, in the month of its
@@ -248,7 +261,7 @@ static const px_migration_t  px_migrations[] = {
      * the count and one number to merge; page_views counts distinct seqs
      * of page views (4 bytes each, within one session).
      */
-    { 7, "sessions_by_month",
+    { 8, "sessions_by_month",
       "CREATE TABLE IF NOT EXISTS %1$s.sessions_by_month%3$s%2$s ("
       " project_id String, first_seen DateTime, session_id String,"
       " s_visitor AggregateFunction(min, String),"
@@ -263,7 +276,7 @@ static const px_migration_t  px_migrations[] = {
       " ORDER BY (project_id, first_seen, session_id)", NULL,
       "sipHash64(project_id, session_id)", 0 },
 
-    { 8, "sessions_by_month_mv",
+    { 9, "sessions_by_month_mv",
       "CREATE MATERIALIZED VIEW IF NOT EXISTS %1$s.sessions_by_month_mv%2$s"
       " TO %1$s.sessions_by_month%3$s AS SELECT project_id,"
       /* a row of an older worker has no first: its own time */
@@ -283,16 +296,16 @@ static const px_migration_t  px_migrations[] = {
 
     /* the old aggregate is no longer fed (its rows stay: see
      * docs/clickhouse.md for moving them) */
-    { 9, "sessions_mv_drop",
+    { 10, "sessions_mv_drop",
       "DROP TABLE IF EXISTS %1$s.sessions_mv%2$s", NULL, NULL, 0 },
 
-    { 10, "sessions_summary_drop",
+    { 11, "sessions_summary_drop",
       "DROP TABLE IF EXISTS %1$s.sessions_summary%2$s", NULL, NULL, 0 },
 
     /* first_seen is a column of the view, grouped by: a WHERE on it goes
      * down to the table (where the server pushes predicates into views)
      * and reads only its months */
-    { 11, "sessions_summary_by_month",
+    { 12, "sessions_summary_by_month",
       "CREATE VIEW IF NOT EXISTS %1$s.sessions_summary%2$s AS SELECT"
       " project_id, first_seen, session_id, minMerge(s_visitor) AS visitor,"
       " maxMerge(s_user_id) AS user_id,"
