@@ -228,7 +228,8 @@ static const px_migration_t  px_migrations[] = {
       " FROM %1$s.sessions GROUP BY project_id, session_id", NULL, NULL, 0 },
 
     /*
-     * From here, sessions by month (docs/clickhouse.md, "px.sessions"):
+     * From here, sessions by month (docs/clickhouse.md, "px.sessions_by_month
+     * and px.sessions_summary"):
      * each row carries session_first_ms, the time of the event that
      * started its session (the session stage knows it, a replay reads it
      * back from its claim), so every row of a session goes to the month
