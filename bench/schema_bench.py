@@ -101,7 +101,8 @@ SELECT
     ['1920x1080', '1440x900', '390x844', '768x1024'][1 + cityHash64(v, 59) % 4] AS screen,
     'px-sdk-web' AS library, '0.1.0' AS library_version,
     toUInt16(1) AS schema_version,
-    received_at AS inserted_at
+    received_at AS inserted_at,
+    toUInt64(timestamp_ms - (1 + n % 25) * 1000) AS session_first_ms
 FROM (SELECT number AS n, cityHash64(number, 1) % {visitors} AS v FROM numbers({rows}))
 """
 

@@ -97,10 +97,11 @@ def worker26(stack, ch26):
         "KAFKA_DLQ_TOPIC": DLQ_TOPIC,
         "REDIS_URL": redis5,
         "PX_IP_RETENTION_DAYS": "30",
+        "PX_SESSIONS_TTL_DAYS": "400",
     }, timeout=90)
     try:
         # its /health answers before the migrations are done: wait for them
-        wait_for(lambda: migrations(ch26) == [1, 2, 3, 4], 60,
+        wait_for(lambda: migrations(ch26) == list(range(1, 13)), 60,
                  "the migrations on 26.x", w, ch26)
         yield w
     finally:
@@ -192,16 +193,17 @@ def test_migrations_on_current_clickhouse(px, ch26, worker26):
         "schema_migrations": "TinyLog",
         "events": "ReplacingMergeTree",
         "sessions": "AggregatingMergeTree",
-        "sessions_mv": "MaterializedView",
+        "sessions_by_month": "AggregatingMergeTree",
+        "sessions_by_month_mv": "MaterializedView",
         "sessions_summary": "View",
     }, tables
-    assert migrations(ch26) == [1, 2, 3, 4]
+    assert migrations(ch26) == list(range(1, 13))
     # the same columns and value types as the stack's 18.16; 26.x stores
     # the low-cardinality ones dictionary-coded
     cols = "SELECT name, type FROM system.columns WHERE database = 'px' AND table = '%s'"
     plain = lambda t: re.sub(r"^LowCardinality\((.*)\)$", r"\1", t)  # noqa: E731
     # (18.16's system.columns has no position: both list them in table order)
-    for table in ("events", "sessions", "sessions_summary"):
+    for table in ("events", "sessions", "sessions_by_month", "sessions_summary"):
         got = [(r["name"], plain(r["type"])) for r in ch26.rows(cols % table)]
         ref = [(r["name"], r["type"]) for r in px.ch_rows(cols % table)]
         assert got == ref, table
@@ -354,3 +356,13 @@ def test_ip_retention_is_a_column_ttl_on_current_clickhouse(ch26, worker26):
         worker26, ch26)[0]["statement"]
     assert re.search(r"`?ip`? String( CODEC\(ZSTD\(1\)\))? TTL received_at \+ "
                      r"toIntervalDay\(30\)", create), create
+
+
+def test_sessions_ttl_on_current_clickhouse(ch26, worker26):
+    """PX_SESSIONS_TTL_DAYS=400: a table TTL on sessions_by_month, from the
+    session's first event (docs/clickhouse.md, "Retention")."""
+    create = wait_for(lambda: (lambda r: r if r and "TTL" in r[0]["statement"] else None)(
+        ch26.rows("SHOW CREATE TABLE px.sessions_by_month")), 30,
+        "the sessions' TTL", worker26, ch26)[0]["statement"]
+    assert "TTL first_seen + toIntervalDay(400)" in create, create
+    assert "PARTITION BY toYYYYMM(first_seen)" in create, create

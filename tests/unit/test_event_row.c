@@ -66,6 +66,7 @@ START_TEST(test_event_row__json_line)
     ck_assert_int_eq(parse(MSG_OK), 0);
     strcpy(row.session_id, "s-1");
     row.session_seq = 3;
+    row.session_first_ms = 1796032700000LL;
     strcpy(row.geo.loc.country_iso, "GB");
 
     px_buf_init(&out, NULL, 0);
@@ -82,7 +83,8 @@ START_TEST(test_event_row__json_line)
                           "\"{\\\"plan\\\":\\\"pro\\\",\\\"n\\\":[1,2]}\""));
     ck_assert_ptr_nonnull(strstr(out.data, "\"user_id\":\"\","));
     ck_assert_ptr_nonnull(strstr(out.data, "\"country\":\"GB\","));
-    ck_assert_ptr_nonnull(strstr(out.data, "\"inserted_at\":1796032801}\n"));
+    ck_assert_ptr_nonnull(strstr(out.data, "\"inserted_at\":1796032801,"
+                                 "\"session_first_ms\":1796032700000}\n"));
     ck_assert_int_eq(out.data[out.len - 1], '\n');
     /* one line: the only newline is the last byte */
     ck_assert(strchr(out.data, '\n') == out.data + out.len - 1);
@@ -406,7 +408,8 @@ START_TEST(test_event_row__json_numbers)
     ck_assert_ptr_nonnull(strstr(out.data, ",\"is_bot\":1,"));
     ck_assert_ptr_nonnull(strstr(out.data, ",\"screen\":\"1920x1080\","));
     ck_assert_ptr_nonnull(strstr(out.data, ",\"client_timestamp_ms\":0,"));
-    ck_assert_ptr_nonnull(strstr(out.data, ",\"inserted_at\":-5}\n"));
+    ck_assert_ptr_nonnull(strstr(out.data, ",\"inserted_at\":-5,"
+                                 "\"session_first_ms\":0}\n"));
     px_buf_free(&out);
 }
 END_TEST

@@ -80,6 +80,7 @@ setup(void)
                                       sizeof(err)), 0);
     strcpy(row.session_id, "s-1");
     row.session_seq = 7;
+    row.session_first_ms = 1796032700000LL;
     /* past 8 ASCII bytes: the bad ones are found after the word-wise scan */
     row.msg.user_agent = "Mozilla/5.0 bad \xff\xfe ua";
 }
@@ -147,6 +148,7 @@ START_TEST(test_event_row_binary__columns)
     }
     ck_assert_uint_eq(rd_uint(&r, 2), 1);                   /* schema */
     ck_assert_uint_eq(rd_uint(&r, 4), 1796032801);          /* inserted */
+    ck_assert_uint_eq(rd_uint(&r, 8), 1796032700000ULL);    /* first */
     ck_assert(r.p == r.end);
     px_buf_free(&out);
 }
@@ -161,7 +163,7 @@ START_TEST(test_event_row_binary__one_column_each)
     for (; *c != '\0'; c++) {
         commas += *c == ',';
     }
-    ck_assert_uint_eq(commas + 1, 53);
+    ck_assert_uint_eq(commas + 1, 54);
 }
 END_TEST
 

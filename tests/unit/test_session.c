@@ -346,6 +346,7 @@ tb_run(px_session_stage_t *s, tb_t *t)
 
 #define SID(i)  (b.rows[i].session_id)
 #define SEQ(i)  (b.rows[i].session_seq)
+#define FIRST(i)  (b.rows[i].session_first_ms)
 
 /* A stage on the test's redis-server (also for test_dedupe.c). */
 px_session_stage_t *
@@ -550,6 +551,9 @@ START_TEST(test_session__late_event)
     ck_assert_uint_eq(SEQ(3), 4);
     ck_assert_str_eq(SID(4), sid);
     ck_assert_uint_eq(SEQ(4), 5);
+    /* the start moved back 20 min; first, the session's month, did not */
+    ck_assert_int_eq(FIRST(0), T0);
+    ck_assert_int_eq(FIRST(4), T0);
 
     /* the end did not move back: 30 min after the 20-min event joins
      * (measured from the 5-min late event it would be 45 min: new) */
@@ -568,6 +572,9 @@ START_TEST(test_session__late_event)
     ck_assert_uint_eq(SEQ(1), 1);
     ck_assert_str_eq(SID(2), sid);
     ck_assert_uint_eq(SEQ(2), 7);
+    ck_assert_int_eq(FIRST(0), T0);
+    ck_assert_int_eq(FIRST(1), T0 - 2 * 60 * MIN_MS);
+    ck_assert_int_eq(FIRST(2), T0);
     ck_assert_uint_eq(px_session_stage_stats(stage)->late_events, 3);
 }
 END_TEST
@@ -714,6 +721,8 @@ START_TEST(test_session__replay_same_ids)
         for (i = 0; i < b.n; i++) {
             ck_assert_str_eq(SID(i), first[which].rows[i].session_id);
             ck_assert_uint_eq(SEQ(i), first[which].rows[i].session_seq);
+            ck_assert_int_eq(FIRST(i),
+                             first[which].rows[i].session_first_ms);
             ck_assert_int_eq(b.drop[i], 0);
         }
     }
@@ -925,11 +934,24 @@ START_TEST(test_session__concurrent_claim_kept)
     ck_assert_uint_eq(SEQ(0), 4);
     ck_assert_str_eq(SID(1), sid);
     ck_assert_uint_eq(SEQ(1), 5);
+    /* the other worker wrote the older forms (no first): both rows take
+     * the start of the visitor's state, one partition for the session */
+    ck_assert_int_eq(FIRST(0), T0 - 3000);
+    ck_assert_int_eq(FIRST(1), T0 - 3000);
 
     hash_of(hash, sizeof(hash), 'E', 86400, claim);
     r = px_test_redis_cmd(&srv, "HGET %s %s", hash, claim);
     ck_assert_int_eq(r->type, REDIS_REPLY_STRING);
     ck_assert_str_eq(r->str, "0:1 11111111-2222-5333-8444-555555555555 4");
+    freeReplyObject(r);
+
+    /* the claim event 2 got: with its session's first */
+    claim = "e:2:p1:00000002-0000-4000-8000-000000000000";
+    hash_of(hash, sizeof(hash), 'E', 86400, claim);
+    r = px_test_redis_cmd(&srv, "HGET %s %s", hash, claim);
+    ck_assert_int_eq(r->type, REDIS_REPLY_STRING);
+    ck_assert_str_eq(r->str, "0:2 11111111-2222-5333-8444-555555555555 5 "
+                     "1699999997000");
     freeReplyObject(r);
 }
 END_TEST

@@ -6,7 +6,10 @@ Each node's config.xml gets the cluster in <remote_servers> (both nodes on
 127.0.0.1, told apart by their native ports), its <macros> ({shard},
 {replica} of the replicated tables' ZooKeeper paths), <zookeeper> and
 <distributed_ddl> (the queue that ON CLUSTER statements go through).
-One replica per shard: no interserver port is needed.
+One replica per shard, but each node still has an interserver port: a
+replica without one never becomes active in ZooKeeper, and an ALTER of a
+replicated table waits for the active replicas (18.16 answers "some
+replicas are inactive" to the worker's ADD COLUMN migration otherwise).
 """
 
 from .base import free_port
@@ -35,6 +38,8 @@ NODE_XML = """\
     <distributed_ddl>
         <path>/clickhouse/task_queue/ddl</path>
     </distributed_ddl>
+    <interserver_http_host>127.0.0.1</interserver_http_host>
+    <interserver_http_port>{interserver_port}</interserver_http_port>
 """
 
 SHARD_XML = """\
@@ -48,13 +53,14 @@ SHARD_XML = """\
 """
 
 
-def node_config(cluster, tcp_ports, index, zk_port):
+def node_config(cluster, tcp_ports, index, zk_port, interserver_port):
     """The extra config.xml of node index (0-based) of a cluster whose
     shard i is the one server listening on tcp_ports[i]."""
     shards = "".join(SHARD_XML.format(tcp_port=p) for p in tcp_ports)
     return NODE_XML.format(cluster=cluster, shards=shards,
                            shard="%02d" % (index + 1),
-                           replica="node%d" % (index + 1), zk_port=zk_port)
+                           replica="node%d" % (index + 1), zk_port=zk_port,
+                           interserver_port=interserver_port)
 
 
 class ClusterStack(Stack):
@@ -76,7 +82,8 @@ class ClusterStack(Stack):
             ClickHouse(self.root, http[i], tcp[i],
                        name="clickhouse" if i == 0 else "clickhouse%d" % (i + 1),
                        extra_config=node_config(cluster, tcp, i,
-                                                self.zookeeper.port))
+                                                self.zookeeper.port,
+                                                free_port()))
             for i in range(2)]
         self.clickhouse, self.clickhouse2 = self.nodes
         self.worker.clickhouse = self.clickhouse

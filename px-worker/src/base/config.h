@@ -48,6 +48,7 @@ typedef struct {
     long          dedupe_ttl_s;                  /* PX_DEDUPE_TTL */
     px_ip_mode_t  ip_mode;                       /* PX_IP_MODE */
     long          ip_retention_days;             /* PX_IP_RETENTION_DAYS */
+    long          sessions_ttl_days;             /* PX_SESSIONS_TTL_DAYS */
     long          health_port;                   /* PX_HEALTH_PORT, 0: off */
     long          health_stall_s;                /* PX_HEALTH_STALL */
     char          log_level[PX_CONFIG_STR];      /* PX_LOG_LEVEL */

@@ -516,7 +516,10 @@ px_pipeline_new(const px_config_t *cfg, volatile sig_atomic_t *stop,
 
     if (px_schema_ip_retention(p->ch, cfg->clickhouse_db,
                                cfg->clickhouse_cluster,
-                               cfg->ip_retention_days, err, errlen) != 0)
+                               cfg->ip_retention_days, err, errlen) != 0
+        || px_schema_sessions_ttl(p->ch, cfg->clickhouse_db,
+                                  cfg->clickhouse_cluster,
+                                  cfg->sessions_ttl_days, err, errlen) != 0)
     {
         goto failed;
     }

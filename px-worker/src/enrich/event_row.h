@@ -35,6 +35,10 @@ typedef struct {
     /* sessions (session.c) */
     char              session_id[PX_SESSION_ID_LEN + 1];
     uint32_t          session_seq;
+    /* the time of the event that started the session (the one its id is
+     * made from): fixed for the session's life, it partitions
+     * px.sessions_by_month (docs/clickhouse.md) */
+    int64_t           session_first_ms;
 } px_event_row_t;
 
 /* Where a row came from: its Kafka message.  The same message read again
@@ -57,7 +61,7 @@ typedef struct {
     " region_name, city, latitude, longitude, time_zone, asn, as_org,"       \
     " user_agent, browser, browser_version, os, os_version, device_type,"    \
     " device_brand, device_model, is_bot, locale, screen, library,"          \
-    " library_version, schema_version, inserted_at"
+    " library_version, schema_version, inserted_at, session_first_ms"
 
 /* Append the row in ClickHouse's RowBinary format (the columns above):
  * the same values as px_event_row_json().  0, or -1 (no memory; out is as

@@ -30,9 +30,11 @@
  * A batch is thus written whole or not at all, as with the one script
  * that did everything per event before, for a fraction of Redis's CPU.
  *
- * claim       = "origin sid seq"
- * visitor     = "sid start_ms last_ms seq"
- *               [" sid start_ms last_ms seq"]: the visitor's other session
+ * claim       = "origin sid seq first_ms"
+ * visitor     = "sid start_ms last_ms seq first_ms"
+ *               [" sid start_ms last_ms seq first_ms"]: the other session
+ * first_ms: the time of the event that started the session (a value of
+ * an older worker has none: see px_claimed and session_rules.c).
  */
 
 /* One event's answer: a kind of session_rules.h, or R (a replay: this
@@ -42,6 +44,7 @@ typedef struct {
     char      kind;
     char      sid[PX_SESSION_ID_LEN + 1];
     uint32_t  seq;
+    int64_t   first_ms;     /* -1: not known (an older worker's claim) */
 } px_assign_t;
 
 /* A sent event (not a duplicate within its batch): its origin in
@@ -300,12 +303,14 @@ px_collect(px_session_stage_t *st, const px_event_row_t *rows,
     return 0;
 }
 
-/* Event j's claim "origin sid seq" (found by the read) into its answer:
+/* Event j's claim "origin sid seq[ first_ms]" (found by the read) into
+ * its answer:
  * R when the origin is the event's own, else D.  0, or -1 if malformed. */
 static int
 px_claimed(px_session_stage_t *st, size_t j)
 {
-    char           *end, num[24];
+    char           *end, num[48];
+    long long       first = -1;
     const char     *v, *sp;
     size_t          len, nl;
     unsigned long   seq;
@@ -341,6 +346,9 @@ px_claimed(px_session_stage_t *st, size_t j)
     memcpy(num, sp + PX_SESSION_ID_LEN + 1, nl);
     num[nl] = '\0';
     seq = strtoul(num, &end, 10);
+    if (*end == ' ' && end[1] != '-' && end[1] != '\0') {
+        first = strtoll(end + 1, &end, 10);
+    }
     if (*end != '\0' || num[0] == '-' || seq == 0 || seq > UINT32_MAX) {
         return -1;
     }
@@ -349,7 +357,30 @@ px_claimed(px_session_stage_t *st, size_t j)
     memcpy(a->sid, sp, PX_SESSION_ID_LEN);
     a->sid[PX_SESSION_ID_LEN] = '\0';
     a->seq = (uint32_t) seq;
+    a->first_ms = first;
     return 0;
+}
+
+/* The first_ms of sent event j's session.  An older worker's claim has
+ * none: the visitor's state then gives it when the session is still there
+ * (its start, as that state has no first either), else the event's own
+ * time; only events claimed before an upgrade take these. */
+static int64_t
+px_first_of(const px_session_stage_t *st, size_t j, const px_event_row_t *row)
+{
+    const px_assign_t         *a = &st->res[j];
+    const px_visitor_state_t  *v = &st->vis[st->sent[j].visitor];
+
+    if (a->first_ms >= 0) {
+        return a->first_ms;
+    }
+    if (v->has_cur && strcmp(v->cur.sid, a->sid) == 0) {
+        return v->cur.first_ms;
+    }
+    if (v->has_other && strcmp(v->other.sid, a->sid) == 0) {
+        return v->other.first_ms;
+    }
+    return row->msg.ts_ms;
 }
 
 /* After the read: the answers of claimed events, the visitors' states. */
@@ -395,6 +426,7 @@ px_assign_new(px_session_stage_t *st, const px_event_row_t *rows,
     int            kind;
     long           fresh = 0;
     size_t         j;
+    int64_t        first;
     uint64_t       seq;
     const char    *sid;
     px_sent_t     *s;
@@ -417,7 +449,7 @@ px_assign_new(px_session_stage_t *st, const px_event_row_t *rows,
                                  kv->fields.data + vi->field + 2,
                                  vi->field_len - 2,
                                  kv->fields.data + ev->field + 2,
-                                 ev->field_len - 2, &sid, &seq);
+                                 ev->field_len - 2, &sid, &seq, &first);
         if (seq > UINT32_MAX) {
             snprintf(err, errlen, "session_seq past %u", UINT32_MAX);
             return -1;
@@ -426,6 +458,7 @@ px_assign_new(px_session_stage_t *st, const px_event_row_t *rows,
         a->kind = (char) kind;
         memcpy(a->sid, sid, PX_SESSION_ID_LEN + 1);
         a->seq = (uint32_t) seq;
+        a->first_ms = first;
         vi->write = 1;
 
         st->val.len = 0;
@@ -435,6 +468,8 @@ px_assign_new(px_session_stage_t *st, const px_event_row_t *rows,
             || px_buf_append(&st->val, a->sid, PX_SESSION_ID_LEN)
             || px_buf_append(&st->val, " ", 1)
             || px_buf_append_i64(&st->val, a->seq)
+            || px_buf_append(&st->val, " ", 1)
+            || px_buf_append_i64(&st->val, a->first_ms)
             || px_kv_set(kv, PX_KV_EVENTS, j, st->val.data, st->val.len))
         {
             snprintf(err, errlen, "out of memory");
@@ -587,6 +622,8 @@ px_session_stage_run(px_session_stage_t *st, px_event_row_t *rows,
 
         memcpy(rows[st->idx[i]].session_id, a->sid, PX_SESSION_ID_LEN + 1);
         rows[st->idx[i]].session_seq = a->seq;
+        rows[st->idx[i]].session_first_ms = px_first_of(st, i,
+                                                        &rows[st->idx[i]]);
     }
 
     st->stats.events += n;

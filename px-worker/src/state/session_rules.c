@@ -4,8 +4,10 @@
 #include "session_rules.h"
 #include "sha1.h"
 
-/* One "sid start last seq" at p (up to end): the pointer after it, or
- * NULL when it is not of that form. */
+/* One "sid start last seq first" at p (up to end): the pointer after it,
+ * or NULL when it is not of that form.  A value written before "first"
+ * existed ends at seq: its first is taken as its start (the start moved
+ * only if a late event came, so it is right for nearly all). */
 static const char *
 px_parse_session(px_session_t *s, const char *p, const char *end)
 {
@@ -13,7 +15,7 @@ px_parse_session(px_session_t *s, const char *p, const char *end)
     char          num[24];
     const char   *q;
     char         *stop;
-    long long     v[3];
+    long long     v[4];
 
     q = memchr(p, ' ', (size_t) (end - p));
     if (q == NULL || q - p != PX_SESSION_ID_LEN) {
@@ -23,10 +25,14 @@ px_parse_session(px_session_t *s, const char *p, const char *end)
     s->sid[PX_SESSION_ID_LEN] = '\0';
     p = q + 1;
 
-    for (i = 0; i < 3; i++) {
+    for (i = 0; i < 4; i++) {
         q = memchr(p, ' ', (size_t) (end - p));
         if (q == NULL) {
             q = end;
+        }
+        if (i == 3 && q - p == PX_SESSION_ID_LEN) {
+            q = p - 1;          /* older form: the other session's sid */
+            break;
         }
         if (q == p || (size_t) (q - p) >= sizeof(num)) {
             return NULL;
@@ -37,15 +43,23 @@ px_parse_session(px_session_t *s, const char *p, const char *end)
         if (*stop != '\0' || (i == 2 && (num[0] == '-' || v[i] < 1))) {
             return NULL;
         }
-        if (i < 2 && q == end) {
-            return NULL;
+        if (q == end) {
+            if (i < 2) {
+                return NULL;
+            }
+            i++;
+            break;
         }
-        p = q < end ? q + 1 : q;
+        p = q + 1;
+    }
+    if (i < 4) {
+        v[3] = v[0];            /* older form: no first */
     }
 
     s->start_ms = v[0];
     s->last_ms = v[1];
     s->seq = (uint64_t) v[2];
+    s->first_ms = v[3];
     /* at the separator before the other session, or at the end */
     return q;
 }
@@ -79,7 +93,9 @@ px_format_session(px_buf_t *out, const px_session_t *s)
            || px_buf_append(out, " ", 1)
            || px_buf_append_i64(out, s->last_ms)
            || px_buf_append(out, " ", 1)
-           || px_buf_append_i64(out, (int64_t) s->seq);
+           || px_buf_append_i64(out, (int64_t) s->seq)
+           || px_buf_append(out, " ", 1)
+           || px_buf_append_i64(out, s->first_ms);
 }
 
 int
@@ -157,7 +173,7 @@ px_join(px_session_t *s, int64_t ts)
 int
 px_session_assign(px_visitor_state_t *v, const px_session_rules_t *r,
     int64_t ts, const char *visitor, size_t visitor_len, const char *event,
-    size_t event_len, const char **sid, uint64_t *seq)
+    size_t event_len, const char **sid, uint64_t *seq, int64_t *first_ms)
 {
     int            kind;
     int64_t        dc, dother;
@@ -201,18 +217,21 @@ px_session_assign(px_visitor_state_t *v, const px_session_rules_t *r,
         c->seq++;
         *sid = c->sid;
         *seq = c->seq;
+        *first_ms = c->first_ms;
         return kind;
 
     case PX_KIND_LATE:
         px_join(c, ts);
         *sid = c->sid;
         *seq = c->seq;
+        *first_ms = c->first_ms;
         return kind;
 
     default:
         px_join(&v->other, ts);
         *sid = v->other.sid;
         *seq = v->other.seq;
+        *first_ms = v->other.first_ms;
         return kind;
     }
 
@@ -220,7 +239,9 @@ px_session_assign(px_visitor_state_t *v, const px_session_rules_t *r,
     s->start_ms = ts;
     s->last_ms = ts;
     s->seq = 1;
+    s->first_ms = ts;
     *sid = s->sid;
     *seq = 1;
+    *first_ms = ts;
     return kind;
 }

@@ -17,6 +17,7 @@ typedef struct {
     int64_t   start_ms;
     int64_t   last_ms;
     uint64_t  seq;
+    int64_t   first_ms;   /* of the event that started it: never moves */
 } px_session_t;
 
 /* A visitor's current session and its other one (the one before the
@@ -41,8 +42,8 @@ typedef struct {
 #define PX_KIND_LATE_OWN     'O'   /* late, a session of its own */
 
 /*
- * The state from its Redis value "sid start last seq[ sid start last
- * seq]".  A value that is not of that form counts as no state (the
+ * The state from its Redis value "sid start last seq first[ sid start
+ * last seq first]" (first may be missing: a value of an older worker).  A value that is not of that form counts as no state (the
  * visitor starts a new session), as an expired key would.
  */
 void px_visitor_state_parse(px_visitor_state_t *v, const char *s,
@@ -60,12 +61,14 @@ void px_session_id(char out[PX_SESSION_ID_LEN + 1], const char *visitor,
     size_t visitor_len, const char *event, size_t event_len);
 
 /*
- * Assign a new event at ts_ms to a session of v and update v; *sid and
- * *seq receive the assignment.  Returns its kind (PX_KIND_*).  visitor
+ * Assign a new event at ts_ms to a session of v and update v; *sid, *seq
+ * and *first_ms (the time of the event that started that session)
+ * receive the assignment.  Returns its kind (PX_KIND_*).  visitor
  * and event name it as px_session_id() wants, for a session it starts.
  */
 int px_session_assign(px_visitor_state_t *v, const px_session_rules_t *r,
     int64_t ts_ms, const char *visitor, size_t visitor_len,
-    const char *event, size_t event_len, const char **sid, uint64_t *seq);
+    const char *event, size_t event_len, const char **sid, uint64_t *seq,
+    int64_t *first_ms);
 
 #endif

@@ -387,7 +387,9 @@ px_event_row_binary(const px_event_row_t *row, int64_t inserted_s,
         || px_rb_str(out, row->msg.library)
         || px_rb_str(out, row->msg.library_version)
         || px_rb_uint(out, row->msg.schema_version, 2)
-        || px_rb_uint(out, inserted_s < 0 ? 0 : (uint64_t) inserted_s, 4))
+        || px_rb_uint(out, inserted_s < 0 ? 0 : (uint64_t) inserted_s, 4)
+        || px_rb_uint(out, row->session_first_ms < 0
+                           ? 0 : (uint64_t) row->session_first_ms, 8))
     {
         out->len = start;
         return -1;

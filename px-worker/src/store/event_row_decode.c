@@ -43,6 +43,7 @@ static const px_rb_column_t  px_rb_columns[] = {
     { "is_bot", 'U', 1 }, { "locale", 'S', 0 }, { "screen", 'S', 0 },
     { "library", 'S', 0 }, { "library_version", 'S', 0 },
     { "schema_version", 'U', 2 }, { "inserted_at", 'U', 4 },
+    { "session_first_ms", 'U', 8 },
 };
 
 #define PX_RB_NCOLUMNS  (sizeof(px_rb_columns) / sizeof(px_rb_columns[0]))

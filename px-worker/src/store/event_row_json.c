@@ -164,6 +164,7 @@ px_event_row_json(const px_event_row_t *row, int64_t inserted_s,
         || PX_PUT_STR(out, "library_version", row->msg.library_version)
         || PX_PUT_INT(out, "schema_version", row->msg.schema_version)
         || PX_PUT_INT(out, "inserted_at", inserted_s)
+        || PX_PUT_INT(out, "session_first_ms", row->session_first_ms)
         || px_put(out, "}\n", 2))
     {
         out->len = start;

@@ -23,6 +23,7 @@ typedef struct {
     const char  *sql;
     const char  *sql_current;   /* on a current server, when it differs */
     const char  *shard_by;      /* a table of rows: its sharding key */
+    int          cluster_only;  /* a statement a single server skips */
 } px_migration_t;
 
 /*
@@ -105,26 +106,75 @@ typedef struct {
     " inserted_at DateTime" PX_DT
 
 /*
+ * The first and last values of a session, as columns, as the view's
+ * states and as the summary's merges: argMin/argMax by time, which a
+ * replayed row cannot change.
+ */
+#define PX_SESSION_FIRST_COLUMNS                                              \
+    " s_entry_page AggregateFunction(argMin, String, UInt64),"                \
+    " s_exit_page AggregateFunction(argMax, String, UInt64),"                 \
+    " s_referrer_domain AggregateFunction(argMin, String, UInt64),"           \
+    " s_referrer_type AggregateFunction(argMin, String, UInt64),"             \
+    " s_utm_source AggregateFunction(argMin, String, UInt64),"                \
+    " s_utm_medium AggregateFunction(argMin, String, UInt64),"                \
+    " s_utm_campaign AggregateFunction(argMin, String, UInt64),"              \
+    " s_country AggregateFunction(argMin, String, UInt64),"                   \
+    " s_city AggregateFunction(argMin, String, UInt64),"                      \
+    " s_browser AggregateFunction(argMin, String, UInt64),"                   \
+    " s_os AggregateFunction(argMin, String, UInt64),"                        \
+    " s_device_type AggregateFunction(argMin, String, UInt64)"
+
+#define PX_SESSION_FIRST_STATES                                               \
+    " argMinState(page_path, timestamp_ms) AS s_entry_page,"                  \
+    " argMaxState(page_path, timestamp_ms) AS s_exit_page,"                   \
+    " argMinState(referrer_domain, timestamp_ms) AS s_referrer_domain,"       \
+    " argMinState(referrer_type, timestamp_ms) AS s_referrer_type,"           \
+    " argMinState(utm_source, timestamp_ms) AS s_utm_source,"                 \
+    " argMinState(utm_medium, timestamp_ms) AS s_utm_medium,"                 \
+    " argMinState(utm_campaign, timestamp_ms) AS s_utm_campaign,"             \
+    " argMinState(country, timestamp_ms) AS s_country,"                       \
+    " argMinState(city, timestamp_ms) AS s_city,"                             \
+    " argMinState(browser, timestamp_ms) AS s_browser,"                       \
+    " argMinState(os, timestamp_ms) AS s_os,"                                 \
+    " argMinState(device_type, timestamp_ms) AS s_device_type"
+
+#define PX_SESSION_FIRST_MERGES                                               \
+    " argMinMerge(s_entry_page) AS entry_page,"                               \
+    " argMaxMerge(s_exit_page) AS exit_page,"                                 \
+    " argMinMerge(s_referrer_domain) AS referrer_domain,"                     \
+    " argMinMerge(s_referrer_type) AS referrer_type,"                         \
+    " argMinMerge(s_utm_source) AS utm_source,"                               \
+    " argMinMerge(s_utm_medium) AS utm_medium,"                               \
+    " argMinMerge(s_utm_campaign) AS utm_campaign,"                           \
+    " argMinMerge(s_country) AS country, argMinMerge(s_city) AS city,"        \
+    " argMinMerge(s_browser) AS browser, argMinMerge(s_os) AS os,"            \
+    " argMinMerge(s_device_type) AS device_type"
+
+/*
  * px.events: one row per event.  ReplacingMergeTree on the sorting key
  * (project, day, event_id): a replayed message gives an identical row that
  * merges away; queries that must not count a replay twice use FINAL or
  * GROUP BY event_id (docs/clickhouse.md).
  */
+#define PX_EVENTS_SQL_1816                                                    \
+    "CREATE TABLE IF NOT EXISTS %1$s.events%3$s%2$s ("                        \
+    PX_EVENTS_COLUMNS_1816                                                    \
+    ") ENGINE = %4$sReplacingMergeTree(%5$s)"                                 \
+    " PARTITION BY toYYYYMM(timestamp)"                                       \
+    " ORDER BY (project_id, toDate(timestamp), event_id)"
+
+/* event in the key: a day's events of one name are read together (counts
+ * by name, funnels); a replay has the same name and id */
+#define PX_EVENTS_SQL_CURRENT                                                 \
+    "CREATE TABLE IF NOT EXISTS %1$s.events%3$s%2$s ("                        \
+    PX_EVENTS_COLUMNS_CURRENT                                                 \
+    ") ENGINE = %4$sReplacingMergeTree(%5$s)"                                 \
+    " PARTITION BY toYYYYMM(timestamp)"                                       \
+    " ORDER BY (project_id, toDate(timestamp), event, event_id)"
+
 static const px_migration_t  px_migrations[] = {
-    { 1, "events",
-      "CREATE TABLE IF NOT EXISTS %1$s.events%3$s%2$s ("
-      PX_EVENTS_COLUMNS_1816
-      ") ENGINE = %4$sReplacingMergeTree(%5$s)"
-      " PARTITION BY toYYYYMM(timestamp)"
-      " ORDER BY (project_id, toDate(timestamp), event_id)",
-      /* event in the key: a day's events of one name are read together
-       * (counts by name, funnels); a replay has the same name and id */
-      "CREATE TABLE IF NOT EXISTS %1$s.events%3$s%2$s ("
-      PX_EVENTS_COLUMNS_CURRENT
-      ") ENGINE = %4$sReplacingMergeTree(%5$s)"
-      " PARTITION BY toYYYYMM(timestamp)"
-      " ORDER BY (project_id, toDate(timestamp), event, event_id)",
-      PX_SHARD_BY_VISITOR },
+    { 1, "events", PX_EVENTS_SQL_1816, PX_EVENTS_SQL_CURRENT,
+      PX_SHARD_BY_VISITOR, 0 },
     /*
      * px.sessions: one row per session, built by a materialized view from
      * the rows inserted into px.events.  Every aggregate is one a replayed
@@ -141,24 +191,13 @@ static const px_migration_t  px_migrations[] = {
       " s_end_ms AggregateFunction(max, UInt64),"
       " s_events AggregateFunction(uniqExact, String),"
       " s_page_views AggregateFunction(uniqExactIf, String, UInt8),"
-      " s_entry_page AggregateFunction(argMin, String, UInt64),"
-      " s_exit_page AggregateFunction(argMax, String, UInt64),"
-      " s_referrer_domain AggregateFunction(argMin, String, UInt64),"
-      " s_referrer_type AggregateFunction(argMin, String, UInt64),"
-      " s_utm_source AggregateFunction(argMin, String, UInt64),"
-      " s_utm_medium AggregateFunction(argMin, String, UInt64),"
-      " s_utm_campaign AggregateFunction(argMin, String, UInt64),"
-      " s_country AggregateFunction(argMin, String, UInt64),"
-      " s_city AggregateFunction(argMin, String, UInt64),"
-      " s_browser AggregateFunction(argMin, String, UInt64),"
-      " s_os AggregateFunction(argMin, String, UInt64),"
-      " s_device_type AggregateFunction(argMin, String, UInt64)"
+      PX_SESSION_FIRST_COLUMNS
       ") ENGINE = %4$sAggregatingMergeTree(%5$s)"
       " PARTITION BY tuple()"
       " ORDER BY (project_id, session_id)", NULL,
       /* the view writes the shard's sessions_local; an insert into the
        * Distributed sessions (none by PX) would go by session */
-      "sipHash64(project_id, session_id)" },
+      "sipHash64(project_id, session_id)", 0 },
 
     { 3, "sessions_mv",
       "CREATE MATERIALIZED VIEW IF NOT EXISTS %1$s.sessions_mv%2$s"
@@ -171,20 +210,9 @@ static const px_migration_t  px_migrations[] = {
       " uniqExactState(event_id) AS s_events,"
       " uniqExactIfState(event_id, toUInt8(event = 'page_view'))"
       "   AS s_page_views,"
-      " argMinState(page_path, timestamp_ms) AS s_entry_page,"
-      " argMaxState(page_path, timestamp_ms) AS s_exit_page,"
-      " argMinState(referrer_domain, timestamp_ms) AS s_referrer_domain,"
-      " argMinState(referrer_type, timestamp_ms) AS s_referrer_type,"
-      " argMinState(utm_source, timestamp_ms) AS s_utm_source,"
-      " argMinState(utm_medium, timestamp_ms) AS s_utm_medium,"
-      " argMinState(utm_campaign, timestamp_ms) AS s_utm_campaign,"
-      " argMinState(country, timestamp_ms) AS s_country,"
-      " argMinState(city, timestamp_ms) AS s_city,"
-      " argMinState(browser, timestamp_ms) AS s_browser,"
-      " argMinState(os, timestamp_ms) AS s_os,"
-      " argMinState(device_type, timestamp_ms) AS s_device_type"
+      PX_SESSION_FIRST_STATES
       " FROM %1$s.events%3$s WHERE session_id != ''"
-      " GROUP BY project_id, session_id", NULL, NULL },
+      " GROUP BY project_id, session_id", NULL, NULL, 0 },
 
     { 4, "sessions_summary",
       "CREATE VIEW IF NOT EXISTS %1$s.sessions_summary%2$s AS SELECT"
@@ -196,17 +224,101 @@ static const px_migration_t  px_migrations[] = {
       " (maxMerge(s_end_ms) - minMerge(s_start_ms)) / 1000 AS duration_s,"
       " uniqExactMerge(s_events) AS events,"
       " uniqExactIfMerge(s_page_views) AS page_views,"
-      " argMinMerge(s_entry_page) AS entry_page,"
-      " argMaxMerge(s_exit_page) AS exit_page,"
-      " argMinMerge(s_referrer_domain) AS referrer_domain,"
-      " argMinMerge(s_referrer_type) AS referrer_type,"
-      " argMinMerge(s_utm_source) AS utm_source,"
-      " argMinMerge(s_utm_medium) AS utm_medium,"
-      " argMinMerge(s_utm_campaign) AS utm_campaign,"
-      " argMinMerge(s_country) AS country, argMinMerge(s_city) AS city,"
-      " argMinMerge(s_browser) AS browser, argMinMerge(s_os) AS os,"
-      " argMinMerge(s_device_type) AS device_type"
-      " FROM %1$s.sessions GROUP BY project_id, session_id", NULL, NULL },
+      PX_SESSION_FIRST_MERGES
+      " FROM %1$s.sessions GROUP BY project_id, session_id", NULL, NULL, 0 },
+
+    /*
+     * From here, sessions by month (docs/clickhouse.md, "px.sessions_by_month
+     * and px.sessions_summary"):
+     * each row carries session_first_ms, the time of the event that
+     * started its session (the session stage knows it, a replay reads it
+     * back from its claim), so every row of a session goes to the month
+     * partition of that time, however late its events come.  An
+     * ALTER of 18.16 has no IF NOT EXISTS: px_schema_migrate takes
+     * "column already exists" as done.
+     */
+    { 5, "events_session_first",
+      "ALTER TABLE %1$s.events%3$s%2$s ADD COLUMN session_first_ms UInt64",
+      NULL, NULL, 0 },
+
+    /*
+     * On a cluster the Distributed events must take the column too.  18.16
+     * refuses an ALTER of it ON CLUSTER (not replicated, on replicated
+     * shards), so it is made again: it holds no rows (inserts into it are
+     * synchronous), and migration 7's first statement is migration 1's
+     * (its local table exists: nothing), its second the Distributed table
+     * AS the local one, with the new column.
+     */
+    { 6, "events_distributed_drop",
+      "DROP TABLE IF EXISTS %1$s.events%2$s", NULL, NULL, 1 },
+
+    { 7, "events", PX_EVENTS_SQL_1816, PX_EVENTS_SQL_CURRENT,
+      PX_SHARD_BY_VISITOR, 1 },
+
+    /*
+     * px.sessions_by_month: one row per session, in the month of its
+     * first_seen.  events = max(session_seq): a session's seqs are 1..n
+     * in arrival order and a replay carries its seq again, so the max is
+     * the count and one number to merge; page_views counts distinct seqs
+     * of page views (4 bytes each, within one session).
+     */
+    { 8, "sessions_by_month",
+      "CREATE TABLE IF NOT EXISTS %1$s.sessions_by_month%3$s%2$s ("
+      " project_id String, first_seen DateTime, session_id String,"
+      " s_visitor AggregateFunction(min, String),"
+      " s_user_id AggregateFunction(max, String),"
+      " s_start_ms AggregateFunction(min, UInt64),"
+      " s_end_ms AggregateFunction(max, UInt64),"
+      " s_events AggregateFunction(max, UInt32),"
+      " s_page_views AggregateFunction(uniqExactIf, UInt32, UInt8),"
+      PX_SESSION_FIRST_COLUMNS
+      ") ENGINE = %4$sAggregatingMergeTree(%5$s)"
+      " PARTITION BY toYYYYMM(first_seen)"
+      " ORDER BY (project_id, first_seen, session_id)", NULL,
+      "sipHash64(project_id, session_id)", 0 },
+
+    { 9, "sessions_by_month_mv",
+      "CREATE MATERIALIZED VIEW IF NOT EXISTS %1$s.sessions_by_month_mv%2$s"
+      " TO %1$s.sessions_by_month%3$s AS SELECT project_id,"
+      /* a row of an older worker has no first: its own time */
+      " toDateTime(intDiv(if(session_first_ms > 0, session_first_ms,"
+      " timestamp_ms), 1000)) AS first_seen, session_id,"
+      " minState(if(anonymous_id != '', anonymous_id, user_id))"
+      "   AS s_visitor,"
+      " maxState(user_id) AS s_user_id,"
+      " minState(timestamp_ms) AS s_start_ms,"
+      " maxState(timestamp_ms) AS s_end_ms,"
+      " maxState(session_seq) AS s_events,"
+      " uniqExactIfState(session_seq, toUInt8(event = 'page_view'))"
+      "   AS s_page_views,"
+      PX_SESSION_FIRST_STATES
+      " FROM %1$s.events%3$s WHERE session_id != ''"
+      " GROUP BY project_id, first_seen, session_id", NULL, NULL, 0 },
+
+    /* the old aggregate is no longer fed (its rows stay: see
+     * docs/clickhouse.md for moving them) */
+    { 10, "sessions_mv_drop",
+      "DROP TABLE IF EXISTS %1$s.sessions_mv%2$s", NULL, NULL, 0 },
+
+    { 11, "sessions_summary_drop",
+      "DROP TABLE IF EXISTS %1$s.sessions_summary%2$s", NULL, NULL, 0 },
+
+    /* first_seen is a column of the view, grouped by: a WHERE on it goes
+     * down to the table (where the server pushes predicates into views)
+     * and reads only its months */
+    { 12, "sessions_summary_by_month",
+      "CREATE VIEW IF NOT EXISTS %1$s.sessions_summary%2$s AS SELECT"
+      " project_id, first_seen, session_id, minMerge(s_visitor) AS visitor,"
+      " maxMerge(s_user_id) AS user_id,"
+      " minMerge(s_start_ms) AS start_ms, maxMerge(s_end_ms) AS end_ms,"
+      " toDateTime(intDiv(minMerge(s_start_ms), 1000)) AS start,"
+      " toDateTime(intDiv(maxMerge(s_end_ms), 1000)) AS end,"
+      " (maxMerge(s_end_ms) - minMerge(s_start_ms)) / 1000 AS duration_s,"
+      " maxMerge(s_events) AS events,"
+      " uniqExactIfMerge(s_page_views) AS page_views,"
+      PX_SESSION_FIRST_MERGES
+      " FROM %1$s.sessions_by_month"
+      " GROUP BY project_id, first_seen, session_id", NULL, NULL, 0 },
 };
 
 #define PX_NMIGRATIONS  (sizeof(px_migrations) / sizeof(px_migrations[0]))
@@ -238,8 +350,14 @@ px_schema_name_ok(const char *name)
 int
 px_schema_sql(size_t i, int current, const char *db, char *buf, size_t len)
 {
-    return px_schema_cluster_sql(i, 0, current, db, "", buf, len) == 0
-           ? 0 : -1;
+    int  rc;
+
+    rc = px_schema_cluster_sql(i, 0, current, db, "", buf, len);
+    if (rc == 1 && len > 0) {
+        buf[0] = '\0';         /* a migration of clusters only */
+        return 0;
+    }
+    return rc == 0 ? 0 : -1;
 }
 
 int
@@ -258,7 +376,7 @@ px_schema_cluster_sql(size_t i, size_t part, int current, const char *db,
     m = &px_migrations[i];
 
     if (cluster[0] == '\0') {
-        if (part > 0) {
+        if (part > 0 || m->cluster_only) {
             return 1;
         }
         n = snprintf(buf, len, current && m->sql_current != NULL
@@ -301,6 +419,17 @@ px_schema_run(px_clickhouse_t *ch, const char *sql, px_buf_t *out,
     /* a statement ClickHouse refuses will be refused again: fail at once */
     *retry = st == PX_CH_RETRY && px_ch_transient(err);
     return st == PX_CH_OK ? 0 : -1;
+}
+
+
+/* An ADD COLUMN refused because the column is there: a migration that
+ * ran before its record was written (18.16 has no IF NOT EXISTS there). */
+static int
+px_schema_column_added(const char *sql, const char *err)
+{
+    return strncmp(sql, "ALTER TABLE ", 12) == 0
+           && strstr(sql, " ADD COLUMN ") != NULL
+           && strstr(err, "column with this name already exists") != NULL;
 }
 
 
@@ -421,7 +550,9 @@ px_schema_migrate(px_clickhouse_t *ch, const char *db, const char *cluster,
                          px_migrations[i].version);
                 return -1;
             }
-            if (px_schema_run(ch, sql, NULL, retry, err, errlen) != 0) {
+            if (px_schema_run(ch, sql, NULL, retry, err, errlen) != 0
+                && !px_schema_column_added(sql, err))
+            {
                 return -1;
             }
         }
@@ -440,20 +571,22 @@ px_schema_migrate(px_clickhouse_t *ch, const char *db, const char *cluster,
     return 0;
 }
 
-int
-px_schema_ip_retention(px_clickhouse_t *ch, const char *db,
-    const char *cluster, long days, char *err, size_t errlen)
+/*
+ * A TTL of table <db>.<table> (<table>_local on a cluster): `shown` is how
+ * SHOW CREATE TABLE writes it when it is there already (then no ALTER, no
+ * TTL materialized again), `alter` the rest of the ALTER TABLE statement
+ * that sets it.  0, or -1 with ClickHouse's reason in why.
+ */
+static int
+px_schema_ttl(px_clickhouse_t *ch, const char *db, const char *cluster,
+    const char *table, const char *shown, const char *alter, char *why,
+    size_t whylen)
 {
-    int          retry, rc;
-    char         sql[512], want[128], why[400], on[96];
+    int          retry, found;
+    char         sql[512], on[96];
     px_buf_t     out;
     const char  *local;
 
-    if (days <= 0) {
-        return 0;
-    }
-
-    /* on a cluster the rows are in events_local, on every shard */
     local = cluster[0] != '\0' ? "_local" : "";
     on[0] = '\0';
     if (cluster[0] != '\0') {
@@ -461,20 +594,37 @@ px_schema_ip_retention(px_clickhouse_t *ch, const char *db,
     }
 
     px_buf_init(&out, NULL, 0);
-    snprintf(sql, sizeof(sql), "SHOW CREATE TABLE %s.events%s", db, local);
-    snprintf(want, sizeof(want), "TTL received_at + toIntervalDay(%ld)", days);
-    if (px_schema_run(ch, sql, &out, &retry, why, sizeof(why)) == 0
-        && px_buf_terminate(&out) == 0 && strstr(out.data, want) != NULL)
-    {
-        px_buf_free(&out);
-        return 0;       /* already so: no ALTER, no TTL materialized again */
-    }
+    snprintf(sql, sizeof(sql), "SHOW CREATE TABLE %s.%s%s", db, table, local);
+    found = px_schema_run(ch, sql, &out, &retry, why, whylen) == 0
+            && px_buf_terminate(&out) == 0 && strstr(out.data, shown) != NULL;
     px_buf_free(&out);
+    if (found) {
+        return 0;
+    }
 
-    snprintf(sql, sizeof(sql), "ALTER TABLE %s.events%s%s MODIFY COLUMN ip "
-             "String TTL received_at + INTERVAL %ld DAY", db, local, on, days);
-    rc = px_schema_run(ch, sql, NULL, &retry, why, sizeof(why));
-    if (rc != 0) {
+    snprintf(sql, sizeof(sql), "ALTER TABLE %s.%s%s%s %s", db, table, local,
+             on, alter);
+    return px_schema_run(ch, sql, NULL, &retry, why, whylen);
+}
+
+int
+px_schema_ip_retention(px_clickhouse_t *ch, const char *db,
+    const char *cluster, long days, char *err, size_t errlen)
+{
+    char  shown[128], alter[128], why[400];
+
+    if (days <= 0) {
+        return 0;
+    }
+
+    /* on a cluster the rows are in events_local, on every shard */
+    snprintf(shown, sizeof(shown), "TTL received_at + toIntervalDay(%ld)",
+             days);
+    snprintf(alter, sizeof(alter), "MODIFY COLUMN ip String TTL received_at"
+             " + INTERVAL %ld DAY", days);
+    if (px_schema_ttl(ch, db, cluster, "events", shown, alter, why,
+                      sizeof(why)) != 0)
+    {
         snprintf(err, errlen, "PX_IP_RETENTION_DAYS=%ld: ClickHouse refused "
                  "the TTL on the ip column (column TTLs need ClickHouse 19.6 "
                  "or later): %s", days, why);
@@ -483,5 +633,35 @@ px_schema_ip_retention(px_clickhouse_t *ch, const char *db,
 
     px_log(PX_LOG_INFO, "schema", "raw IP addresses are emptied %ld days "
            "after they are received", days);
+    return 0;
+}
+
+int
+px_schema_sessions_ttl(px_clickhouse_t *ch, const char *db,
+    const char *cluster, long days, char *err, size_t errlen)
+{
+    char  shown[128], alter[128], why[400];
+
+    if (days <= 0) {
+        return 0;
+    }
+
+    /* a session goes whole: every row of it has its first_seen */
+    snprintf(shown, sizeof(shown), "TTL first_seen + toIntervalDay(%ld)",
+             days);
+    snprintf(alter, sizeof(alter), "MODIFY TTL first_seen + INTERVAL %ld DAY",
+             days);
+    if (px_schema_ttl(ch, db, cluster, "sessions_by_month", shown, alter,
+                      why, sizeof(why)) != 0)
+    {
+        snprintf(err, errlen, "PX_SESSIONS_TTL_DAYS=%ld: ClickHouse refused "
+                 "the TTL of sessions_by_month (table TTLs need ClickHouse "
+                 "19.6 or later; there, drop old months with ALTER TABLE "
+                 "... DROP PARTITION): %s", days, why);
+        return -1;
+    }
+
+    px_log(PX_LOG_INFO, "schema", "sessions are deleted %ld days after "
+           "their first event", days);
     return 0;
 }

@@ -33,13 +33,24 @@ int px_schema_migrate(px_clickhouse_t *ch, const char *db,
 int px_schema_ip_retention(px_clickhouse_t *ch, const char *db,
     const char *cluster, long days, char *err, size_t errlen);
 
+/*
+ * PX_SESSIONS_TTL_DAYS: a table TTL on sessions_by_month, so ClickHouse
+ * deletes a session `days` after its first_seen (whole months' parts at
+ * once, as a session's rows are all in its month).  As
+ * px_schema_ip_retention: applied when it differs, days <= 0 leaves the
+ * table as it is, ClickHouse 19.6 or later (older: -1, saying so).
+ */
+int px_schema_sessions_ttl(px_clickhouse_t *ch, const char *db,
+    const char *cluster, long days, char *err, size_t errlen);
+
 /* 1 when a server of this version ("24.8.3.59", "18.16.1") gets the
  * current form of the migrations, else 0. */
 int px_schema_is_current(const char *version);
 
 /* Migration i (from 0) as a server of that kind (current or not) gets it,
  * for database db, into buf: 0, or -1 past the last, for a bad name or
- * when buf is too small. */
+ * when buf is too small.  buf is "" for a migration a single server
+ * skips (one of a cluster only). */
 int px_schema_sql(size_t i, int current, const char *db, char *buf,
     size_t len);
 
