@@ -44,6 +44,26 @@ def test_atexit_gives_up_at_the_deadline_and_says_what_was_lost(server):
     assert "dropped" in p.stderr and "shutdown deadline" in p.stderr, p.stderr
 
 
+def test_atexit_reports_a_batch_whose_request_outlives_the_deadline(server):
+    """The sender has every event in one request, begun before exit and
+    never answered: they are reported and counted lost, not dropped
+    silently when the interpreter ends."""
+    server.script = ["hang"] * 5
+    p, took = run_script("""
+        import time, px
+        c = px.Client("k", "p", %r, flush_interval=0, shutdown_timeout=1.0)
+        c.track("u", "in_flight")
+        time.sleep(0.5)                     # the request is under way
+        print("queued", c.stats()["queued"])
+        print("shutdown", c.shutdown(), c.stats()["lost_at_exit"])
+    """ % server.url)
+    assert p.returncode == 0, p.stderr
+    assert "queued 0" in p.stdout, p.stdout
+    assert "shutdown False 1" in p.stdout, (p.stdout, p.stderr)
+    assert "before the server answered" in p.stderr, p.stderr
+    assert took < 1.0 + 5, took
+
+
 def test_shutdown_then_track_is_dropped(server, make_client):
     c = make_client(flush_interval=60)
     eid = c.track("u", "before")

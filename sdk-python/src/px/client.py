@@ -97,6 +97,10 @@ class Client:
         self._flushers = 0
         self._deadline: Optional[float] = None
         self._thread: Optional[threading.Thread] = None
+        # the batch the sender thread has in hand, and whether shutdown()
+        # gave it up as lost (its request outlived the deadline)
+        self._inflight: List[Item] = []
+        self._inflight_lost = False
         self._pid = os.getpid()
         self._last_drop_log = 0.0
 
@@ -262,6 +266,8 @@ class Client:
                             batch.extend(self._queue)
                             self._queue.clear()
                             self._queue_bytes = 0
+                        self._inflight = batch
+                        self._inflight_lost = False
                         break
                     if wait is None and self._closed:
                         return
@@ -276,6 +282,14 @@ class Client:
         except Exception:
             self.counters.add("failed", len(batch))
             logger.exception("px: sending failed; %d event(s) dropped", len(batch))
+        with self._lock:
+            self._inflight = []
+            if self._inflight_lost:
+                # shutdown() counted them lost and settled them; the answer
+                # came after all: it is what the counters now say
+                self._inflight_lost = False
+                self.counters.add("lost_at_exit", -len(batch))
+                return
         self._settle(len(batch))
 
     def _past_deadline(self) -> bool:
@@ -357,9 +371,18 @@ class Client:
             left = list(self._queue)
             self._queue.clear()
             self._queue_bytes = 0
-            self._settled += len(left)
+            stuck: List[Item] = []
+            if thread is not None and thread.is_alive() and self._inflight \
+                    and not self._inflight_lost:
+                # a request begun before shutdown() outlived the deadline:
+                # at exit nobody will see its answer
+                stuck = self._inflight
+                self._inflight_lost = True
+            self._settled += len(left) + len(stuck)
             self._done.notify_all()
         self._delivery.lose(left, "the shutdown deadline passed")
+        self._delivery.lose(stuck, "the shutdown deadline passed before the "
+                            "server answered their request")
         if thread is None or not thread.is_alive():
             self._transport.close()
         lost = self.counters.snapshot()["lost_at_exit"] - lost_before
