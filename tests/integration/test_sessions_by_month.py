@@ -11,8 +11,9 @@ import datetime
 import time
 import uuid
 
-import pytest
 import requests
+
+from worker_helpers import worker_refusing_to_start
 
 MIN_MS = 60 * 1000
 
@@ -136,13 +137,5 @@ def test_where_on_first_seen_reads_only_its_months(px):
 def test_sessions_ttl_on_old_clickhouse_stops_the_worker_with_a_reason(stack):
     """PX_SESSIONS_TTL_DAYS on 18.16 (no table TTL): the worker does not
     start, and says what it needs (the TTL itself: test_clickhouse_current)."""
-    db = "px_sttl_%s" % uuid.uuid4().hex[:8]
-    with pytest.raises(Exception):
-        w = stack.start_extra_worker("sttl-worker", timeout=30, extra_env={
-            "CLICKHOUSE_DATABASE": db, "KAFKA_GROUP_ID": "px-" + db,
-            "PX_SESSIONS_TTL_DAYS": "400"})
-        stack.extras.remove(w)
-        w.stop()
-    with open(stack.logs_dir + "/sttl-worker.log", errors="replace") as f:
-        log = f.read()
+    log = worker_refusing_to_start(stack, "sttl-worker", PX_SESSIONS_TTL_DAYS=400)
     assert "PX_SESSIONS_TTL_DAYS=400" in log and "19.6" in log, log[-2000:]

@@ -247,6 +247,24 @@ def start_worker_with(stack, name, clickhouse, timeout=60.0, **env):
     return w
 
 
+def worker_refusing_to_start(stack, name, **env):
+    """Start an extra worker (a database and group of its own) with env,
+    expect it not to become healthy, and return its log: what it said."""
+    db = "px_%s_%s" % (name.replace("-", "_"), uuid.uuid4().hex[:8])
+    try:
+        w = stack.start_extra_worker(name, timeout=30, extra_env=dict(
+            {"CLICKHOUSE_DATABASE": db, "KAFKA_GROUP_ID": "px-" + db},
+            **{k: str(v) for k, v in env.items()}))
+    except Exception:
+        pass
+    else:
+        stack.extras.remove(w)
+        w.stop()
+        raise AssertionError("%s started with %s" % (name, env))
+    with open(os.path.join(stack.logs_dir, name + ".log"), errors="replace") as f:
+        return f.read()
+
+
 def kafka_admin(stack, main, *args, timeout=120):
     """Run one of Kafka's admin tools (TopicCommand, ConfigCommand...)."""
     k = stack.kafka
