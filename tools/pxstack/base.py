@@ -8,6 +8,7 @@ Python process that started them until stop() or kill().
 
 import errno
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -42,13 +43,38 @@ def port_in_use(port, host="127.0.0.1"):
 _handed_out = set()
 
 
+def _worker_port_range():
+    """Under pytest-xdist (make test-integration runs two processes, each
+    with its own stack): this process's own slice of the ports below the
+    kernel's ephemeral range, so that two processes never pick the same
+    port, and no outgoing connection takes one between its pick and its
+    bind. None outside xdist."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    count = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "0") or 0)
+    if not worker.startswith("gw") or count < 2:
+        return None
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            top = int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        top = 32768
+    base = 10000
+    width = (top - base) // count
+    n = int(worker[2:]) % count
+    return base + n * width, base + (n + 1) * width
+
+
 def free_port(host="127.0.0.1"):
-    """A currently free TCP port on host, never the same twice per process."""
-    for _ in range(100):
+    """A currently free TCP port on host, never the same twice per process
+    (nor the same as another xdist process's: _worker_port_range)."""
+    span = _worker_port_range()
+    for _ in range(200):
         s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         try:
-            s.bind((host, 0))
+            s.bind((host, 0 if span is None else random.randrange(*span)))
             port = s.getsockname()[1]
+        except OSError:
+            continue
         finally:
             s.close()
         if port not in _handed_out:
