@@ -476,6 +476,8 @@ def run_worker(w, stack, db, n, timeout, extra_pids=None, perf=None):
                            % (rows, n, wall, w.log_path))
     hit = m.get('px_worker_ua_cache_total{result="hit"}', 0)
     miss = m.get('px_worker_ua_cache_total{result="miss"}', 0)
+    vhit = m.get('px_worker_session_cache_total{result="hit"}', 0)
+    vmiss = m.get('px_worker_session_cache_total{result="miss"}', 0)
 
     def first(frac):
         for t, c, s in samples:
@@ -493,6 +495,7 @@ def run_worker(w, stack, db, n, timeout, extra_pids=None, perf=None):
             "cpu_s_per_million": cpu / n * 1e6, "cpu_us_per_event": cpu / n * 1e6,
             "peak_rss_bytes": hwm, "ua_cache_hit": hit, "ua_cache_miss": miss,
             "ua_hit_ratio": hit / (hit + miss) if hit + miss else None,
+            "session_cache_hit": vhit, "session_cache_miss": vmiss,
             "steady_10_90": steady, "first_stored_after_s": first_stored,
             "other_cpu_s": other, "other_cpu_until_idle_s": other_idle,
             "clickhouse_idle_after_s": idle_s,
@@ -526,6 +529,9 @@ def main(argv=None):
     p.add_argument("--gzip", type=int, metavar="LEVEL",
                    help="PX_CLICKHOUSE_GZIP, gzip level of the insert bodies "
                    "(the worker's default)")
+    p.add_argument("--session-cache-mb", type=int, metavar="MB",
+                   help="PX_SESSION_CACHE_MB, visitor states kept between "
+                   "batches (the worker's default; 0: off)")
     p.add_argument("--levers", metavar="SIZES", default="",
                    help="after the run, ClickHouse CPU per row of the worker's rows "
                    "inserted in blocks of each size (e.g. 1000,5000,20000), JSONEachRow "
@@ -570,6 +576,8 @@ def main(argv=None):
         env["PX_BLOCK_MB"] = str(args.block_mb)
     if args.gzip is not None:
         env["PX_CLICKHOUSE_GZIP"] = str(args.gzip)
+    if args.session_cache_mb is not None:
+        env["PX_SESSION_CACHE_MB"] = str(args.session_cache_mb)
     stack = Stack(root, ports=Ports.free(), build=snap, geoip_dir=geoip_dir,
                   worker_env=env, say=say)
     extra_workers = []
@@ -744,6 +752,10 @@ def report(res, args):
          "goal < 200 MiB: %s" % ok((w["peak_rss_bytes"] or 1e12) < g["peak_rss_bytes"])),
         ("  UA cache", "%.2f%% hits" % (100 * (w["ua_hit_ratio"] or 0)),
          "%d hits, %d misses" % (w["ua_cache_hit"], w["ua_cache_miss"]), ""),
+        ("  visitor cache", "%.2f%% hits" % (
+            100 * w["session_cache_hit"] / max(1, w["session_cache_hit"] + w["session_cache_miss"])),
+         "%d visitor states not read from Redis, %d read (PX_SESSION_CACHE_MB)" % (
+             w["session_cache_hit"], w["session_cache_miss"]), ""),
         ("  other CPU meanwhile", "", ", ".join(
             "%s %.1f s" % kv for kv in sorted(w["other_cpu_s"].items())), ""),
     ]
@@ -774,12 +786,14 @@ def report(res, args):
     rows.append(("pre-fill: kcat -P", "%.0f msg/s" % res["produce"]["events_per_s"],
                  "%.0f MB of messages" % (res["dataset"]["bytes"] / 1e6), ""))
     print()
-    print("PX worker benchmark, %s, %d CPUs, N=%d, BATCH_SIZE=%d, FLUSH_INTERVAL=%d%s%s%s" % (
+    print("PX worker benchmark, %s, %d CPUs, N=%d, BATCH_SIZE=%d, FLUSH_INTERVAL=%d%s%s%s%s" % (
         res["started"], res["machine"]["cpus"], args.events, args.batch_size,
         args.flush_interval,
         ", PX_BLOCK_ROWS=%d" % args.block_rows if args.block_rows else "",
         ", PX_BLOCK_MB=%d" % args.block_mb if args.block_mb else "",
-        ", PX_CLICKHOUSE_GZIP=%d" % args.gzip if args.gzip is not None else ""))
+        ", PX_CLICKHOUSE_GZIP=%d" % args.gzip if args.gzip is not None else "",
+        ", PX_SESSION_CACHE_MB=%d" % args.session_cache_mb
+        if args.session_cache_mb is not None else ""))
     wid = [max(len(r[i]) for r in rows) for i in range(4)]
     for r in rows:
         print("  ".join(r[i].ljust(wid[i]) for i in range(4)).rstrip())

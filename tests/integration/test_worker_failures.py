@@ -155,6 +155,10 @@ def test_redis_restart_mid_stream_keeps_sessions(fx):
             stack.redis.start()
     result = assert_exactly_once(fx, s, worker_logs=[stack.worker])
     assert stack.worker.pid() == worker_pid, "the worker restarted:\n" + fx.worker_log()
+    # the visitor cache (on by default) served visitors of later batches,
+    # across the reconnect too, and sessions stayed whole (above)
+    m = fx.metrics(stack.worker)
+    assert m.get('px_worker_session_cache_total{result="hit"}', 0) > 0, m
     report("redis restart", result, s)
 
 

@@ -348,6 +348,10 @@ tb_run(px_session_stage_t *s, tb_t *t)
 #define SEQ(i)  (b.rows[i].session_seq)
 #define FIRST(i)  (b.rows[i].session_first_ms)
 
+/* PX_SESSION_CACHE_MB of the stages made (the "session_cached" case runs
+ * every test with the visitor cache on, too). */
+static long  test_cache_mb;
+
 /* A stage on the test's redis-server (also for test_dedupe.c). */
 px_session_stage_t *
 px_test_stage_new(const px_test_redis_t *server, long timeout_s,
@@ -364,6 +368,7 @@ px_test_stage_new(const px_test_redis_t *server, long timeout_s,
     conf.connect_timeout_ms = 500;
     conf.io_timeout_ms = 2000;
     conf.key_prefix = prefix;
+    conf.cache_mb = test_cache_mb;
 
     s = px_session_stage_new(&conf, err, sizeof(err));
     ck_assert_msg(s != NULL, "stage: %s", err);
@@ -386,12 +391,20 @@ setup(void)
 }
 
 static void
+setup_cached(void)
+{
+    test_cache_mb = 1;
+    setup();
+}
+
+static void
 teardown(void)
 {
     px_session_stage_free(stage);
     stage = NULL;
     tb_free(&b);
     px_test_redis_stop(&srv);
+    test_cache_mb = 0;
 }
 
 static void
@@ -1381,17 +1394,153 @@ START_TEST(test_session__stage_bad_settings)
 }
 END_TEST
 
-Suite *
-make_suite_session(void)
+/* ---- the visitor cache (session_cached case) ---------------------------- */
+
+START_TEST(test_session__cache_skips_visitor_reads)
 {
-    Suite  *s;
-    TCase  *tc;
+    static char          names[50][16];
+    unsigned             i, r;
+    tb_t                 plain;
+    px_session_stage_t  *uncached;
+    const px_session_stats_t  *s = px_session_stage_stats(stage);
 
-    s = suite_create("session");
-    tc = tcase_create("session");
-    tcase_add_checked_fixture(tc, setup, teardown);
-    tcase_set_timeout(tc, 60);
+    /* a stage without the cache, on keys of its own, gets the same ids */
+    test_cache_mb = 0;
+    uncached = px_test_stage_new(&srv, 1800, 86400, 86400, "other:");
+    tb_init(&plain, 200);
+    tb_free(&b);
+    tb_init(&b, 200);
 
+    for (i = 0; i < 50; i++) {
+        snprintf(names[i], sizeof(names[i]), "visitor-%u", i);
+    }
+
+    for (r = 0; r < 3; r++) {
+        b.n = 0;
+        plain.n = 0;
+        for (i = 0; i < 200; i++) {
+            tb_add(&b, names[i % 50], r * 200 + i + 1,
+                   T0 + (int64_t) (r * 200 + i) * 1000);
+            tb_add(&plain, names[i % 50], r * 200 + i + 1,
+                   T0 + (int64_t) (r * 200 + i) * 1000);
+        }
+        tb_run(stage, &b);
+        tb_run(uncached, &plain);
+
+        /* the first batch reads the 50 visitors, the next ones none */
+        ck_assert_uint_eq(s->cache_misses, 50);
+        ck_assert_uint_eq(s->cache_hits, 50 * r);
+        for (i = 0; i < 200; i++) {
+            ck_assert_str_eq(SID(i), plain.rows[i].session_id);
+            ck_assert_uint_eq(SEQ(i), plain.rows[i].session_seq);
+            ck_assert_uint_eq(SEQ(i), r * 4 + i / 50 + 1);
+        }
+    }
+    ck_assert_uint_eq(s->conflicts, 0);
+    ck_assert_uint_eq(s->round_trips, 6);
+    ck_assert_uint_eq(px_session_stage_stats(uncached)->cache_hits, 0);
+
+    px_session_stage_free(uncached);
+    tb_free(&plain);
+}
+END_TEST
+
+/* Events 1 and 2 of visitor a through the stage: its session id in sid,
+ * its state in the cache. */
+static void
+run_a_twice(char *sid)
+{
+    b.n = 0;
+    tb_add(&b, "a", 1, T0);
+    tb_add(&b, "a", 2, T0 + MIN_MS);
+    tb_run(stage, &b);
+    ck_assert_uint_eq(SEQ(1), 2);
+    strcpy(sid, SID(0));
+}
+
+START_TEST(test_session__cache_stale_after_other_worker)
+{
+    char                 sid[PX_SESSION_ID_LEN + 1];
+    px_session_stage_t  *w2;
+
+    /* the partition went to another worker and came back without a
+     * rebalance callback here: the cached state is stale, the write's
+     * compare-and-set sees it, the batch runs again on Redis's state */
+    run_a_twice(sid);
+
+    w2 = stage_new(1800, 86400, 86400);
+    b.n = 0;
+    tb_add(&b, "a", 3, T0 + 2 * MIN_MS);
+    tb_run(w2, &b);
+    ck_assert_uint_eq(SEQ(0), 3);
+    px_session_stage_free(w2);
+
+    b.n = 0;
+    tb_add(&b, "a", 4, T0 + 3 * MIN_MS);
+    tb_run(stage, &b);
+    ck_assert_str_eq(SID(0), sid);
+    ck_assert_uint_eq(SEQ(0), 4);
+    ck_assert_uint_eq(px_session_stage_stats(stage)->conflicts, 1);
+
+    /* and the state it wrote is the cache's again: no conflict */
+    b.n = 0;
+    tb_add(&b, "a", 5, T0 + 4 * MIN_MS);
+    tb_run(stage, &b);
+    ck_assert_uint_eq(SEQ(0), 5);
+    ck_assert_uint_eq(px_session_stage_stats(stage)->conflicts, 1);
+    ck_assert_uint_ge(px_session_stage_stats(stage)->cache_hits, 1);
+}
+END_TEST
+
+START_TEST(test_session__cache_redis_lost)
+{
+    char         sid[PX_SESSION_ID_LEN + 1];
+    redisReply  *r;
+
+    /* Redis lost its data (a restore, a FLUSHALL) under the same
+     * connection: as without the cache, the visitor starts afresh */
+    run_a_twice(sid);
+
+    r = px_test_redis_cmd(&srv, "FLUSHALL");
+    ck_assert_int_eq(r->type, REDIS_REPLY_STATUS);
+    freeReplyObject(r);
+
+    b.n = 0;
+    tb_add(&b, "a", 3, T0 + 2 * MIN_MS);
+    tb_run(stage, &b);
+    ck_assert_uint_eq(SEQ(0), 1);
+    ck_assert_str_ne(SID(0), sid);
+    ck_assert_uint_eq(px_session_stage_stats(stage)->conflicts, 1);
+}
+END_TEST
+
+START_TEST(test_session__cache_forget)
+{
+    const px_session_stats_t  *s = px_session_stage_stats(stage);
+
+    tb_add(&b, "a", 1, T0);
+    tb_run(stage, &b);
+    b.n = 0;
+    tb_add(&b, "a", 2, T0 + MIN_MS);
+    tb_run(stage, &b);
+    ck_assert_uint_eq(s->cache_hits, 1);
+
+    /* a rebalance: read from Redis again */
+    px_session_stage_forget(stage);
+    b.n = 0;
+    tb_add(&b, "a", 3, T0 + 2 * MIN_MS);
+    tb_run(stage, &b);
+    ck_assert_uint_eq(s->cache_hits, 1);
+    ck_assert_uint_eq(s->cache_misses, 2);
+    ck_assert_uint_eq(SEQ(0), 3);
+    ck_assert_uint_eq(s->conflicts, 0);
+}
+END_TEST
+
+/* Every test above, on a TCase. */
+static void
+add_tests(TCase *tc)
+{
     tcase_add_test(tc, test_session__gap_below_timeout_same_session);
     tcase_add_test(tc, test_session__gap_equal_timeout_same_session);
     tcase_add_test(tc, test_session__gap_above_timeout_new_session);
@@ -1417,6 +1566,30 @@ make_suite_session(void)
     tcase_add_test(tc, test_session__redis_url);
     tcase_add_test(tc, test_session__redis_conn_db_and_reconnect);
     tcase_add_test(tc, test_session__stage_bad_settings);
+}
+
+Suite *
+make_suite_session(void)
+{
+    Suite  *s;
+    TCase  *tc;
+
+    s = suite_create("session");
+    tc = tcase_create("session");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 60);
+    add_tests(tc);
+    suite_add_tcase(s, tc);
+
+    /* the same with the visitor cache on, and the cache's own tests */
+    tc = tcase_create("session_cached");
+    tcase_add_checked_fixture(tc, setup_cached, teardown);
+    tcase_set_timeout(tc, 60);
+    add_tests(tc);
+    tcase_add_test(tc, test_session__cache_skips_visitor_reads);
+    tcase_add_test(tc, test_session__cache_stale_after_other_worker);
+    tcase_add_test(tc, test_session__cache_redis_lost);
+    tcase_add_test(tc, test_session__cache_forget);
     suite_add_tcase(s, tc);
 
     return s;

@@ -87,6 +87,9 @@ static const px_setting_t  px_settings[] = {
       86400 * 30), 0, "longest session, seconds" },
     { "PX_DEDUPE_TTL", "dedupe-ttl", PX_LONG(dedupe_ttl_s, 1, 86400 * 30), 0,
       "seconds an event_id is remembered" },
+    { "PX_SESSION_CACHE_MB", "session-cache-mb",
+      PX_LONG(session_cache_mb, 0, 4096), 0,
+      "MB of visitor states kept in memory between batches (0: off)" },
     { "PX_IP_MODE", "ip-mode", PX_SET_IP, offsetof(px_config_t, ip_mode),
       0, 0, 0, "full, anonymize or drop" },
     { "PX_IP_RETENTION_DAYS", "ip-retention-days",
@@ -133,6 +136,7 @@ px_config_defaults(px_config_t *cfg)
     cfg->session_timeout_s = 1800;
     cfg->session_max_s = 86400;
     cfg->dedupe_ttl_s = 86400;
+    cfg->session_cache_mb = 8;
     cfg->ip_mode = PX_IP_FULL;
     cfg->health_port = 0;
     cfg->health_stall_s = 300;

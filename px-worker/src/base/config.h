@@ -46,6 +46,7 @@ typedef struct {
     long          session_timeout_s;             /* PX_SESSION_TIMEOUT */
     long          session_max_s;                 /* PX_SESSION_MAX */
     long          dedupe_ttl_s;                  /* PX_DEDUPE_TTL */
+    long          session_cache_mb;              /* PX_SESSION_CACHE_MB */
     px_ip_mode_t  ip_mode;                       /* PX_IP_MODE */
     long          ip_retention_days;             /* PX_IP_RETENTION_DAYS */
     long          sessions_ttl_days;             /* PX_SESSIONS_TTL_DAYS */

@@ -189,6 +189,8 @@ px_session_stats_to(px_pipeline_t *p)
     p->stats.duplicates = ss->duplicates;
     p->stats.replays = ss->replays;
     p->stats.sessions_started = ss->new_sessions;
+    p->stats.session_cache_hits = ss->cache_hits;
+    p->stats.session_cache_misses = ss->cache_misses;
 }
 
 /* A batch is not stored: lower the floor to its offsets and rewind every
@@ -326,6 +328,8 @@ px_rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     case RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS:
         px_log(PX_LOG_INFO, "consumer", "assigned %d partitions", parts->cnt);
         p->stats.assigned += parts->cnt;
+        /* another worker may have written these partitions' visitors */
+        px_session_stage_forget(p->sessions);
         /* read from the committed offsets: nothing of ours below them */
         px_offsets_forget(&p->floor, parts);
         if (cooperative) {

@@ -24,6 +24,8 @@ typedef struct {
     unsigned long  commits;
     unsigned long  ua_cache_hits;
     unsigned long  ua_cache_misses;
+    unsigned long  session_cache_hits;     /* visitor states not read */
+    unsigned long  session_cache_misses;
     unsigned long  batch_ms_buckets[PX_STATUS_BUCKETS + 1]; /* le, +Inf */
     double         batch_ms_sum;
     int            paused;          /* waiting for ClickHouse/Redis */

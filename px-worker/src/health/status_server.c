@@ -141,6 +141,10 @@ px_status_render_metrics(const px_status_t *st, char *out, size_t len)
            "# TYPE px_worker_assigned_partitions gauge\n"
            "px_worker_assigned_partitions %d\n",
            st->ua_cache_hits, st->ua_cache_misses, st->paused, st->assigned);
+    PX_PUT("# TYPE px_worker_session_cache_total counter\n"
+           "px_worker_session_cache_total{result=\"hit\"} %lu\n"
+           "px_worker_session_cache_total{result=\"miss\"} %lu\n",
+           st->session_cache_hits, st->session_cache_misses);
 
     PX_PUT("# TYPE px_worker_batch_duration_ms histogram\n");
     for (i = 0, cum = 0; i <= PX_STATUS_BUCKETS; i++) {

@@ -1,3 +1,4 @@
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -78,6 +79,7 @@ struct px_session_stage_s {
     void                  *between_ctx;
 
     px_session_stats_t   stats;
+    atomic_int           forget;            /* px_session_stage_forget() */
 };
 
 void
@@ -88,6 +90,7 @@ px_session_conf_init(px_session_conf_t *conf, const px_config_t *cfg)
     conf->session_timeout_s = cfg->session_timeout_s;
     conf->session_max_s = cfg->session_max_s;
     conf->dedupe_ttl_s = cfg->dedupe_ttl_s;
+    conf->cache_mb = cfg->session_cache_mb;
 }
 
 px_session_stage_t *
@@ -129,7 +132,8 @@ px_session_stage_new(const px_session_conf_t *conf, char *err, size_t errlen)
     /* claims live PX_DEDUPE_TTL at least; a visitor's state must outlive
      * any gap that continues its session, with room for consumer lag */
     px_kv_init(&st->kv, prefix, conf->dedupe_ttl_s,
-               conf->session_max_s + conf->session_timeout_s);
+               conf->session_max_s + conf->session_timeout_s,
+               conf->cache_mb > 0 ? (size_t) conf->cache_mb << 20 : 0);
 
     px_dedupe_init(&st->dedupe);
     px_buf_init(&st->origins, NULL, 0);
@@ -566,6 +570,10 @@ px_session_stage_run(px_session_stage_t *st, px_event_row_t *rows,
         return -1;
     }
 
+    if (atomic_exchange(&st->forget, 0)) {
+        px_kv_forget_visitors(&st->kv);
+    }
+
     memset(st->dup, 0, n);
     marked = px_dedupe_batch(&st->dedupe, rows, n, st->dup);
     if (marked < 0) {
@@ -634,11 +642,19 @@ px_session_stage_run(px_session_stage_t *st, px_event_row_t *rows,
     st->stats.late_events += add.late_events;
     st->stats.runs++;
     st->stats.round_trips = st->kv.round_trips;
+    st->stats.cache_hits = st->kv.vcache.hits;
+    st->stats.cache_misses = st->kv.vcache.misses;
 
     px_log(PX_LOG_DEBUG, "session", "%zu rows: %lu duplicates, %lu replays, "
            "%lu new sessions", n, add.duplicates, add.replays,
            add.new_sessions);
     return 0;
+}
+
+void
+px_session_stage_forget(px_session_stage_t *st)
+{
+    atomic_store(&st->forget, 1);
 }
 
 void

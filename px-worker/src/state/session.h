@@ -26,6 +26,7 @@ typedef struct {
     long         session_timeout_s;  /* PX_SESSION_TIMEOUT */
     long         session_max_s;      /* PX_SESSION_MAX */
     long         dedupe_ttl_s;       /* PX_DEDUPE_TTL: event keys live so */
+    long         cache_mb;           /* PX_SESSION_CACHE_MB: 0 off */
     long         connect_timeout_ms; /* <= 0: 2000 */
     long         io_timeout_ms;      /* <= 0: 5000 */
     const char  *key_prefix;         /* NULL: "px:" (at most 63 bytes) */
@@ -42,6 +43,8 @@ typedef struct {
     unsigned long  runs;              /* successful px_session_stage_run */
     unsigned long  round_trips;       /* Redis round trips of those runs */
     unsigned long  conflicts;         /* runs again: keys written meanwhile */
+    unsigned long  cache_hits;        /* visitor states not read from Redis */
+    unsigned long  cache_misses;      /* ... and read */
     unsigned long  redis_errors;      /* runs that returned -1 */
 } px_session_stats_t;
 
@@ -76,6 +79,10 @@ typedef void (*px_session_between_pt)(void *ctx);
 
 void px_session_stage_between(px_session_stage_t *st,
     px_session_between_pt fn, void *ctx);
+
+/* The partitions owned changed: the next run reads every visitor state
+ * from Redis (the visitor cache is emptied).  Any thread may call it. */
+void px_session_stage_forget(px_session_stage_t *st);
 
 /* Cap its Redis timeouts (px_redis_cap). */
 void px_session_stage_cap(px_session_stage_t *st, long ms);

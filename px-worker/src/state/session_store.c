@@ -59,7 +59,7 @@ static const char  px_kv_family[2] = { 'E', 'V' };
 
 void
 px_kv_init(px_kv_t *kv, const char *prefix, long events_window_s,
-    long visitors_window_s)
+    long visitors_window_s, size_t cache_bytes)
 {
     memset(kv, 0, sizeof(*kv));
     snprintf(kv->prefix, sizeof(kv->prefix), "%s", prefix);
@@ -71,6 +71,7 @@ px_kv_init(px_kv_t *kv, const char *prefix, long events_window_s,
     px_buf_init(&kv->cmd, NULL, 0);
     px_buf_init(&kv->keys, NULL, 0);
     px_buf_init(&kv->args, NULL, 0);
+    px_vcache_init(&kv->vcache, cache_bytes);
 }
 
 void
@@ -88,6 +89,13 @@ px_kv_free(px_kv_t *kv)
     px_buf_free(&kv->cmd);
     px_buf_free(&kv->keys);
     px_buf_free(&kv->args);
+    px_vcache_free(&kv->vcache);
+}
+
+void
+px_kv_forget_visitors(px_kv_t *kv)
+{
+    px_vcache_clear(&kv->vcache);
 }
 
 void
@@ -139,8 +147,8 @@ px_kv_add(px_kv_t *kv, int family, size_t from)
     memset(it, 0, sizeof(*it));
     it->field = from;
     it->field_len = kv->fields.len - from;
-    it->shard = (unsigned) (px_kv_hash(kv->fields.data + from, it->field_len)
-                            % PX_KV_SHARDS);
+    it->hash = px_kv_hash(kv->fields.data + from, it->field_len);
+    it->shard = (unsigned) (it->hash % PX_KV_SHARDS);
     return (long) kv->n[family]++;
 }
 
@@ -155,24 +163,100 @@ px_kv_set(px_kv_t *kv, int family, size_t i, const char *v, size_t n)
     return px_buf_append(&kv->news, v, n);
 }
 
-/* The items of a family in shard order (counting sort), with
- * start[s]..start[s + 1] the range of shard s in order[]. */
-static void
-px_kv_sort(px_kv_t *kv, int family)
+static int64_t
+px_kv_window(const px_kv_t *kv, int family)
 {
-    size_t   i, s, at[PX_KV_SHARDS];
-    size_t  *start = kv->start[family];
+    return (int64_t) time(NULL) / kv->window_s[family];
+}
+
+static const char *
+px_kv_field(const px_kv_t *kv, const px_kv_item_t *it)
+{
+    return kv->fields.data + it->field;
+}
+
+/* The items of a family in shard order (counting sort), with
+ * start[s]..start[s + 1] the range of shard s in order[]; those taken
+ * from the visitor cache left out when uncached_only. */
+static void
+px_kv_sort(px_kv_t *kv, int family, int uncached_only)
+{
+    size_t         i, s, at[PX_KV_SHARDS];
+    size_t        *start = kv->start[family];
+    px_kv_item_t  *it;
 
     memset(start, 0, sizeof(kv->start[family]));
     for (i = 0; i < kv->n[family]; i++) {
-        start[kv->items[family][i].shard + 1]++;
+        it = &kv->items[family][i];
+        start[it->shard + 1] += !(uncached_only && it->cached);
     }
     for (s = 0; s < PX_KV_SHARDS; s++) {
         start[s + 1] += start[s];
         at[s] = start[s];
     }
     for (i = 0; i < kv->n[family]; i++) {
-        kv->order[family][at[kv->items[family][i].shard]++] = i;
+        it = &kv->items[family][i];
+        if (!(uncached_only && it->cached)) {
+            kv->order[family][at[it->shard]++] = i;
+        }
+    }
+}
+
+/* The visitor items whose state this worker wrote last on this
+ * connection, from the cache: found and cached set, the value in vals. */
+static int
+px_kv_take_cached(px_kv_t *kv, px_redis_t *r, int64_t window)
+{
+    int            rc;
+    size_t         i, len;
+    const char    *val;
+    px_kv_item_t  *it;
+
+    if (kv->vcache_generation != px_redis_generation(r)) {
+        /* another connection, maybe another server: it may know none */
+        px_vcache_clear(&kv->vcache);
+        kv->vcache_generation = px_redis_generation(r);
+    }
+
+    for (i = 0; i < kv->n[PX_KV_VISITORS]; i++) {
+        it = &kv->items[PX_KV_VISITORS][i];
+        it->cached = 0;
+        it->found = 0;
+
+        /* what Redis would answer: the current window's or the last's */
+        rc = px_vcache_get(&kv->vcache, it->hash, window - 1, &val, &len);
+        if (rc < 0) {
+            return -1;
+        }
+        if (rc == 1) {
+            it->cached = 1;
+            it->found = 1;
+            it->val = kv->vals.len;
+            it->val_len = len;
+            if (px_buf_append(&kv->vals, val, len) != 0) {
+                return -1;
+            }
+        }
+    }
+    return 0;
+}
+
+/* After a write: the visitor states written, into the cache. */
+static void
+px_kv_keep_written(px_kv_t *kv)
+{
+    size_t         i;
+    px_kv_item_t  *it;
+
+    for (i = 0; i < kv->n[PX_KV_VISITORS]; i++) {
+        it = &kv->items[PX_KV_VISITORS][i];
+        if (it->write
+            && px_vcache_put(&kv->vcache, it->hash, kv->news.data + it->nval,
+                             it->nval_len, kv->written_window) != 0)
+        {
+            /* out of memory: the cache is empty, Redis is read again */
+            return;
+        }
     }
 }
 
@@ -218,18 +302,6 @@ px_kv_key(px_kv_t *kv, px_buf_t *out, int family, int64_t window,
     n = snprintf(key, sizeof(key), "%s%c:%lld:%u", kv->prefix,
                  px_kv_family[family], (long long) window, shard);
     return n < 0 || (size_t) n >= sizeof(key) ? -1 : px_bulk(out, key, n);
-}
-
-static int64_t
-px_kv_window(const px_kv_t *kv, int family)
-{
-    return (int64_t) time(NULL) / kv->window_s[family];
-}
-
-static const char *
-px_kv_field(const px_kv_t *kv, const px_kv_item_t *it)
-{
-    return kv->fields.data + it->field;
 }
 
 /* Queue "HMGET <hash of window, shard> fields of order[a..b)". */
@@ -338,9 +410,13 @@ px_kv_read(px_kv_t *kv, px_redis_t *r, char *err, size_t errlen)
     }
 
     kv->vals.len = 0;
+    if (px_kv_take_cached(kv, r, px_kv_window(kv, PX_KV_VISITORS)) != 0) {
+        snprintf(err, errlen, "out of memory for the visitor cache");
+        return -1;
+    }
 
     for (f = 0; f < 2; f++) {
-        px_kv_sort(kv, f);
+        px_kv_sort(kv, f, 1);
         w = px_kv_window(kv, f);
         PX_KV_GROUPS(kv, f, s, a, b) {
             if (px_kv_queue_hmget(kv, c, f, w, s, a, b)
@@ -387,6 +463,7 @@ px_kv_build_write(px_kv_t *kv, int eval)
 
     for (f = PX_KV_VISITORS; f >= PX_KV_EVENTS; f--) {
         w[f] = px_kv_window(kv, f);
+        px_kv_sort(kv, f, 0);
 
         PX_KV_GROUPS(kv, f, s, a, b) {
             for (j = a, c = 0; j < b; j++) {
@@ -425,6 +502,8 @@ px_kv_build_write(px_kv_t *kv, int eval)
             }
         }
     }
+
+    kv->written_window = w[PX_KV_VISITORS];
 
     /* EVAL(SHA) script|sha numkeys keys... nvg neg vexp eexp args... */
     return px_command(&kv->cmd, 3 + nkeys + nargs, eval ? "EVAL" : "EVALSHA")
@@ -501,6 +580,7 @@ px_kv_write(px_kv_t *kv, px_redis_t *r, char *err, size_t errlen)
         reply = px_kv_reply(c, r, err, errlen);
         if (reply == NULL) {
             px_redis_drop(r);
+            px_vcache_clear(&kv->vcache);
             return -1;
         }
 
@@ -519,6 +599,17 @@ px_kv_write(px_kv_t *kv, px_redis_t *r, char *err, size_t errlen)
         {
             rc = reply->integer == 1 ? 0 : 1;
         } else {
+            rc = -1;
+        }
+
+        if (rc == 0) {
+            px_kv_keep_written(kv);
+        } else {
+            /* a visitor taken from the cache may be the one that changed */
+            px_vcache_clear(&kv->vcache);
+        }
+
+        if (rc < 0) {
             snprintf(err, errlen, "redis %s: session write: %s",
                      px_redis_name(r),
                      reply->type == REDIS_REPLY_ERROR ? reply->str

@@ -26,6 +26,7 @@
 
 #include "px_buf.h"
 #include "redis_conn.h"
+#include "visitor_cache.h"
 
 #define PX_KV_EVENTS     0
 #define PX_KV_VISITORS   1
@@ -34,8 +35,10 @@
 typedef struct {
     size_t    field;        /* in kv->fields */
     size_t    field_len;
+    uint64_t  hash;         /* px_kv_hash() of the field */
     unsigned  shard;
     int       found;        /* by px_kv_read() */
+    int       cached;       /* ... from the visitor cache, not Redis */
     size_t    val;          /* in kv->vals */
     size_t    val_len;
     int       write;        /* px_kv_set() was called */
@@ -59,14 +62,19 @@ typedef struct {
     px_buf_t        cmd;
     px_buf_t        keys;
     px_buf_t        args;
+    px_vcache_t     vcache;             /* visitor states written last */
+    unsigned long   vcache_generation;  /* of the connection they went to */
+    int64_t         written_window;     /* of the visitors' hash, at write */
+
     char            sha[41];
     unsigned long   sha_generation;
     unsigned long   round_trips;
 } px_kv_t;
 
-/* prefix at most 63 bytes (checked by the caller); windows in s, > 0. */
+/* prefix at most 63 bytes (checked by the caller); windows in s, > 0;
+ * cache_bytes: the visitor cache's bound (0: off). */
 void px_kv_init(px_kv_t *kv, const char *prefix, long events_window_s,
-    long visitors_window_s);
+    long visitors_window_s, size_t cache_bytes);
 void px_kv_free(px_kv_t *kv);
 
 /* Forget the batch's fields. */
@@ -82,12 +90,18 @@ uint64_t px_kv_hash(const char *p, size_t n);
 /* The value to write for an item (a copy is kept). */
 int px_kv_set(px_kv_t *kv, int family, size_t i, const char *v, size_t n);
 
-/* Read every field.  0, or -1 with the reason in err (I/O: the
- * connection is dropped). */
+/* Read every field; a visitor state this worker wrote last, on the same
+ * connection, comes from the visitor cache instead (item->cached).  0, or
+ * -1 with the reason in err (I/O: the connection is dropped). */
 int px_kv_read(px_kv_t *kv, px_redis_t *r, char *err, size_t errlen);
 
-/* Write the items set: 0; 1 when a visitor item set had another value
- * than read (nothing written); -1 with the reason in err. */
+/* Write the items set: 0, and the visitor cache holds the states
+ * written; 1 when a visitor item set had another value than read
+ * (nothing written); -1 with the reason in err.  On 1 and -1 the visitor
+ * cache is emptied: the next read takes every state from Redis. */
 int px_kv_write(px_kv_t *kv, px_redis_t *r, char *err, size_t errlen);
+
+/* Empty the visitor cache (the partitions owned changed). */
+void px_kv_forget_visitors(px_kv_t *kv);
 
 #endif
