@@ -24,9 +24,17 @@ copy of build/px-worker (never build-asan/), and:
   5. UA miss cost: M events (default 50,000) from a second topic through two
      fresh workers, default cache and PX_UA_CACHE_SIZE=1; miss cost =
      CPU difference / miss-count difference.
+  6. with --compare SETTING=VALUE[,...]: the same N messages again through
+     fresh workers (own consumer group, ClickHouse database and Redis db,
+     dropped after the run), with those settings (B) and without (A) in the
+     order A B B A A B B A ... (so that a drift over the runs weighs on both
+     sides), until --rounds runs of each (the main run is A's first); each
+     run's total CPU per stored event and its parts, and each side's
+     median.  Single runs vary by ~10 % here: judge a lever on ranges.
 
-    python3 bench/worker_bench.py [--events 1000000] [--batch-size 1000]
-        [--miss-events 50000] [--timeout 900] [--out FILE]
+    python3 bench/worker_bench.py [--events 1000000] [--batch-size 3000]
+        [--miss-events 50000] [--compare PX_SESSION_CACHE_MB=0 --rounds 3]
+        [--timeout 900] [--out FILE]
 
 Goals (2-core machine): >= 50,000 events/s, <= 20 us CPU per event, peak RSS
 < 200 MB.  Figures, not a test: exit 0 whether goals are met or not.
@@ -508,6 +516,82 @@ def run_worker(w, stack, db, n, timeout, extra_pids=None, perf=None):
             "batch_ms_sum": m.get("px_worker_batch_duration_ms_sum")}
 
 
+def total_parts(w):
+    """{"total", "worker", "redis", "clickhouse"}: CPU us per stored event."""
+    idle = w["other_cpu_until_idle_s"]
+    parts = {"worker": w["cpu_s"], "redis": idle.get("redis", 0),
+             "clickhouse": idle.get("clickhouse", 0)}
+    out = {k: v / w["rows"] * 1e6 for k, v in parts.items()}
+    out["total"] = sum(out.values())
+    return out
+
+
+def parse_compare(text):
+    settings = {}
+    for item in filter(None, text.split(",")):
+        k, sep, v = item.partition("=")
+        if not sep or not re.match(r"^[A-Z][A-Z0-9_]*$", k):
+            raise SystemExit("--compare: %r is not SETTING=VALUE" % item)
+        settings[k] = v
+    return settings
+
+
+def compare_order(rounds):
+    """The sides of the runs after A's first: B B A A B B ... (A B B A A B
+    B A ...), so that a drift over the runs (more data held by Redis and
+    ClickHouse) weighs on both sides alike, until each has `rounds` runs."""
+    order, n = [], {"A": 1, "B": 0}
+    pattern = "BBAA"
+    i = 0
+    while n["A"] < rounds or n["B"] < rounds:
+        side = pattern[i % 4]
+        i += 1
+        if n[side] < rounds:
+            n[side] += 1
+            order.append((side, n[side]))
+    return order
+
+
+def compare_runs(stack, env, args, pids, geoip_dir, extra_workers, first):
+    """A (env) and B (env + --compare) on the same messages, each run on a
+    fresh group, ClickHouse database and Redis db, dropped after it (what
+    a run leaves must not cost the next ones); A's first run is the main
+    one."""
+    b_env = parse_compare(args.compare)
+    runs = [("A", 1, first)]
+    rdb = 3
+    for side, r in compare_order(max(1, min(args.rounds, 7))):
+        label = "%s%d" % (side.lower(), r)
+        db = "bench_" + label
+        url = re.sub(r"/\d+$", "/%d" % rdb, stack.redis.url)
+        e = dict(env, CLICKHOUSE_DATABASE=db, KAFKA_GROUP_ID="px-bench-" + label,
+                 REDIS_URL=url)
+        if side == "B":
+            e.update(b_env)
+        wk = make_worker(stack, "worker-" + label, e, geoip_dir)
+        extra_workers.append(wk)
+        say("compare: run %s (%s) ..." % (label, args.compare if side == "B" else "as A"))
+        w = run_worker(wk, stack, db, args.events, args.timeout, pids)
+        wk.stop()
+        ch_http(stack, ("DROP DATABASE IF EXISTS %s" % db).encode())
+        subprocess.run(["redis-cli", "-p", str(stack.redis.port), "-n", str(rdb),
+                        "FLUSHDB", "SYNC"], capture_output=True, timeout=120)
+        ch_wait_idle(stack)
+        runs.append((side, r, w))
+        t = total_parts(w)
+        say("  total %.1f us (worker %.1f, redis %.1f, clickhouse %.1f), "
+            "peak RSS %.1f MiB" % (t["total"], t["worker"], t["redis"],
+                                   t["clickhouse"], (w["peak_rss_bytes"] or 0) / 1048576))
+    out = {"settings": b_env, "order": [s for s, r, w in runs], "runs": [
+        dict(side=side, round=r, peak_rss_bytes=w["peak_rss_bytes"],
+             events_per_s=w["events_per_s"], **total_parts(w)) for side, r, w in runs]}
+    for side in ("A", "B"):
+        mine = sorted(x["total"] for x in out["runs"] if x["side"] == side)
+        out["median_" + side] = mine[len(mine) // 2] if len(mine) % 2 else \
+            (mine[len(mine) // 2 - 1] + mine[len(mine) // 2]) / 2
+    return out
+
+
 def make_worker(stack, name, env, geoip_dir):
     return Worker(stack.root, stack.worker_bin, stack.kafka.bootstrap,
                   env.pop("REDIS_URL", stack.redis.url), stack.clickhouse,
@@ -532,6 +616,12 @@ def main(argv=None):
     p.add_argument("--session-cache-mb", type=int, metavar="MB",
                    help="PX_SESSION_CACHE_MB, visitor states kept between "
                    "batches (the worker's default; 0: off)")
+    p.add_argument("--compare", metavar="SETTING=VALUE[,...]", default="",
+                   help="after the main run (A), runs with these worker settings (B) "
+                   "alternating with A's, on fresh groups/databases (e.g. "
+                   "PX_SESSION_CACHE_MB=0)")
+    p.add_argument("--rounds", type=int, default=2,
+                   help="runs of each side with --compare (2; at most 7)")
     p.add_argument("--levers", metavar="SIZES", default="",
                    help="after the run, ClickHouse CPU per row of the worker's rows "
                    "inserted in blocks of each size (e.g. 1000,5000,20000), JSONEachRow "
@@ -670,6 +760,10 @@ def main(argv=None):
         except Exception as e:
             res["sample_row"] = "(%s)" % e
 
+        if args.compare:
+            res["compare"] = compare_runs(stack, env, args, pids, geoip_dir,
+                                          extra_workers, w)
+
         if args.miss_events:
             runs = {}
             for label, db, rdb, extra in (("cached", "bench_ua_cached", 1, {}),
@@ -771,6 +865,16 @@ def report(res, args):
                      "(JSONEachRow), ClickHouse %.1f us/row" % (
                          c["rows"], c["clickhouse_us_per_row"]),
                      "worker = %.0f%% of it" % (100 * w["events_per_s"] / c["events_per_s"])))
+    cmp_ = res.get("compare")
+    if cmp_:
+        for x in cmp_["runs"]:
+            rows.append(("  compare %s%d" % (x["side"], x["round"]), "%.1f us" % x["total"],
+                         "worker %.1f, redis %.1f, clickhouse %.1f us; peak RSS %.1f MiB" % (
+                             x["worker"], x["redis"], x["clickhouse"],
+                             (x["peak_rss_bytes"] or 0) / 1048576), ""))
+        b = ",".join("%s=%s" % kv for kv in cmp_["settings"].items())
+        rows.append(("compare: median total", "A %.1f / B %.1f us" % (
+            cmp_["median_A"], cmp_["median_B"]), "B = A with %s" % b, ""))
     for lv in res.get("insert_levers", []):
         rows.append(("  insert lever", "%.1f us/row" % lv["clickhouse_us_per_row"],
                      "ClickHouse CPU, %d-row blocks, %s, %s" % (
