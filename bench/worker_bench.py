@@ -618,8 +618,8 @@ def main(argv=None):
                    "batches (the worker's default; 0: off)")
     p.add_argument("--compare", metavar="SETTING=VALUE[,...]", default="",
                    help="after the main run (A), runs with these worker settings (B) "
-                   "alternating with A's, on fresh groups/databases (e.g. "
-                   "PX_SESSION_CACHE_MB=0)")
+                   "and A's again in the order A B B A A B ..., each on a fresh "
+                   "group, database and Redis db (e.g. PX_SESSION_CACHE_MB=0)")
     p.add_argument("--rounds", type=int, default=2,
                    help="runs of each side with --compare (2; at most 7)")
     p.add_argument("--levers", metavar="SIZES", default="",
