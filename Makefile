@@ -195,6 +195,7 @@ ASAN_INTEGRATION ?= tests/integration/test_pipeline.py \
     tests/integration/test_module_ack.py \
     tests/integration/test_module_one_answer.py \
     tests/integration/test_worker_geoip.py \
+    tests/integration/test_worker_migrations.py \
     tests/integration/test_segment_api.py \
     tests/integration/test_segment_clients.py \
     tests/integration/test_module_limit_redis.py

@@ -423,13 +423,43 @@ px_schema_run(px_clickhouse_t *ch, const char *sql, px_buf_t *out,
 
 
 /* An ADD COLUMN refused because the column is there: a migration that
- * ran before its record was written (18.16 has no IF NOT EXISTS there). */
+ * ran before its record was written (18.16 has no IF NOT EXISTS there), or
+ * that another worker starting at the same time ran.  A CREATE ... IF NOT
+ * EXISTS refused because the table is there: the other worker made it
+ * between the server's check and its own create (TABLE_ALREADY_EXISTS). */
 static int
-px_schema_column_added(const char *sql, const char *err)
+px_schema_already_done(const char *sql, const char *err)
 {
-    return strncmp(sql, "ALTER TABLE ", 12) == 0
-           && strstr(sql, " ADD COLUMN ") != NULL
-           && strstr(err, "column with this name already exists") != NULL;
+    if (strncmp(sql, "ALTER TABLE ", 12) == 0
+        && strstr(sql, " ADD COLUMN ") != NULL)
+    {
+        return strstr(err, "column with this name already exists") != NULL;
+    }
+
+    return strncmp(sql, "CREATE ", 7) == 0
+           && strstr(sql, " IF NOT EXISTS ") != NULL
+           && strstr(err, "Code: 57") != NULL;
+}
+
+
+/*
+ * A statement on <db>.schema_migrations, the migrations' bookkeeping.  On
+ * 18.16 it is a TinyLog, which fails a read that meets another worker's
+ * write ("File not found ... tmp_sizes.json"): workers started together on
+ * a fresh database all migrate at once.  A server error there is worth
+ * another run of the migrations (each statement is idempotent), not an
+ * exit.
+ */
+static int
+px_schema_bookkeeping(px_clickhouse_t *ch, const char *sql, px_buf_t *out,
+    int *retry, char *err, size_t errlen)
+{
+    if (px_schema_run(ch, sql, out, retry, err, errlen) == 0) {
+        return 0;
+    }
+
+    *retry = *retry || strstr(err, "ClickHouse HTTP 5") != NULL;
+    return -1;
 }
 
 
@@ -510,14 +540,14 @@ px_schema_migrate(px_clickhouse_t *ch, const char *db, const char *cluster,
              "CREATE TABLE IF NOT EXISTS %s.schema_migrations ("
              "version UInt32, name String, applied_at DateTime"
              ") ENGINE = TinyLog", db);
-    if (px_schema_run(ch, sql, NULL, retry, err, errlen) != 0) {
+    if (px_schema_bookkeeping(ch, sql, NULL, retry, err, errlen) != 0) {
         return -1;
     }
 
     px_buf_init(&out, NULL, 0);
     snprintf(sql, sizeof(sql),
              "SELECT max(version) FROM %s.schema_migrations", db);
-    if (px_schema_run(ch, sql, &out, retry, err, errlen) != 0
+    if (px_schema_bookkeeping(ch, sql, &out, retry, err, errlen) != 0
         || px_buf_terminate(&out) != 0)
     {
         px_buf_free(&out);
@@ -551,7 +581,7 @@ px_schema_migrate(px_clickhouse_t *ch, const char *db, const char *cluster,
                 return -1;
             }
             if (px_schema_run(ch, sql, NULL, retry, err, errlen) != 0
-                && !px_schema_column_added(sql, err))
+                && !px_schema_already_done(sql, err))
             {
                 return -1;
             }
@@ -560,7 +590,7 @@ px_schema_migrate(px_clickhouse_t *ch, const char *db, const char *cluster,
         snprintf(sql, sizeof(sql),
                  "INSERT INTO %s.schema_migrations VALUES (%u, '%s', now())",
                  db, px_migrations[i].version, px_migrations[i].name);
-        if (px_schema_run(ch, sql, NULL, retry, err, errlen) != 0) {
+        if (px_schema_bookkeeping(ch, sql, NULL, retry, err, errlen) != 0) {
             return -1;
         }
 
