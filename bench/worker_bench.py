@@ -65,6 +65,9 @@ from pxstack.base import free_port, prometheus_values  # noqa: E402
 from pxstack.stack import Ports, Stack, default_geoip_dir  # noqa: E402
 from pxstack.worker import Worker  # noqa: E402
 
+# the worker's PX_BLOCK_ROWS default (px-worker/src/base/config.c)
+WORKER_BLOCK_ROWS = 50000
+
 GOALS = {"total_cpu_us_per_event": 25.0, "events_per_s": 50000, "cpu_us_per_event": 20.0,
          "peak_rss_bytes": 200 * 1024 * 1024}
 TOPIC = "px.events.raw"
@@ -280,10 +283,18 @@ def ch_count(stack, db, table="events"):
         return 0
 
 
-def ch_client(stack, query, stdin=None, timeout=600):
+def ch_distinct(stack, db):
+    try:
+        return int(stack.clickhouse.query(
+            "SELECT uniqExact(project_id, event_id) FROM %s.events" % db).strip() or 0)
+    except Exception:
+        return 0
+
+
+def ch_client(stack, query, stdin=None, timeout=600, settings=()):
     return subprocess.run(
         ["clickhouse-client", "--host", "127.0.0.1", "--port",
-         str(stack.clickhouse.tcp_port), "--query", query],
+         str(stack.clickhouse.tcp_port), "--query", query] + list(settings),
         stdin=stdin, capture_output=True, timeout=timeout)
 
 
@@ -333,11 +344,12 @@ def ch_same_schema(stack, src, dst):
         stack.clickhouse.query(ddl.replace("%s." % src, "%s." % dst))
 
 
-def same_table_ceiling(stack, root, pids, timeout):
+def same_table_ceiling(stack, root, pids, timeout, block_rows):
     """clickhouse-client loading the worker's own output rows (px.events,
-    JSONEachRow, the worker's format) into the same schema (events, the
-    sessions view and table): seconds, events/s and ClickHouse CPU per row
-    until it is idle again."""
+    JSONEachRow) into the same schema (events, the sessions view and
+    table) in blocks of the worker's rows per insert: seconds, events/s and
+    ClickHouse CPU per row until it is idle again.  (One block of 1M rows,
+    the client's default, does not fit 18.16's memory limit.)"""
     path = os.path.join(root, "rows.jsonl")
     with open(path, "wb") as f:
         r = subprocess.run(
@@ -353,7 +365,8 @@ def same_table_ceiling(stack, root, pids, timeout):
     t = time.monotonic()
     with open(path, "rb") as f:
         r = ch_client(stack, "INSERT INTO ceiling.events FORMAT JSONEachRow",
-                      stdin=f, timeout=timeout)
+                      stdin=f, timeout=timeout,
+                      settings=["--max_insert_block_size=%d" % block_rows])
     secs = time.monotonic() - t
     if r.returncode:
         raise RuntimeError("ceiling load: %s" % r.stderr.decode()[-500:])
@@ -376,7 +389,7 @@ def insert_levers(stack, pids, sizes, timeout):
                 db = "lever"
                 ch_same_schema(stack, "px", db)
                 if not mv:
-                    stack.clickhouse.query("DROP TABLE %s.sessions_mv" % db)
+                    stack.clickhouse.query("DROP TABLE %s.sessions_by_month_mv" % db)
                 total = ch_count(stack, "px")
                 blocks = []
                 for off in range(0, total, size):
@@ -413,14 +426,37 @@ def produce(stack, topic, path, timeout=600):
     return time.monotonic() - t0
 
 
-def run_worker(w, stack, db, n, timeout, extra_pids=None, perf=None):
-    """Start worker w, sample until ClickHouse db.events has n rows; figures.
+def run_worker(w, stack, db, n, timeout, extra_pids=None, perf=None, peers=()):
+    """Start worker w (and peers: more workers of its group, started with
+    it), sample until ClickHouse db.events has n rows; figures, the workers'
+    CPU and counters summed, peak RSS the largest of them.
     perf: a path: `perf record -g` the worker meanwhile, report written there."""
     extra_pids = extra_pids or {}
     other0 = {k: cpu_seconds(p) for k, p in extra_pids.items()}
     t0 = time.monotonic()
     w.start()
+    if peers:
+        # after w's migrations: workers starting together on a fresh
+        # database race on its schema_migrations table (a TinyLog)
+        w.wait_healthy(120)
+    for x in peers:
+        x.start()
     pid = w.pid()
+    pids = [pid] + [x.pid() for x in peers]
+
+    def all_cpu():
+        return sum(cpu_seconds(p) or 0 for p in pids)
+
+    def all_metrics():
+        out = {}
+        for x in (w,) + tuple(peers):
+            for k, v in metrics(x.health_url).items():
+                out[k] = out.get(k, 0) + v
+        return out
+
+    def peak_rss(last):
+        got = [proc_kb(p, "VmHWM") for p in pids]
+        return max([g for g in got if g] or [last or 0]) or None
     perf_proc = None
     if perf:
         perf_proc = subprocess.Popen(
@@ -437,12 +473,13 @@ def run_worker(w, stack, db, n, timeout, extra_pids=None, perf=None):
     progress = (0, t0)     # (stored, when): no progress for 60 s is a failure
     while time.monotonic() < deadline:
         time.sleep(0.25)
-        if w.pid() is None:
-            raise RuntimeError("px-worker exited (status %s); see %s" % (
-                w.exit_code(), w.log_path))
+        for x in (w,) + tuple(peers):
+            if x.pid() is None:
+                raise RuntimeError("px-worker exited (status %s); see %s" % (
+                    x.exit_code(), x.log_path))
         now = time.monotonic()
-        cpu = cpu_seconds(pid)
-        m = metrics(w.health_url)
+        cpu = all_cpu()
+        m = all_metrics()
         stored = m.get('px_worker_events_total{stage="stored"}', 0)
         samples.append((now - t0, cpu, stored))
         if stored > progress[0]:
@@ -451,16 +488,20 @@ def run_worker(w, stack, db, n, timeout, extra_pids=None, perf=None):
             from pxstack.base import tail
             raise RuntimeError("px-worker stored nothing for 60 s (%d of %d); "
                                "last log lines:\n%s" % (stored, n, tail(w.log_path, 5)))
-        hwm = proc_kb(pid, "VmHWM") or hwm
+        hwm = peak_rss(hwm)
         if stored >= n or now - last_ch > 2.0:
             last_ch = now
             rows = ch_count(stack, db)
+            if rows >= n and peers:
+                # a partition moved as the peers joined is read again by
+                # its new owner: replays, the same rows, merged away later
+                rows = ch_distinct(stack, db)
             if rows >= n:
                 break
     wall = time.monotonic() - t0
-    cpu = cpu_seconds(pid)
-    hwm = proc_kb(pid, "VmHWM") or hwm
-    m = metrics(w.health_url)
+    cpu = all_cpu()
+    hwm = peak_rss(hwm)
+    m = all_metrics()
     other = {k: (cpu_seconds(p) or 0) - (other0[k] or 0) for k, p in extra_pids.items()}
     # the rows are in, but ClickHouse still merges what they made: its cost too
     idle_s = ch_wait_idle(stack) if rows >= n else None
@@ -472,6 +513,8 @@ def run_worker(w, stack, db, n, timeout, extra_pids=None, perf=None):
         except subprocess.TimeoutExpired:
             perf_proc.kill()
     w.stop(timeout=30)
+    for x in peers:
+        x.stop(timeout=30)
     if perf_proc is not None:
         with open(perf, "w") as f:
             subprocess.run(["perf", "report", "-i", perf + ".data", "--stdio",
@@ -602,8 +645,8 @@ def make_worker(stack, name, env, geoip_dir):
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--events", type=int, default=1000000, help="N (1,000,000)")
-    p.add_argument("--batch-size", type=int, default=3000,
-                   help="BATCH_SIZE (3000, the worker's default)")
+    p.add_argument("--batch-size", type=int, default=1500,
+                   help="BATCH_SIZE (1500, the worker's default)")
     p.add_argument("--flush-interval", type=int, default=3000,
                    help="FLUSH_INTERVAL ms (3000, the worker's default)")
     p.add_argument("--block-rows", type=int,
@@ -616,6 +659,9 @@ def main(argv=None):
     p.add_argument("--session-cache-mb", type=int, metavar="MB",
                    help="PX_SESSION_CACHE_MB, visitor states kept between "
                    "batches (the worker's default; 0: off)")
+    p.add_argument("--workers", type=int, default=1,
+                   help="px-worker processes in the consumer group (1; the topic "
+                   "has 4 partitions): events/s and CPU are theirs together")
     p.add_argument("--compare", metavar="SETTING=VALUE[,...]", default="",
                    help="after the main run (A), runs with these worker settings (B) "
                    "and A's again in the order A B B A A B ..., each on a fresh "
@@ -638,8 +684,9 @@ def main(argv=None):
     p.add_argument("--keep", action="store_true", help="keep the temp directory")
     args = p.parse_args(argv)
     if not (1000 <= args.events <= 20000000 and 0 <= args.miss_events <= args.events
-            and 10 <= args.timeout <= 7200):
-        p.error("events 1,000..20,000,000; miss-events 0..events; timeout 10..7200 s")
+            and 10 <= args.timeout <= 7200 and 1 <= args.workers <= 4):
+        p.error("events 1,000..20,000,000; miss-events 0..events; timeout 10..7200 s; "
+                "workers 1..4")
     for tool in ("kcat", "clickhouse-client"):
         if not shutil.which(tool):
             p.error("%s not found (scripts/install-deps.sh)" % tool)
@@ -734,8 +781,12 @@ def main(argv=None):
                 "kafka": stack.kafka.pid()}
         say("px-worker: %d events, BATCH_SIZE=%d FLUSH_INTERVAL=%d, GeoIP %s ..." % (
             args.events, args.batch_size, args.flush_interval, geoip_dir))
+        peers = [make_worker(stack, "worker-peer%d" % i, dict(env), geoip_dir)
+                 for i in range(1, args.workers)]
+        extra_workers.extend(peers)
         w = run_worker(stack.worker, stack, "px", args.events, args.timeout, pids,
-                       perf=os.path.abspath(args.perf) if args.perf else None)
+                       perf=os.path.abspath(args.perf) if args.perf else None,
+                       peers=peers)
         res["worker"] = w
         say("  %.0f events/s (steady %.0f), %.1f us CPU/event (steady %.1f), "
             "peak RSS %.1f MiB, UA hit ratio %.4f" % (
@@ -745,7 +796,8 @@ def main(argv=None):
         if not args.no_ceiling:
             say("same-table ceiling: clickhouse-client loads the worker's %d rows "
                 "into the same schema ..." % w["rows"])
-            c = same_table_ceiling(stack, root, pids, args.timeout)
+            c = same_table_ceiling(stack, root, pids, args.timeout,
+                                   args.block_rows or WORKER_BLOCK_ROWS)
             res["same_table_ceiling"] = c
             say("  %d rows in %.1f s: %.0f events/s, ClickHouse %.1f us/row" % (
                 c["rows"], c["seconds"], c["events_per_s"], c["clickhouse_us_per_row"]))
@@ -890,8 +942,10 @@ def report(res, args):
     rows.append(("pre-fill: kcat -P", "%.0f msg/s" % res["produce"]["events_per_s"],
                  "%.0f MB of messages" % (res["dataset"]["bytes"] / 1e6), ""))
     print()
-    print("PX worker benchmark, %s, %d CPUs, N=%d, BATCH_SIZE=%d, FLUSH_INTERVAL=%d%s%s%s%s" % (
-        res["started"], res["machine"]["cpus"], args.events, args.batch_size,
+    print("PX worker benchmark, %s, %d CPUs, N=%d, %s, BATCH_SIZE=%d, FLUSH_INTERVAL=%d%s%s%s%s" % (
+        res["started"], res["machine"]["cpus"], args.events,
+        "%d workers (CPU, counters and events/s of all; peak RSS of the largest)"
+        % args.workers if args.workers > 1 else "1 worker", args.batch_size,
         args.flush_interval,
         ", PX_BLOCK_ROWS=%d" % args.block_rows if args.block_rows else "",
         ", PX_BLOCK_MB=%d" % args.block_mb if args.block_mb else "",
