@@ -645,8 +645,8 @@ def make_worker(stack, name, env, geoip_dir):
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--events", type=int, default=1000000, help="N (1,000,000)")
-    p.add_argument("--batch-size", type=int, default=1500,
-                   help="BATCH_SIZE (1500, the worker's default)")
+    p.add_argument("--batch-size", type=int, default=3000,
+                   help="BATCH_SIZE (3000, the worker's default)")
     p.add_argument("--flush-interval", type=int, default=3000,
                    help="FLUSH_INTERVAL ms (3000, the worker's default)")
     p.add_argument("--block-rows", type=int,

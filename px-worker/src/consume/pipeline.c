@@ -49,6 +49,7 @@ struct px_pipeline_s {
     volatile sig_atomic_t   *stop;
     rd_kafka_t              *rk;
     px_dlq_t                *dlq;
+    px_kafka_fetch_t        *fetch;     /* the inserter's, for refused rows */
     px_clickhouse_t         *ch;
     px_session_stage_t      *sessions;
     px_inserter_t           *inserter;
@@ -539,8 +540,14 @@ px_pipeline_new(const px_config_t *cfg, volatile sig_atomic_t *stop,
         goto failed;
     }
 
-    p->inserter = px_inserter_new(p->ch, p->sessions, p->dlq, p->table,
-                                  (size_t) cfg->block_rows,
+    p->fetch = px_kafka_fetch_new(cfg->kafka_brokers, cfg->kafka_topic);
+    if (p->fetch == NULL) {
+        snprintf(err, errlen, "out of memory");
+        goto failed;
+    }
+
+    p->inserter = px_inserter_new(p->ch, p->sessions, p->dlq, p->fetch,
+                                  p->table, (size_t) cfg->block_rows,
                                   (size_t) cfg->block_mb << 20, err, errlen);
     if (p->inserter == NULL) {
         goto failed;
@@ -640,6 +647,7 @@ px_handle_message(px_pipeline_t *p, rd_kafka_message_t *msg)
 {
     char                      err[256];
     px_insert_batch_t         *b = p->fill;
+    int                       own;
     px_event_row_t           *row;
     px_dead_letter_origin_t   o;
 
@@ -675,7 +683,13 @@ px_handle_message(px_pipeline_t *p, rd_kafka_message_t *msg)
         return;
     }
 
-    if (px_insert_batch_keep_raw(b, b->nrows, msg->payload, msg->len) != 0) {
+    /* a message at its own origin is read again from Kafka should
+     * ClickHouse refuse its row (kafka_fetch.h); a re-driven one is kept:
+     * its origin's message may be long gone */
+    own = o.partition == msg->partition && o.offset == msg->offset;
+    if (px_insert_batch_keep_raw(b, b->nrows, msg->payload,
+                                 own ? 0 : msg->len) != 0)
+    {
         /* the row is stored all the same; only its dead letter, should
          * ClickHouse refuse it, lacks the message */
         px_log(PX_LOG_ERROR, "pipeline", "out of memory keeping message "
@@ -856,6 +870,7 @@ px_pipeline_free(px_pipeline_t *p)
     px_insert_batch_free(&p->batches[1]);
     px_session_stage_free(p->sessions);
     px_dlq_free(p->dlq);
+    px_kafka_fetch_free(p->fetch);
     px_ch_free(p->ch);
     px_enrich_close(&p->enrich);
     free(p);

@@ -29,14 +29,14 @@ enum {
 typedef struct {
     size_t             end;         /* in body, just past the row */
     size_t             raw_off;     /* its message in raw */
-    size_t             raw_len;     /* 0: not kept (out of memory) */
+    size_t             raw_len;     /* 0: not kept (read again from Kafka) */
     px_stage_origin_t  origin;
     unsigned char      state;
 } px_block_row_t;
 
 typedef struct {
     px_buf_t          body;         /* the rows, RowBinary, in order */
-    px_buf_t          raw;          /* their messages */
+    px_buf_t          raw;          /* messages of re-driven rows */
     px_block_row_t   *rows;
     size_t            n;
     size_t            cap;

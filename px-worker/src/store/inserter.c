@@ -11,6 +11,7 @@
 #include "monotonic.h"
 
 #define PX_DLQ_SETTLE_MS   10000   /* wait for dead letters, at most */
+#define PX_INS_FETCH_MS     5000   /* a refused row's message from Kafka */
 
 typedef enum {
     PX_INS_IDLE = 0,
@@ -34,6 +35,8 @@ struct px_inserter_s {
     px_clickhouse_t     *ch;
     px_session_stage_t  *sessions;
     px_dlq_t            *dlq;
+    px_kafka_fetch_t    *fetch;         /* a refused row's message */
+    px_buf_t             message;       /* ... as fetched */
     char                 table[512];
     px_buf_t             body;          /* a part of the block to insert */
     px_insert_block_t    block;         /* rows encoded, not inserted yet */
@@ -113,6 +116,9 @@ px_insert_batch_keep_raw(px_insert_batch_t *b, size_t i, const void *msg,
 {
     b->raw_off[i] = b->raw.len;
     b->raw_len[i] = 0;
+    if (len == 0) {
+        return 0;
+    }
     if (px_buf_append(&b->raw, msg, len) != 0) {
         return -1;
     }
@@ -153,6 +159,52 @@ px_ins_block(px_inserter_t *in, const size_t *idx, size_t n, char *err,
                         in->body.len, err, errlen);
 }
 
+/*
+ * Row i's original message for its dead letter: kept in the block (a
+ * re-driven message, known by the px-origin header), else read again
+ * from Kafka at the row's origin, its own position, not committed yet.
+ * 0 with o->message NULL: none (gone from Kafka, or not kept for lack of
+ * memory), the record has the row only; -1: Kafka did not answer, try
+ * the block again later.
+ */
+static int
+px_ins_original(px_inserter_t *in, const px_block_row_t *r,
+    px_dead_letter_origin_t *o)
+{
+    char  err[256];
+    int   rc;
+
+    o->message = NULL;
+    o->message_len = 0;
+
+    if (r->raw_len > 0) {
+        o->message = in->block.raw.data + r->raw_off;
+        o->message_len = r->raw_len;
+        return 0;
+    }
+    if (in->fetch == NULL) {
+        return 0;
+    }
+
+    in->message.len = 0;
+    rc = px_kafka_fetch(in->fetch, r->origin.partition, r->origin.offset,
+                        PX_INS_FETCH_MS, &in->message, err, sizeof(err));
+    if (rc < 0) {
+        px_log(PX_LOG_WARN, "clickhouse", "refused row: its message: %s",
+               err);
+        return -1;
+    }
+    if (rc == 0) {
+        px_log(PX_LOG_WARN, "clickhouse", "refused row: %s; its dead letter "
+               "holds the row only", err);
+        return 0;
+    }
+
+    o->message = in->message.data;
+    o->message_len = in->message.len;
+    return 0;
+}
+
 /* Row i of the block, refused by ClickHouse for err: into b's dead
  * letters as its JSON line, with its origin and original message. */
 static int
@@ -164,6 +216,12 @@ px_ins_dead_letter(px_inserter_t *in, px_insert_batch_t *b, size_t i,
     px_block_row_t           *r = &in->block.rows[i];
     px_dead_letter_origin_t   o;
 
+    o.partition = r->origin.partition;
+    o.offset = r->origin.offset;
+    if (px_ins_original(in, r, &o) != 0) {
+        return -1;
+    }
+
     row = px_insert_block_row(&in->block, i, &len);
     in->body.len = 0;
     if (px_event_row_binary_json(row, len, &in->body) != 0
@@ -171,12 +229,6 @@ px_ins_dead_letter(px_inserter_t *in, px_insert_batch_t *b, size_t i,
     {
         return -1;
     }
-
-    o.partition = r->origin.partition;
-    o.offset = r->origin.offset;
-    /* none kept (out of memory): the record has the row only */
-    o.message = r->raw_len > 0 ? in->block.raw.data + r->raw_off : NULL;
-    o.message_len = r->raw_len;
 
     return px_dlq_add_origin(in->dlq, &b->dead, err, id, id_len,
                              in->body.data, in->body.len - 1, 1, &o);
@@ -522,8 +574,8 @@ px_ins_thread(void *arg)
 
 px_inserter_t *
 px_inserter_new(px_clickhouse_t *ch, px_session_stage_t *sessions,
-    px_dlq_t *dlq, const char *table, size_t block_rows, size_t block_bytes,
-    char *err, size_t errlen)
+    px_dlq_t *dlq, px_kafka_fetch_t *fetch, const char *table,
+    size_t block_rows, size_t block_bytes, char *err, size_t errlen)
 {
     px_inserter_t  *in;
 
@@ -537,6 +589,8 @@ px_inserter_new(px_clickhouse_t *ch, px_session_stage_t *sessions,
     px_ch_set_stop(ch, px_ins_stopping, in);
     in->sessions = sessions;
     in->dlq = dlq;
+    in->fetch = fetch;
+    px_buf_init(&in->message, NULL, 0);
     in->give_up_at = INT64_MAX;
     in->block_rows = block_rows;
     in->block_bytes = block_bytes;
@@ -667,6 +721,7 @@ px_inserter_free(px_inserter_t *in)
     pthread_cond_destroy(&in->cond);
     pthread_mutex_destroy(&in->lock);
     px_buf_free(&in->body);
+    px_buf_free(&in->message);
     px_insert_block_free(&in->block);
     free(in);
 }

@@ -24,6 +24,7 @@
 #include "dlq.h"
 #include "event_row.h"
 #include "insert_block.h"
+#include "kafka_fetch.h"
 #include "offsets.h"
 #include "session.h"
 
@@ -31,9 +32,10 @@ typedef struct {
     px_event_row_t     *rows;           /* [cap] */
     px_stage_origin_t  *origins;        /* the Kafka message of each row */
     unsigned char      *drop;           /* duplicates, not stored */
-    px_buf_t            raw;            /* the messages of the rows, for */
+    px_buf_t            raw;            /* re-driven rows' messages, for */
     size_t             *raw_off;        /* the dead letter of a row */
-    size_t             *raw_len;        /* ClickHouse refuses; len 0: none */
+    size_t             *raw_len;        /* ClickHouse refuses; len 0: none
+                                           (read again from Kafka) */
     size_t              nrows;
     size_t              cap;
     px_offsets_t        offsets;        /* every message, rows or DLQ */
@@ -66,17 +68,21 @@ void px_insert_batch_reset(px_insert_batch_t *b);
 void px_insert_batch_free(px_insert_batch_t *b);
 
 /* Keep a copy of row i's message (for its dead letter, should ClickHouse
- * refuse the row).  -1 when out of memory (the row has none then). */
+ * refuse the row; len 0: none kept, it is read again from Kafka then).
+ * -1 when out of memory (the row has none then). */
 int px_insert_batch_keep_raw(px_insert_batch_t *b, size_t i,
     const void *msg, size_t len);
 
-/* Start the thread; ch, sessions and dlq are used by it only (dlq is also
- * safe for the caller).  A block is inserted once it holds block_rows rows
- * or block_bytes bytes (rows and messages), or when a batch asks.  NULL
- * with the reason in err. */
+/* Start the thread; ch, sessions, dlq and fetch are used by it only (dlq
+ * is also safe for the caller; fetch, which reads a refused row's message
+ * again from Kafka, may be NULL: such dead letters then hold the row
+ * only).  A block is inserted once it holds block_rows rows or block_bytes
+ * bytes (rows, and the messages of re-driven ones), or when a batch asks.
+ * NULL with the reason in err. */
 px_inserter_t *px_inserter_new(px_clickhouse_t *ch,
-    px_session_stage_t *sessions, px_dlq_t *dlq, const char *table,
-    size_t block_rows, size_t block_bytes, char *err, size_t errlen);
+    px_session_stage_t *sessions, px_dlq_t *dlq, px_kafka_fetch_t *fetch,
+    const char *table, size_t block_rows, size_t block_bytes, char *err,
+    size_t errlen);
 
 /* Hand over a batch (it may be empty, to insert the block); the inserter
  * must be idle.  A batch given up (not stored) takes the block with it:
