@@ -34,7 +34,9 @@ px_kafka_fetch_new(const char *brokers, const char *topic)
 }
 
 /* A consumer of no group (nothing committed), whose reads of a deleted
- * offset fail instead of jumping to another one. */
+ * offset fail instead of jumping to another one, and that reads ahead
+ * little: a started partition is fetched into its queue until stopped
+ * (by default up to 64 MB, the worker's memory). */
 static int
 px_kafka_fetch_open(px_kafka_fetch_t *f, char *err, size_t errlen)
 {
@@ -51,6 +53,14 @@ px_kafka_fetch_open(px_kafka_fetch_t *f, char *err, size_t errlen)
     if (rd_kafka_conf_set(conf, "bootstrap.servers", f->brokers, err, errlen)
         != RD_KAFKA_CONF_OK
         || rd_kafka_conf_set(conf, "enable.partition.eof", "true", err,
+                             errlen) != RD_KAFKA_CONF_OK
+        || rd_kafka_conf_set(conf, "client.id", "px-worker-fetch", err,
+                             errlen) != RD_KAFKA_CONF_OK
+        || rd_kafka_conf_set(conf, "queued.min.messages", "1", err, errlen)
+           != RD_KAFKA_CONF_OK
+        || rd_kafka_conf_set(conf, "queued.max.messages.kbytes", "2048",
+                             err, errlen) != RD_KAFKA_CONF_OK
+        || rd_kafka_conf_set(conf, "fetch.max.bytes", "1048576", err,
                              errlen) != RD_KAFKA_CONF_OK
         || rd_kafka_conf_set(conf, "log_level", "4", err, errlen)
            != RD_KAFKA_CONF_OK
