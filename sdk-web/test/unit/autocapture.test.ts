@@ -3,7 +3,7 @@ import { test, mock, beforeEach, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { createPX } from '../../src/api';
-import { setup, mockFetch, settle, names, base, Req } from './helpers';
+import { setup, mockFetch, settle, names, base, Req, closeWindows } from './helpers';
 
 const tick = async (ms: number) => {
   mock.timers.tick(ms);
@@ -12,7 +12,10 @@ const tick = async (ms: number) => {
 const events = (reqs: Req[]) => reqs.flatMap((r) => r.body.events);
 
 beforeEach(() => mock.timers.enable({ apis: ['setTimeout', 'setInterval'] }));
-afterEach(() => mock.timers.reset());
+afterEach(async () => {
+  await closeWindows();
+  mock.timers.reset();
+});
 
 test('page_view on load and on pushState / replaceState / popstate / hashchange, once per URL change', async () => {
   const win = setup('https://app.example/home');

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { gunzipSync } from 'node:zlib';
 import { createPX } from '../../src/api';
 import { backoff, retryAfter, split } from '../../src/transport';
-import { setup, mockFetch, settle, ids, names, base } from './helpers';
+import { setup, mockFetch, settle, ids, names, base, closeWindows } from './helpers';
 
 const tick = async (ms: number) => {
   mock.timers.tick(ms);
@@ -12,7 +12,10 @@ const tick = async (ms: number) => {
 };
 
 beforeEach(() => mock.timers.enable({ apis: ['setTimeout', 'setInterval', 'Date'], now: Date.now() }));
-afterEach(() => mock.timers.reset());
+afterEach(async () => {
+  await closeWindows();
+  mock.timers.reset();
+});
 
 test('buffer: nothing is sent below flushAt; the Nth event sends one batch in the documented envelope', async () => {
   setup();

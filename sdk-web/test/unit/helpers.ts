@@ -13,13 +13,28 @@ export interface Req {
 export type Answer = { status: number; body?: unknown; headers?: Record<string, string> } | 'network-error';
 
 /** Installs a fresh window (own localStorage) unless one is passed to share storage, like a second tab or a reload. */
+const windows = new Set<Window>();
+
 export function setup(url = 'https://shop.example/products/1?utm_source=news&utm_campaign=spring&gclid=abc&email=x%40y.z', win?: Window) {
   win = win || new Window({ url, width: 1280, height: 720 });
+  windows.add(win);
   if (url !== win.location.href) win.location.href = url;
   const g = globalThis as any;
   g.window = win;
   g.document = win.document;
   return win;
+}
+
+/**
+ * Ends every window setup() gave out, for afterEach: a window's own pending tasks (happy-dom dispatches a hash
+ * change's event on a real timer, frames run on real immediates) would otherwise reach the SDK of a finished
+ * test while the next one runs, under load, and act on that test's mocked timers (a scroll test once lost its
+ * page view that way).
+ */
+export async function closeWindows() {
+  for (const w of windows) await w.happyDOM.abort();
+  for (const w of windows) await w.happyDOM.close();
+  windows.clear();
 }
 
 /** Replaces global fetch; `answers` are used in order, then 202. */

@@ -3,7 +3,7 @@ import { test, mock, beforeEach, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { Window } from 'happy-dom';
 import { createPX } from '../../src/api';
-import { setup, mockFetch, settle, ids, names, base } from './helpers';
+import { setup, mockFetch, settle, ids, names, base, closeWindows } from './helpers';
 
 const tick = async (ms: number) => {
   mock.timers.tick(ms);
@@ -20,7 +20,10 @@ const stored = (win: Window) => {
 };
 
 beforeEach(() => mock.timers.enable({ apis: ['setTimeout', 'setInterval'] }));
-afterEach(() => mock.timers.reset());
+afterEach(async () => {
+  await closeWindows();
+  mock.timers.reset();
+});
 
 test('every event carries id, anonymous id, timestamp and the page context', async () => {
   const win = setup();
