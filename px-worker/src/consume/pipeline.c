@@ -452,6 +452,7 @@ px_pipeline_new(const px_config_t *cfg, volatile sig_atomic_t *stop,
 {
     int             retry;
     long            wait_ms;
+    unsigned        ran = 0;     /* the last migration this process applied */
     px_pipeline_t  *p;
 
     p = calloc(1, sizeof(*p));
@@ -506,7 +507,7 @@ px_pipeline_new(const px_config_t *cfg, volatile sig_atomic_t *stop,
     /* the schema first: wait for ClickHouse rather than fail at boot */
     for (wait_ms = px_backoff_next(0); !*stop; ) {
         if (px_schema_migrate(p->ch, cfg->clickhouse_db,
-                              cfg->clickhouse_cluster, &retry, err,
+                              cfg->clickhouse_cluster, &ran, &retry, err,
                               errlen) == 0)
         {
             break;

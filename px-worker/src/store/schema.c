@@ -425,8 +425,10 @@ px_schema_run(px_clickhouse_t *ch, const char *sql, px_buf_t *out,
 /* An ADD COLUMN refused because the column is there: a migration that
  * ran before its record was written (18.16 has no IF NOT EXISTS there), or
  * that another worker starting at the same time ran.  A CREATE ... IF NOT
- * EXISTS refused because the table is there: the other worker made it
- * between the server's check and its own create (TABLE_ALREADY_EXISTS). */
+ * EXISTS refused because the table is there, or a DROP ... IF EXISTS
+ * because it is gone: the other worker made or dropped it between the
+ * server's check and this statement (TABLE_ALREADY_EXISTS, UNKNOWN_TABLE,
+ * TABLE_IS_DROPPED). */
 static int
 px_schema_already_done(const char *sql, const char *err)
 {
@@ -434,6 +436,11 @@ px_schema_already_done(const char *sql, const char *err)
         && strstr(sql, " ADD COLUMN ") != NULL)
     {
         return strstr(err, "column with this name already exists") != NULL;
+    }
+
+    if (strncmp(sql, "DROP TABLE IF EXISTS ", 21) == 0) {
+        return strstr(err, "Code: 60") != NULL
+               || strstr(err, "Code: 218") != NULL;
     }
 
     return strncmp(sql, "CREATE ", 7) == 0
@@ -507,7 +514,7 @@ px_schema_server_current(px_clickhouse_t *ch, int *retry, char *err,
 
 int
 px_schema_migrate(px_clickhouse_t *ch, const char *db, const char *cluster,
-    int *retry, char *err, size_t errlen)
+    unsigned *ran, int *retry, char *err, size_t errlen)
 {
     int       current, rc;
     char      sql[8192];
@@ -556,6 +563,18 @@ px_schema_migrate(px_clickhouse_t *ch, const char *db, const char *cluster,
     applied = (unsigned) strtoul(out.data, NULL, 10);
     px_buf_free(&out);
 
+    /*
+     * A run that failed part way goes on from its own last migration, not
+     * from what the table says: another worker may have recorded later
+     * ones before this one's earlier statements ran (migration 11 drops
+     * the view 12 makes under the same name: skipping 12 after running 11
+     * would leave no sessions_summary).  Each worker's last word on an
+     * object is then that of its own latest migration.
+     */
+    if (*ran > 0) {
+        applied = *ran;
+    }
+
     current = 0;
     if (applied < px_schema_latest()) {
         current = px_schema_server_current(ch, retry, err, errlen);
@@ -586,6 +605,7 @@ px_schema_migrate(px_clickhouse_t *ch, const char *db, const char *cluster,
                 return -1;
             }
         }
+        *ran = px_migrations[i].version;
 
         snprintf(sql, sizeof(sql),
                  "INSERT INTO %s.schema_migrations VALUES (%u, '%s', now())",

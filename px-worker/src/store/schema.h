@@ -19,9 +19,13 @@
 /* Create the database and apply every migration not yet applied.  0, or
  * -1 with the failing statement's error in err; *retry says whether the
  * failure may pass (ClickHouse unreachable).  cluster: "" for one server,
- * else the cluster of PX_CLICKHOUSE_CLUSTER (see px_schema_cluster_sql). */
+ * else the cluster of PX_CLICKHOUSE_CLUSTER (see px_schema_cluster_sql).
+ * *ran: 0 before the first call; the last migration this process applied,
+ * for the calls that retry (they go on from there, whatever other workers
+ * recorded meanwhile). */
 int px_schema_migrate(px_clickhouse_t *ch, const char *db,
-    const char *cluster, int *retry, char *err, size_t errlen);
+    const char *cluster, unsigned *ran, int *retry, char *err,
+    size_t errlen);
 
 /*
  * PX_IP_RETENTION_DAYS: a TTL on the events' ip column, so ClickHouse
