@@ -163,9 +163,8 @@ px_ins_block(px_inserter_t *in, const size_t *idx, size_t n, char *err,
  * Row i's original message for its dead letter: kept in the block (a
  * re-driven message, known by the px-origin header), else read again
  * from Kafka at the row's origin, its own position, not committed yet.
- * 0 with o->message NULL: none (gone from Kafka, or not kept for lack of
- * memory), the record has the row only; -1: Kafka did not answer, try
- * the block again later.
+ * 0 with o->message NULL: gone from Kafka (retention), the record has
+ * the row only; -1: Kafka did not answer, try the block again later.
  */
 static int
 px_ins_original(px_inserter_t *in, const px_block_row_t *r,

@@ -152,7 +152,7 @@ px_kafka_fetch(px_kafka_fetch_t *f, int32_t partition, int64_t offset,
         }
 
         rd_kafka_message_destroy(m);
-        if (rc != -1 || px_monotonic_ms() >= deadline) {
+        if (rc != -1) {
             break;
         }
     }

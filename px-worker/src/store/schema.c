@@ -432,20 +432,22 @@ px_schema_run(px_clickhouse_t *ch, const char *sql, px_buf_t *out,
 static int
 px_schema_already_done(const char *sql, const char *err)
 {
+    int  code;
+
     if (strncmp(sql, "ALTER TABLE ", 12) == 0
         && strstr(sql, " ADD COLUMN ") != NULL)
     {
         return strstr(err, "column with this name already exists") != NULL;
     }
 
+    code = px_ch_answer_code(err);
+
     if (strncmp(sql, "DROP TABLE IF EXISTS ", 21) == 0) {
-        return strstr(err, "Code: 60") != NULL
-               || strstr(err, "Code: 218") != NULL;
+        return code == 60 || code == 218;
     }
 
     return strncmp(sql, "CREATE ", 7) == 0
-           && strstr(sql, " IF NOT EXISTS ") != NULL
-           && strstr(err, "Code: 57") != NULL;
+           && strstr(sql, " IF NOT EXISTS ") != NULL && code == 57;
 }
 
 
