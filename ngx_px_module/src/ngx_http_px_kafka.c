@@ -388,16 +388,30 @@ ngx_http_px_kafka_retry_after(void)
     return ngx_min(s, 30);
 }
 
+/*
+ * Each worker process learns the brokers' state on its own (statistics
+ * every second, or an all-brokers-down error); until then requests go to
+ * the producer.  The start and the end of an outage are logged once each.
+ */
 static void
 ngx_http_px_kafka_set_up(ngx_uint_t up)
 {
     ngx_http_px_kafka.brokers_up = up;
 
     if (up > 0) {
+        if (ngx_http_px_kafka.down_since != 0) {
+            ngx_log_error(NGX_LOG_NOTICE, ngx_http_px_kafka.log, 0,
+                          "px: kafka: %ui broker(s) up again after %T s", up,
+                          ngx_time() - ngx_http_px_kafka.down_since);
+        }
+
         ngx_http_px_kafka.down_since = 0;
 
     } else if (ngx_http_px_kafka.down_since == 0) {
         ngx_http_px_kafka.down_since = ngx_time();
+        ngx_log_error(NGX_LOG_WARN, ngx_http_px_kafka.log, 0,
+                      "px: kafka: no broker is up; px_ack kafka requests "
+                      "are refused with 503 at once");
     }
 }
 

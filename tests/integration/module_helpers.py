@@ -107,6 +107,16 @@ def wait_in_raw(px, event_ids, timeout=20):
                          desc="%d event(s) in px.events.raw" % len(event_ids))
 
 
+def knows_no_broker(n, since=0):
+    """Whether every worker process of n has logged, past byte `since` of
+    its error log, that no broker is up: each learns it on its own, and
+    until then sends requests on to the producer."""
+    logged = {int(m) for m in re.findall(
+        r"\] (\d+)#\d+: px: kafka: no broker is up", n.error_log()[since:])}
+    pids = set(n.worker_pids())
+    return bool(pids) and pids <= logged
+
+
 class ModuleNginx(Nginx):
     """An nginx of the stack with its own key file."""
 

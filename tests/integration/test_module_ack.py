@@ -15,7 +15,8 @@ import pytest
 import requests
 
 from module_helpers import (DEMO_LINE, accepted, assert_no_crash, envelope,
-                            in_topic, json_error, start_nginx, stop_nginx, uid)
+                            in_topic, json_error, knows_no_broker, start_nginx,
+                            stop_nginx, uid)
 
 READY = """
         location = /ready { px_ready; }
@@ -120,6 +121,7 @@ def test_broker_down_gives_503_in_time_and_recovers(px, stack, ack_nginx, local_
 
     refused = []     # events that got 503 while the broker was down
     local_ids = []   # events px_ack local accepted while it was down
+    at = len(ack_nginx.error_log())
     try:
         assert stack.kafka.stop(), "Kafka was not running"
 
@@ -142,7 +144,10 @@ def test_broker_down_gives_503_in_time_and_recovers(px, stack, ack_nginx, local_
 
         # while no broker is up, requests do not wait px_ack_timeout: of a
         # burst, all but the one a second per worker process that still
-        # goes to the producer are answered at once
+        # goes to the producer are answered at once (by the worker
+        # processes that know it: each logs when it learns)
+        px.wait_until(lambda: knows_no_broker(ack_nginx, at), timeout=30,
+                      desc="each worker of %s logging no broker up" % ack_nginx.name)
         burst = [px.event("burst_while_down_%d" % i, anonymous_id=uid("anon_down"))
                  for i in range(8)]
         answers = []
@@ -177,6 +182,19 @@ def test_broker_down_gives_503_in_time_and_recovers(px, stack, ack_nginx, local_
         stack.kafka.wait_healthy(120)
 
     wait_ready(px, ack_nginx, 200, timeout=60)
+    # each worker process logs the outage's start and end once, not at
+    # every statistics report (every second) while it lasts
+    workers = len(ack_nginx.worker_pids())
+
+    def outage_logged():
+        log = ack_nginx.error_log()[at:]
+        down = log.count("px: kafka: no broker is up")
+        up = log.count("px: kafka: 1 broker(s) up again after")
+        return (down, up) if up >= workers and up == down else None
+    down, up = px.wait_until(outage_logged, timeout=30,
+                             desc="each worker of %s logging the broker up again"
+                             % ack_nginx.name)
+    assert down <= 2 * workers, ack_nginx.error_log()[at:][-3000:]
 
     # the client's retry of the refused events is accepted ...
     def retry_ok():

@@ -19,8 +19,8 @@ import time
 import pytest
 
 from module_helpers import (DEMO_LINE, accepted, assert_no_crash, envelope,
-                            json_error, raw_http, start_nginx, stop_nginx,
-                            wait_in_raw)
+                            json_error, knows_no_broker, raw_http,
+                            start_nginx, stop_nginx, wait_in_raw)
 from pxstack.base import free_port
 from pxstack import DEMO_KEY, DEMO_PROJECT
 
@@ -171,8 +171,11 @@ def test_no_broker_up_gets_503_at_once(px, nginx_of):
     n = nginx_of("nobroker", kafka=nowhere(),
                  server_extra="px_ack kafka;\n        px_ack_timeout 3s;\n"
                               "        location = /ready { px_ready; }")
-    px.wait_until(lambda: px.get("/ready", base=n.url).status_code == 503,
-                  timeout=20, desc="/ready of %s saying no broker" % n.name)
+    # /ready says 503 from the start (no broker known up); what lets
+    # requests be refused at once is each worker process having seen that
+    # none is (it logs so), and each learns that on its own
+    px.wait_until(lambda: knows_no_broker(n), timeout=20,
+                  desc="each worker of %s logging no broker up" % n.name)
     before = counters(px, n)
 
     results = []
