@@ -242,6 +242,9 @@ export class Client {
       this._sched(w, 1);
       return Promise.resolve();
     }
+    // _dp is cleared in a then(), never inside the loop: a loop with nothing to send ends before `||=`
+    // assigns its promise, which then stayed in _dp and made every later drain return it unsent. What
+    // was queued between the loop's end and the then() is kicked there.
     return (this._dp ||= (async () => {
       try {
         for (;;) {
@@ -257,8 +260,10 @@ export class Client {
       } catch (e) {
         warn(e);
       }
+    })().then(() => {
       this._dp = null;
-    })());
+      this._kick();
+    }));
   }
 
   /**

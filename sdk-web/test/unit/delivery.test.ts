@@ -80,6 +80,29 @@ test('flush() sends now and resolves after the server answered; maxBatch splits 
   assert.equal(new Set(ids(reqs)).size, 10);
 });
 
+test('a flush with nothing to send does not stop later sends (interval, flushAt, flush)', async () => {
+  setup();
+  const reqs = mockFetch();
+  const px = createPX();
+  px.init({ ...base, flushAt: 2, flushInterval: 1000 });
+  // empty: a router calls flush() on navigation before its page view is tracked
+  await px.flush();
+  px.track('after_empty_flush');
+  await tick(0);
+  await tick(1000);
+  assert.deepEqual(names(reqs), ['after_empty_flush'], 'the interval timer sends it');
+  await px.flush();
+  px.track('a');
+  px.track('b');
+  await tick(0);
+  assert.deepEqual(names(reqs), ['after_empty_flush', 'a', 'b'], 'flushAt sends them');
+  await px.flush();
+  px.track('c');
+  await px.flush();
+  assert.deepEqual(names(reqs), ['after_empty_flush', 'a', 'b', 'c'], 'flush() sends it');
+  assert.equal(px.stats().queued, 0);
+});
+
 test('retry schedule: max(Retry-After, full-jitter exponential backoff from base), capped; Retry-After 0 is not "now"', () => {
   for (let a = 0; a < 12; a++) {
     const cap = Math.min(300000, 1000 * 2 ** a);
