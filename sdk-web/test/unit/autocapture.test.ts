@@ -176,6 +176,20 @@ test('context is current: every event carries the URL after pushState with page 
   assert.equal(two.referrer, 'https://app.example/a');
 });
 
+test('navigations within one frame are one page view, of the URL they end on (a router redirect)', async () => {
+  const win = setup('https://app.example/home');
+  const reqs = mockFetch();
+  const px = createPX();
+  px.init({ ...base, autocapture: { clicks: false, scroll: false } });
+  win.history.pushState({}, '', '/account');
+  win.history.replaceState({}, '', '/login?next=account'); // the router redirects before the next frame
+  await tick(300);
+  await px.flush();
+  const pv = events(reqs).map((e) => e.context.page);
+  assert.deepEqual(pv.map((p) => p.path), ['/home', '/login']);
+  assert.equal(pv[1].referrer, 'https://app.example/home');
+});
+
 test('the page view of an SPA navigation has the title the router set after pushState; hashChanges: false', async () => {
   const win = setup('https://app.example/a');
   win.document.title = 'A';
