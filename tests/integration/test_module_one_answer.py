@@ -169,11 +169,10 @@ def test_dead_letters_are_capped_per_request(px, nginx_of):
 
 def test_no_broker_up_gets_503_at_once(px, nginx_of):
     n = nginx_of("nobroker", kafka=nowhere(),
-                 server_extra="px_ack kafka;\n        px_ack_timeout 3s;\n"
-                              "        location = /ready { px_ready; }")
-    # /ready says 503 from the start (no broker known up); what lets
-    # requests be refused at once is each worker process having seen that
-    # none is (it logs so), and each learns that on its own
+                 server_extra="px_ack kafka;\n        px_ack_timeout 3s;")
+    # not /ready, which says 503 from the start (no broker known up): what
+    # lets requests be refused at once is each worker process having seen
+    # that none is (it logs so), and each learns that on its own
     px.wait_until(lambda: knows_no_broker(n), timeout=20,
                   desc="each worker of %s logging no broker up" % n.name)
     before = counters(px, n)

@@ -12,9 +12,10 @@ export interface Req {
 
 export type Answer = { status: number; body?: unknown; headers?: Record<string, string> } | 'network-error';
 
-/** Installs a fresh window (own localStorage) unless one is passed to share storage, like a second tab or a reload. */
+/** Every window setup() gave out, until closeWindows(). */
 const windows = new Set<Window>();
 
+/** Installs a fresh window (own localStorage) unless one is passed to share storage, like a second tab or a reload. */
 export function setup(url = 'https://shop.example/products/1?utm_source=news&utm_campaign=spring&gclid=abc&email=x%40y.z', win?: Window) {
   win = win || new Window({ url, width: 1280, height: 720 });
   windows.add(win);
